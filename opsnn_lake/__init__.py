@@ -1,0 +1,45 @@
+"""OpSNN lake: a data lake and catalog for spiking-network runs.
+
+neo Blocks from PyNN simulations (NEST, SpiNNaker), ingested files and tonic inputs
+become chunked zarr v3 stores with provenance, indexed for search and opened lazily
+with xarray and dask, singly or across many runs.
+
+>>> import opsnn_lake
+>>> lake = opsnn_lake.Lake("lake")                         # doctest: +SKIP
+>>> run_id = lake.add(block, model="va", parameters={...})  # doctest: +SKIP
+>>> lake.search(g_inh=(40, 60))                             # doctest: +SKIP
+>>> tree = lake.open(run_id)                                # doctest: +SKIP
+>>> block = lake.to_neo(run_id)                             # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from importlib import metadata
+
+from opsnn_lake.errors import (
+    IndexVersionError,
+    LakeError,
+    NotALakeError,
+    RunNotFoundError,
+    SchemaError,
+    UntrustedInputError,
+)
+from opsnn_lake.lake import Lake
+from opsnn_lake.provenance import Provenance
+
+__all__ = [
+    "IndexVersionError",
+    "Lake",
+    "LakeError",
+    "NotALakeError",
+    "Provenance",
+    "RunNotFoundError",
+    "SchemaError",
+    "UntrustedInputError",
+    "__version__",
+]
+
+try:
+    __version__ = metadata.version("opsnn-lake")
+except metadata.PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0+unknown"

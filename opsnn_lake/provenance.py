@@ -1,0 +1,191 @@
+"""Provenance records and content-derived run ids.
+
+A :class:`Provenance` travels with every store (root attribute ``provenance``). The run
+id is a hash of the part of it that determines the data — the *identity*:
+
+* simulation runs: model name, hash of the model's code and spec, all parameters,
+  seed, simulator name and version, PyNN version, input ids, and the store schema
+  version. Same model + parameters + seed + versions → same id, so a sweep can skip a
+  configuration already in the lake without starting a simulator.
+* anything without a model (a Block added by hand, an ingested file): the checksums of
+  its source files if it has any, otherwise a checksum of the stored arrays.
+
+Host, timestamps, command line, timings and package versions other than the
+simulator's are recorded but not hashed: they describe how a run was made, not what it is.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import hashlib
+import json
+import os
+import platform
+import socket
+import sys
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
+from importlib import metadata
+from typing import Any
+
+from opsnn_lake import jsonable
+from opsnn_lake.errors import SchemaError
+from opsnn_lake.schema import KINDS, SCHEMA_VERSION, sanitize_label
+
+__all__ = ["Provenance", "file_sha256", "package_versions"]
+
+_PACKAGES = (
+    "opsnn-lake", "numpy", "neo", "quantities", "zarr", "numcodecs", "xarray", "PyNN",
+    "nest-simulator", "sPyNNaker", "elephant", "tonic",
+)
+
+
+@functools.cache
+def package_versions() -> dict[str, str]:
+    """Versions of the installed packages that shape a run or its store."""
+    versions = {"python": platform.python_version()}
+    for name in _PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def file_sha256(path: str | os.PathLike[str], *, chunk: int = 2**22) -> str:
+    """SHA-256 of a file's bytes, read in 4 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Provenance:
+    """Where a run comes from: model, parameters, seeds, inputs, sources, software, timings.
+
+    Parameters
+    ----------
+    kind : {"simulation", "input"}
+        A simulation output or a network input (tonic events, generated stimuli).
+    model : str, optional
+        Model name (e.g. ``"va"``); ``None`` for data without a model.
+    model_hash : str, optional
+        SHA-256 of the model's code and spec.
+    parameters : dict
+        All parameters (nested dicts allowed; JSON-able values).
+    seed : int, optional
+        Random seed of the run.
+    simulator, simulator_version : str, optional
+        E.g. ``"nest"``, ``"3.10.0"``.
+    inputs : list of str
+        Run ids of the input runs that drove this one (lineage).
+    input_checksums : dict
+        Checksums of those inputs, by run id.
+    sources : list of dict
+        Ingested files: ``{"path", "sha256", "bytes"}`` each.
+    timings : dict
+        Seconds spent per phase (``build``, ``simulate``, ``write``).
+    threads : int, optional
+        Threads the simulator used.
+    extra : dict
+        Anything else the caller wants kept (not hashed).
+    content_sha256 : str, optional
+        Checksum of the stored arrays; the identity of runs without model or sources.
+    """
+
+    kind: str = "simulation"
+    model: str | None = None
+    model_hash: str | None = None
+    parameters: dict[str, Any] = field(default_factory=dict)
+    seed: int | None = None
+    simulator: str | None = None
+    simulator_version: str | None = None
+    inputs: list[str] = field(default_factory=list)
+    input_checksums: dict[str, str] = field(default_factory=dict)
+    sources: list[dict[str, Any]] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    threads: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    content_sha256: str | None = None
+    versions: dict[str, str] = field(default_factory=package_versions)
+    host: str = field(default_factory=socket.gethostname)
+    python: str = field(default_factory=lambda: sys.version.split()[0])
+    command: list[str] = field(default_factory=lambda: list(sys.argv))
+    created: str = field(
+        default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
+    )
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise SchemaError(f"provenance: kind {self.kind!r} is not one of {KINDS}")
+        if not isinstance(self.parameters, Mapping):
+            raise SchemaError(f"provenance: parameters must be a dict, got {type(self.parameters).__name__}")
+        for key in self.parameters:
+            if not isinstance(key, str) or not key:
+                raise SchemaError(f"provenance: parameter name {key!r} must be a non-empty str")
+        try:
+            _canonical(self.parameters)
+        except (TypeError, ValueError) as err:
+            raise SchemaError(
+                f"provenance: parameters must be JSON values (numbers, str, bool, lists, "
+                f"dicts; no NaN): {err}"
+            ) from None
+        if self.seed is not None and not isinstance(self.seed, int):
+            raise SchemaError(f"provenance: seed must be an int, got {self.seed!r}")
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        """Names a caller may pass as provenance keywords."""
+        return [f.name for f in fields(cls)]
+
+    def identity(self) -> dict[str, Any]:
+        """The fields that determine the data, hashed into the run id (module docstring)."""
+        ident: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "kind": self.kind}
+        if self.model is not None:
+            ident.update(
+                model=self.model,
+                model_hash=self.model_hash,
+                parameters=self.parameters,
+                seed=self.seed,
+                simulator=self.simulator,
+                simulator_version=self.simulator_version,
+                pynn=self.versions.get("PyNN"),
+                inputs=sorted(self.inputs),
+            )
+        elif self.sources:
+            ident["sources"] = sorted(s["sha256"] for s in self.sources)
+            ident["parameters"] = self.parameters
+        else:
+            ident["content"] = self.content_sha256
+            ident["parameters"] = self.parameters
+        return ident
+
+    def run_id(self) -> str:
+        """Content-derived run id: ``<model or kind>-<first 20 hex digits of SHA-256>``."""
+        if self.model is None and not self.sources and self.content_sha256 is None:
+            raise SchemaError("provenance: a run without model or sources needs content_sha256")
+        digest = hashlib.sha256(_canonical(self.identity()).encode()).hexdigest()[:20]
+        prefix = sanitize_label(self.model, fallback=self.kind)
+        return f"{prefix}-{digest}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able dict (stored as the ``provenance`` root attribute)."""
+        return jsonable.encode_mapping(asdict(self), where="provenance")
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Provenance:
+        """Inverse of :meth:`to_dict`; unknown keys (from newer versions) are kept in ``extra``."""
+        decoded = jsonable.decode(dict(data))
+        names = set(cls.field_names())
+        known = {k: v for k, v in decoded.items() if k in names}
+        unknown = {k: v for k, v in decoded.items() if k not in names}
+        if unknown:
+            known["extra"] = {**known.get("extra", {}), **unknown}
+        return cls(**known)
