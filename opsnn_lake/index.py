@@ -158,7 +158,9 @@ class RunIndex:
         with self._write() as conn:
             return self._insert_rows(conn, rows, verb)
 
-    def _insert_rows(self, conn: sqlite3.Connection, rows: Iterable[Mapping[str, Any]], verb: str) -> int:
+    def _insert_rows(
+        self, conn: sqlite3.Connection, rows: Iterable[Mapping[str, Any]], verb: str
+    ) -> int:
         n = 0
         existing = self.columns(refresh=True)
         for row in rows:
@@ -171,7 +173,9 @@ class RunIndex:
             cur = conn.execute(f"{verb} INTO runs ({names}) VALUES ({marks})", list(row.values()))
             n += cur.rowcount
             for input_id in json.loads(row.get("inputs") or "[]"):
-                conn.execute("INSERT OR IGNORE INTO run_inputs VALUES (?, ?)", (row["run_id"], input_id))
+                conn.execute(
+                    "INSERT OR IGNORE INTO run_inputs VALUES (?, ?)", (row["run_id"], input_id)
+                )
         return n
 
     def delete(self, run_ids: Iterable[str]) -> None:
@@ -221,7 +225,9 @@ class RunIndex:
                 return candidate
         if key == "input":
             return "input"
-        known = sorted(FIXED_COLUMNS) + sorted(c[len(PARAM_PREFIX):] for c in cols if c.startswith(PARAM_PREFIX))
+        known = sorted(FIXED_COLUMNS) + sorted(
+            c[len(PARAM_PREFIX) :] for c in cols if c.startswith(PARAM_PREFIX)
+        )
         raise SchemaError(f"search: no column or parameter {key!r}; known: {', '.join(known)}")
 
     def where(self, criteria: Mapping[str, Any]) -> tuple[str, list[Any]]:
@@ -237,13 +243,17 @@ class RunIndex:
             if col == "input":
                 values = value if isinstance(value, list | set | frozenset) else [value]
                 marks = ", ".join("?" for _ in values)
-                clauses.append(f"run_id IN (SELECT run_id FROM run_inputs WHERE input_id IN ({marks}))")
+                clauses.append(
+                    f"run_id IN (SELECT run_id FROM run_inputs WHERE input_id IN ({marks}))"
+                )
                 args.extend(values)
             elif value is None:
                 clauses.append(f"{_quote(col)} IS NULL")
             elif isinstance(value, tuple):
                 if len(value) != 2:
-                    raise SchemaError(f"search: range for {key!r} must be (low, high), got {value!r}")
+                    raise SchemaError(
+                        f"search: range for {key!r} must be (low, high), got {value!r}"
+                    )
                 lo, hi = value
                 if lo is not None:
                     clauses.append(f"{_quote(col)} >= ?")
@@ -260,7 +270,9 @@ class RunIndex:
                 args.append(_sql_value(value))
         return (" AND ".join(clauses) or "1"), args
 
-    def search(self, criteria: Mapping[str, Any] | None = None, *, limit: int | None = None) -> pd.DataFrame:
+    def search(
+        self, criteria: Mapping[str, Any] | None = None, *, limit: int | None = None
+    ) -> pd.DataFrame:
         """Rows matching ``criteria`` (see :meth:`where`) as a DataFrame indexed by run id."""
         clause, args = self.where(criteria or {})
         sql = f"SELECT * FROM runs WHERE {clause} ORDER BY run_id"
@@ -268,9 +280,9 @@ class RunIndex:
             sql += f" LIMIT {int(limit)}"
         frame = pd.read_sql_query(sql, self._conn, params=args)
         renames = {
-            c: c[len(PARAM_PREFIX):]
+            c: c[len(PARAM_PREFIX) :]
             for c in frame.columns
-            if c.startswith(PARAM_PREFIX) and c[len(PARAM_PREFIX):] not in FIXED_COLUMNS
+            if c.startswith(PARAM_PREFIX) and c[len(PARAM_PREFIX) :] not in FIXED_COLUMNS
         }
         # Parameters no selected run has are noise in a narrow search.
         empty = [c for c in frame.columns if c.startswith(PARAM_PREFIX) and frame[c].isna().all()]
@@ -279,4 +291,6 @@ class RunIndex:
     def count(self, criteria: Mapping[str, Any] | None = None) -> int:
         """Number of rows matching ``criteria``."""
         clause, args = self.where(criteria or {})
-        return int(self._conn.execute(f"SELECT COUNT(*) FROM runs WHERE {clause}", args).fetchone()[0])
+        return int(
+            self._conn.execute(f"SELECT COUNT(*) FROM runs WHERE {clause}", args).fetchone()[0]
+        )

@@ -93,8 +93,10 @@ class CheckReport:
     def ok(self) -> bool:
         """True when nothing is out of place."""
         return not (
-            self.stores_without_row or self.rows_without_store
-            or self.staging_leftovers or self.bad_stores
+            self.stores_without_row
+            or self.rows_without_store
+            or self.staging_leftovers
+            or self.bad_stores
         )
 
     def lines(self) -> list[str]:
@@ -170,7 +172,9 @@ class Lake:
         except (OSError, ValueError) as err:
             raise NotALakeError(f"{marker}: unreadable lake marker: {err}") from None
         if not isinstance(meta, dict) or meta.get("format") != LAKE_FORMAT:
-            raise NotALakeError(f"{marker}: not an OpSNN lake marker (format {LAKE_FORMAT!r} expected)")
+            raise NotALakeError(
+                f"{marker}: not an OpSNN lake marker (format {LAKE_FORMAT!r} expected)"
+            )
         if not isinstance(meta.get("version"), int) or meta["version"] > LAKE_VERSION:
             raise NotALakeError(
                 f"{marker}: lake version {meta.get('version')!r} is newer than this "

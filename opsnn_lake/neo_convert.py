@@ -171,9 +171,9 @@ def _segment_nodes(seg: neo.Segment, seg_name: str, *, where: str) -> dict[str, 
             node.attrs.pop(scratch, None)
         nodes[f"{seg_name}/{pop_name}"] = node
     # Order within the segment, kept only when it is not populations one after another.
-    if sum(train_pos, []) != list(range(len(trains))):
+    if [i for idx in train_pos for i in idx] != list(range(len(trains))):
         seg_node.attrs["spiketrain_positions"] = train_pos
-    if sum(signal_pos, []) != list(range(len(signals))):
+    if [i for idx in signal_pos for i in idx] != list(range(len(signals))):
         seg_node.attrs["analogsignal_positions"] = signal_pos
     return nodes
 
@@ -258,7 +258,9 @@ def _add_spikes(node: Node, trains: list[neo.SpikeTrain], positions: list[int], 
         if (values == values[0]).all():
             meta[bound] = float(values[0])
         else:
-            node.variables[bound] = Variable(dims=(DIM_UNIT,), data=values, attrs={"units": attrs["units"]})
+            node.variables[bound] = Variable(
+                dims=(DIM_UNIT,), data=values, attrs={"units": attrs["units"]}
+            )
             node.coords.append(bound)
     # Per-train annotations: numbers become unit coordinates, the rest JSON.
     common, arrays, lists = _split(
@@ -352,8 +354,13 @@ def _add_signal(node: Node, sig: neo.AnalogSignal, *, where: str) -> None:
         node.attrs["_unit_ids"] = _signal_ids(sig)
     t_start = sig.t_start
     rate = sig.sampling_rate
-    axis = (float(t_start.magnitude), t_start.dimensionality.string, float(rate.magnitude),
-            rate.dimensionality.string, n_time)
+    axis = (
+        float(t_start.magnitude),
+        t_start.dimensionality.string,
+        float(rate.magnitude),
+        rate.dimensionality.string,
+        n_time,
+    )
     time_dim = DIM_TIME
     if node.attrs.setdefault("_time_axis", axis) != axis:
         time_dim = f"{DIM_TIME}_{name}"
@@ -371,8 +378,12 @@ def _add_signal(node: Node, sig: neo.AnalogSignal, *, where: str) -> None:
         annotations.pop(POPULATION_KEY, None)
     chan_vars: dict[str, str] = {}
     for key, value in list(annotations.items()):
-        if isinstance(value, np.ndarray) and not isinstance(value, pq.Quantity) \
-                and value.shape == (n_chan,) and value.dtype.kind in "biuf":
+        if (
+            isinstance(value, np.ndarray)
+            and not isinstance(value, pq.Quantity)
+            and value.shape == (n_chan,)
+            and value.dtype.kind in "biuf"
+        ):
             var = _var_name(key, node.variables, prefix=f"{name}_")
             node.variables[var] = Variable(dims=(unit_dim,), data=value)
             node.coords.append(var)
@@ -634,7 +645,8 @@ def _read_signals(node: Node) -> list[neo.AnalogSignal]:
         for key, vname in neo_meta["channel_annotation_vars"].items():
             annotations[key] = node.variables[vname].data
         array_annotations = {
-            key: node.variables[vname].data for key, vname in neo_meta["array_annotation_vars"].items()
+            key: node.variables[vname].data
+            for key, vname in neo_meta["array_annotation_vars"].items()
         }
         array_annotations.update(neo_meta["array_annotations"])
         sig = neo.AnalogSignal(

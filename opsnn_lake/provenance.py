@@ -36,8 +36,18 @@ from opsnn_lake.schema import KINDS, SCHEMA_VERSION, sanitize_label
 __all__ = ["Provenance", "file_sha256", "package_versions"]
 
 _PACKAGES = (
-    "opsnn-lake", "numpy", "neo", "quantities", "zarr", "numcodecs", "xarray", "PyNN",
-    "nest-simulator", "sPyNNaker", "elephant", "tonic",
+    "opsnn-lake",
+    "numpy",
+    "neo",
+    "quantities",
+    "zarr",
+    "numcodecs",
+    "xarray",
+    "PyNN",
+    "nest-simulator",
+    "sPyNNaker",
+    "elephant",
+    "tonic",
 )
 
 
@@ -126,7 +136,9 @@ class Provenance:
         if self.kind not in KINDS:
             raise SchemaError(f"provenance: kind {self.kind!r} is not one of {KINDS}")
         if not isinstance(self.parameters, Mapping):
-            raise SchemaError(f"provenance: parameters must be a dict, got {type(self.parameters).__name__}")
+            raise SchemaError(
+                f"provenance: parameters must be a dict, got {type(self.parameters).__name__}"
+            )
         for key in self.parameters:
             if not isinstance(key, str) or not key:
                 raise SchemaError(f"provenance: parameter name {key!r} must be a non-empty str")

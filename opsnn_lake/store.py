@@ -133,7 +133,9 @@ def write_store(
 
 
 async def _write_async(
-    store: Any, nodes: Mapping[str, Node], attrs: Mapping[str, Any] | Callable[[], Mapping[str, Any]]
+    store: Any,
+    nodes: Mapping[str, Node],
+    attrs: Mapping[str, Any] | Callable[[], Mapping[str, Any]],
 ) -> dict[str, Any]:
     import asyncio
 
@@ -145,11 +147,13 @@ async def _write_async(
         if gpath:
             parent, _, name = gpath.rpartition("/")
             groups[gpath] = await groups[parent].create_group(name, attributes=nodes[gpath].attrs)
-    await asyncio.gather(*(
-        _write_array(groups[gpath], name, var, node)
-        for gpath, node in nodes.items()
-        for name, var in node.variables.items()
-    ))
+    await asyncio.gather(
+        *(
+            _write_array(groups[gpath], name, var, node)
+            for gpath, node in nodes.items()
+            for name, var in node.variables.items()
+        )
+    )
     final = dict(attrs() if callable(attrs) else attrs)
     await groups[""].update_attributes({**root_node.attrs, **final})
     await azarr.consolidate_metadata(store)

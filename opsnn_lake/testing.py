@@ -37,8 +37,10 @@ def nest_network_block(
     pulses = sim.Population(5, sim.SpikeSourceArray(spike_times=times), label="pulses")
     conn = sim.FixedProbabilityConnector(0.2, rng=rng)
     for src, tgt, w, rec in [
-        (noise, exc, 0.01, "excitatory"), (noise, inh, 0.01, "excitatory"),
-        (pulses, exc, 0.02, "excitatory"), (exc, inh, 0.004, "excitatory"),
+        (noise, exc, 0.01, "excitatory"),
+        (noise, inh, 0.01, "excitatory"),
+        (pulses, exc, 0.02, "excitatory"),
+        (exc, inh, 0.004, "excitatory"),
         (inh, exc, 0.02, "inhibitory"),
     ]:
         sim.Projection(src, tgt, conn, sim.StaticSynapse(weight=w, delay=0.5), receptor_type=rec)
@@ -69,8 +71,15 @@ def assert_blocks_equal(a: neo.Block, b: neo.Block) -> None:
     AssertionError
         Naming the segment, object and field that differ.
     """
-    _same(a, b, "block", ("name", "description", "file_origin", "rec_datetime", "file_datetime", "index"))
-    assert _eq(a.annotations, b.annotations), f"block annotations: {a.annotations} != {b.annotations}"
+    _same(
+        a,
+        b,
+        "block",
+        ("name", "description", "file_origin", "rec_datetime", "file_datetime", "index"),
+    )
+    assert _eq(a.annotations, b.annotations), (
+        f"block annotations: {a.annotations} != {b.annotations}"
+    )
     assert len(a.segments) == len(b.segments), "segment count differs"
     for i, (sa, sb) in enumerate(zip(a.segments, b.segments, strict=True)):
         where = f"segment {i}"
@@ -82,7 +91,9 @@ def assert_blocks_equal(a: neo.Block, b: neo.Block) -> None:
             assert ta.dtype == tb.dtype, f"{w}: dtype {ta.dtype} != {tb.dtype}"
             assert ta.units == tb.units, f"{w}: units differ"
             assert _bitwise(ta.magnitude, tb.magnitude), f"{w}: spike times differ"
-            assert ta.t_start == tb.t_start and ta.t_stop == tb.t_stop, f"{w}: t_start/t_stop differ"
+            assert ta.t_start == tb.t_start and ta.t_stop == tb.t_stop, (
+                f"{w}: t_start/t_stop differ"
+            )
             _same(ta, tb, w, ("name", "description", "file_origin"))
             assert ta.sampling_rate == tb.sampling_rate, f"{w}: sampling_rate differs"
             assert _eq(ta.annotations, tb.annotations), f"{w}: {ta.annotations} != {tb.annotations}"
@@ -119,7 +130,11 @@ def _eq(x: Any, y: Any) -> bool:
     if isinstance(x, dict) and isinstance(y, dict):
         return x.keys() == y.keys() and all(_eq(x[k], y[k]) for k in x)
     if isinstance(x, list | tuple) and isinstance(y, list | tuple):
-        return type(x) is type(y) and len(x) == len(y) and all(_eq(u, v) for u, v in zip(x, y, strict=True))
+        return (
+            type(x) is type(y)
+            and len(x) == len(y)
+            and all(_eq(u, v) for u, v in zip(x, y, strict=True))
+        )
     if isinstance(x, float) and isinstance(y, float) and x != x and y != y:
         return True
     return bool(x == y)
