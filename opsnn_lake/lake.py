@@ -36,10 +36,11 @@ from opsnn_lake.neo_convert import block_to_nodes, nodes_to_block
 from opsnn_lake.provenance import Provenance
 from opsnn_lake.schema import SCHEMA_NAME, SCHEMA_VERSION, SPIKE_COUNT, SPIKE_TIME, Node
 
-__all__ = ["CheckReport", "Lake", "content_sha256", "summarize"]
+__all__ = ["CheckReport", "Lake", "check_lake_dir", "content_sha256", "summarize"]
 
 LAKE_FORMAT = "opsnn-lake"
 LAKE_VERSION = 1
+LAKE_MARKER = "lake.json"
 
 
 def content_sha256(nodes: Mapping[str, Node]) -> str:
@@ -108,6 +109,39 @@ class CheckReport:
         return out
 
 
+def _check_marker(marker: Path) -> None:
+    try:
+        meta = json.loads(marker.read_text())
+    except (OSError, ValueError) as err:
+        raise NotALakeError(f"{marker}: unreadable lake marker: {err}") from None
+    if not isinstance(meta, dict) or meta.get("format") != LAKE_FORMAT:
+        raise NotALakeError(f"{marker}: not an OpSNN lake marker (format {LAKE_FORMAT!r} expected)")
+    if not isinstance(meta.get("version"), int) or meta["version"] > LAKE_VERSION:
+        raise NotALakeError(
+            f"{marker}: lake version {meta.get('version')!r} is newer than this "
+            f"opsnn_lake supports ({LAKE_VERSION}); upgrade opsnn_lake"
+        )
+
+
+def check_lake_dir(path: str | os.PathLike[str]) -> Path:
+    """The absolute path of an existing lake, checked without writing anything.
+
+    Raises
+    ------
+    NotALakeError
+        If ``path`` does not exist or is not an OpSNN lake (no valid ``lake.json``).
+    """
+    lake_path = Path(path).absolute()
+    marker = lake_path / LAKE_MARKER
+    if not marker.is_file():
+        what = "does not exist" if not lake_path.exists() else "is not an OpSNN lake (no lake.json)"
+        raise NotALakeError(
+            f"{lake_path}: {what}; create a lake with opsnn_lake.Lake(path) or `opsnn-lake demo`"
+        )
+    _check_marker(marker)
+    return lake_path
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -144,9 +178,9 @@ class Lake:
 
     def __init__(self, path: str | os.PathLike[str] = "lake", *, create: bool = True) -> None:
         self.path = Path(path).absolute()
-        marker = self.path / "lake.json"
+        marker = self.path / LAKE_MARKER
         if marker.is_file():
-            self._check_marker(marker)
+            _check_marker(marker)
         elif self.path.exists() and (not self.path.is_dir() or any(self.path.iterdir())):
             raise NotALakeError(
                 f"{self.path}: exists and is not an OpSNN lake (no lake.json); refusing to "
@@ -164,22 +198,6 @@ class Lake:
         self.runs_dir.mkdir(exist_ok=True)
         self.staging_dir.mkdir(exist_ok=True)
         self.index = RunIndex(self.path / "index.sqlite")
-
-    @staticmethod
-    def _check_marker(marker: Path) -> None:
-        try:
-            meta = json.loads(marker.read_text())
-        except (OSError, ValueError) as err:
-            raise NotALakeError(f"{marker}: unreadable lake marker: {err}") from None
-        if not isinstance(meta, dict) or meta.get("format") != LAKE_FORMAT:
-            raise NotALakeError(
-                f"{marker}: not an OpSNN lake marker (format {LAKE_FORMAT!r} expected)"
-            )
-        if not isinstance(meta.get("version"), int) or meta["version"] > LAKE_VERSION:
-            raise NotALakeError(
-                f"{marker}: lake version {meta.get('version')!r} is newer than this "
-                f"opsnn_lake supports ({LAKE_VERSION}); upgrade opsnn_lake"
-            )
 
     def __repr__(self) -> str:
         return f"Lake({str(self.path)!r}, runs={len(self.index)})"
@@ -238,7 +256,11 @@ class Lake:
             provenance = replace(provenance, content_sha256=content_sha256(nodes))
         run_id = provenance.run_id()
         final = self.store_path(run_id)
-        if run_id in self.index and final.exists():
+        if final.exists():
+            # Published stores are complete (only a rename puts them there); one left
+            # without a row by a crash is registered now instead of being written again.
+            if run_id not in self.index:
+                self.index.insert([self._row(final)])
             return run_id
         summary = summarize(nodes)
 
@@ -262,9 +284,12 @@ class Lake:
         except BaseException:
             shutil.rmtree(staged, ignore_errors=True)
             raise
-        if attrs["run_id"] != run_id:  # pragma: no cover - guards the callback contract
-            raise SchemaError(f"{final}: run id mismatch")
-        self.index.insert([self._row(final)])
+        # The row comes from the attributes just written (what reindex reads back from
+        # disk), which spares re-opening the store on the hot path of every run.
+        row = row_from_attrs(
+            attrs, path=str(final.relative_to(self.path)), nbytes=_store.store_bytes(final)
+        )
+        self.index.insert([row])
         return run_id
 
     def _row(self, store: Path) -> dict[str, Any]:
