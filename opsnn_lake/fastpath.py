@@ -106,6 +106,15 @@ def nest_nodes(
         description = first.recorder.population.describe()
     nodes: dict[str, Node] = {}
     block_annotations: dict[str, Any] = {}
+    fetched: dict[int, Mapping[str, np.ndarray]] = {}
+
+    def events(device: Any) -> Mapping[str, np.ndarray]:
+        # Views of one population share its recorders: copy their events out of NEST once.
+        key = int(device.global_id)
+        if key not in fetched:
+            fetched[key] = nest.GetStatus(device, "events")[0]
+        return fetched[key]
+
     for (label, pop), name in zip(populations.items(), pop_names, strict=True):
         recorder = pop.recorder
         cached = list(recorder.cache)
@@ -120,11 +129,19 @@ def nest_nodes(
             ids = np.array(
                 sorted(recorder.filter_recorded(spikes_var, pop._record_filter)), dtype=int
             )
-            events = nest.GetStatus(recorder._spike_detector.device, "events")[0]
-            _add_spikes(node, events, ids, pop, recorder, t_now, offset=state._time_offset)
+            spikes = events(recorder._spike_detector.device)
+            _add_spikes(node, spikes, ids, pop, recorder, t_now, offset=state._time_offset)
         for variable in recorder.recorded:
             if variable.name != "spikes":
-                sig = _signal(pop, recorder, variable, label, t_now, offset=state._time_offset)
+                sig = _signal(
+                    pop,
+                    recorder,
+                    variable,
+                    label,
+                    events(recorder._multimeter.device),
+                    t_now,
+                    offset=state._time_offset,
+                )
                 if sig is not None:  # None: recorded on other cells of the parent only
                     _add_signal(node, sig, where=f"population {label!r}, signal {variable.name!r}")
         for scratch in ("_unit_ids", "_time_axis"):
@@ -216,7 +233,14 @@ def _index(population: Any, ids: np.ndarray) -> np.ndarray:
 
 
 def _signal(
-    pop: Any, recorder: Any, variable: Any, label: str, t_now: float, *, offset: float
+    pop: Any,
+    recorder: Any,
+    variable: Any,
+    label: str,
+    events: Mapping[str, np.ndarray],
+    t_now: float,
+    *,
+    offset: float,
 ) -> neo.AnalogSignal | None:
     """One recorded variable from NEST's multimeter, as PyNN's ``get_data`` builds it.
 
@@ -224,8 +248,6 @@ def _signal(
     sort, cut at the current time, and the value at t_start (which NEST does not
     record) set from the cell's initial value exactly as PyNN does.
     """
-    import nest
-
     name = variable.name
     celltype = recorder.population.celltype
     nest_name = getattr(celltype, "variable_map", {}).get(name, name)
@@ -235,7 +257,6 @@ def _signal(
         return None
     ids = np.fromiter(cells, dtype=int, count=len(cells))
     meter = recorder._multimeter
-    events = nest.GetStatus(meter.device, "events")[0]
     senders = np.asarray(events["senders"])
     times = np.asarray(events["times"]) - offset
     keep = (times <= t_now) & np.isin(senders, ids)
