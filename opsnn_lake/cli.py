@@ -40,7 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as err:
-            if err.name != module_name:
+            # Only a missing command module (or its package) marks the command as
+            # unavailable; a missing dependency inside it is a real error.
+            if err.name is None or not (module_name + ".").startswith(err.name + "."):
                 raise
             cmd.set_defaults(_module=None)
             continue
