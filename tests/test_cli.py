@@ -7,12 +7,14 @@ import pytest
 from opsnn_lake.cli import COMMANDS, build_parser, main
 
 
-def test_every_command_is_in_the_parser():
+def test_every_command_is_in_the_parser(capsys):
     parser = build_parser()
-    for name in COMMANDS:
-        args, _ = parser.parse_known_args([name, "--lake", "x"])
-        assert args.command == name
-        assert args.lake == "x"
+    for name, (_, help_text) in COMMANDS.items():
+        with pytest.raises(SystemExit) as exc:
+            parser.parse_args([name, "--help"])
+        assert exc.value.code == 0
+        out = capsys.readouterr().out
+        assert help_text in out and "--lake" in out
 
 
 def test_ls_and_check_on_a_real_lake(lake, nest_block, capsys):
