@@ -10,7 +10,7 @@ import pandas as pd
 from opsnn_lake.errors import SchemaError
 from opsnn_lake.lake import Lake
 
-__all__ = ["configure", "parse_where", "run"]
+__all__ = ["configure", "human_size", "parse_where", "run"]
 
 
 def parse_where(items: list[str] | None) -> dict[str, object]:
@@ -48,21 +48,31 @@ def configure(parser: argparse.ArgumentParser, command: str) -> None:
         parser.add_argument("--repair", action="store_true", help="mend what is found")
 
 
+def human_size(nbytes: float) -> str:
+    """``1536`` → ``"1.5 kB"`` (decimal units, as ``ls -h --si``)."""
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if abs(nbytes) < 1000 or unit == "TB":
+            return f"{nbytes:.0f} {unit}" if unit == "B" else f"{nbytes:.1f} {unit}"
+        nbytes /= 1000
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``ls``, ``check`` or ``reindex``."""
     lake = Lake(args.lake, create=False)
     if args.command == "ls":
         frame = lake.search(**parse_where(args.where))
         if frame.empty:
-            print(f"no runs in {lake.path}")
+            where = f" matching {' '.join(args.where)}" if args.where else ""
+            print(f"no runs{where} in {lake.path}")
             return 0
-        frame = frame.assign(MB=(frame["bytes"] / 1e6).round(3))
-        default = ["kind", "model", "simulator", "seed", "n_units", "n_spikes", "MB"]
+        frame = frame.assign(size=[human_size(b) for b in frame["bytes"]])
+        default = ["kind", "model", "simulator", "seed", "n_units", "n_spikes", "size"]
         params = [c for c in frame.columns if c not in _NOT_PARAMS]
         columns = args.columns.split(",") if args.columns else default + params
         with pd.option_context("display.max_rows", None, "display.width", 200):
             print(frame[[c for c in columns if c in frame.columns]].to_string())
-        print(f"{len(frame)} runs, {frame['bytes'].sum() / 1e6:.2f} MB")
+        print(f"{len(frame)} runs, {human_size(frame['bytes'].sum())}")
         return 0
     if args.command == "check":
         report = lake.check(repair=args.repair)
@@ -71,10 +81,18 @@ def run(args: argparse.Namespace) -> int:
         if report.ok:
             print(f"{lake.path}: OK ({len(lake)} runs)")
             return 0
-        print("repaired" if report.repaired else "run `opsnn-lake check --repair` to mend")
-        return 0 if report.repaired else 1
+        if report.repaired:
+            left = len(report.bad_stores)
+            print(f"repaired; {left} unreadable store(s) left for you to inspect")
+            return 1 if left else 0
+        print("run `opsnn-lake check --repair` to mend")
+        return 1
+    n_stores = len([p for p in lake.runs_dir.iterdir() if p.name.endswith(".zarr")])
     n = lake.reindex(progress=True)
     print(f"{lake.path}: indexed {n} runs")
+    if n < n_stores:
+        print(f"{n_stores - n} unreadable store(s) skipped; see `opsnn-lake check`")
+        return 1
     return 0
 
 
@@ -91,5 +109,5 @@ _NOT_PARAMS = {
     "created",
     "inputs",
     "path",
-    "MB",
+    "size",
 }

@@ -187,7 +187,10 @@ class Lake:
                 "write into it. Give a new or empty directory, or the path of an existing lake."
             )
         elif not create:
-            raise NotALakeError(f"{self.path}: no lake here (create=False)")
+            raise NotALakeError(
+                f"{self.path}: no lake here; create one with opsnn_lake.Lake(path) "
+                "or `opsnn-lake demo`"
+            )
         else:
             self.path.mkdir(parents=True, exist_ok=True)
             tmp = self.path / f".lake.json.{os.getpid()}.{uuid.uuid4().hex}"
@@ -342,50 +345,116 @@ class Lake:
         """The provenance record of a run."""
         return Provenance.from_dict(_store.read_root_attrs(self._existing(run_id))["provenance"])
 
-    def write_catalog(self, path: str | os.PathLike[str] = "catalogs/lake.yaml") -> Path:
-        """Write the intake catalog YAML that opens this lake (see :mod:`opsnn_lake.catalog`)."""
+    def write_catalog(
+        self, path: str | os.PathLike[str] = "catalogs/lake.yaml", *, name: str = "lake"
+    ) -> Path:
+        """Write the intake catalog YAML that opens this lake.
+
+        The YAML holds one entry, ``name``, pointing at this lake by a path relative to
+        the YAML's directory; it lists no runs (the entry reads the live index), so it
+        never needs rewriting when runs are added. See :mod:`opsnn_lake.catalog`.
+
+        Parameters
+        ----------
+        path : path-like
+            Where to write (default ``catalogs/lake.yaml``); parent folders are created.
+        name : str
+            The entry name (``intake.open_catalog(path)[name]``).
+
+        Returns
+        -------
+        pathlib.Path
+            The file written.
+
+        Raises
+        ------
+        SchemaError
+            If ``path`` exists and is not a catalog written by opsnn_lake (unreadable
+            YAML, or someone else's catalog): it is left untouched.
+        """
         from opsnn_lake.catalog import write_catalog
 
-        return write_catalog(self, path)
+        return write_catalog(self.path, path, name=name)
 
     # ------------------------------------------------------------------ upkeep
 
     def _stores(self) -> list[Path]:
         return sorted(p for p in self.runs_dir.iterdir() if p.name.endswith(".zarr"))
 
+    def _checked_row(self, store: Path) -> dict[str, Any]:
+        row = self._row(store)
+        if row["run_id"] != store.name[: -len(".zarr")]:
+            raise SchemaError(
+                f"{store}: holds run {row['run_id']!r} under another name; move it to "
+                f"{self.store_path(row['run_id']).name} or out of the lake"
+            )
+        return row
+
     def check(self, *, repair: bool = False) -> CheckReport:
         """Compare stores, index and staging area; optionally mend what is out of place.
 
-        Repair registers stores that have no row, removes rows whose store is gone, and
-        deletes staging directories of writers that are no longer running. Unreadable
-        stores are reported, never deleted.
+        Finds stores without an index row (a writer killed between publishing and
+        registering), rows without a store, staging directories of writers that are no
+        longer running (a writer killed while writing) and unreadable stores.
+
+        Parameters
+        ----------
+        repair : bool
+            Register stores that have no row (from the store itself), remove rows whose
+            store is gone and delete staging left-overs. Unreadable stores are reported,
+            never deleted.
+
+        Returns
+        -------
+        CheckReport
+            What was found (and whether it was repaired).
+
+        Notes
+        -----
+        Safe while other processes write: the index is read before the stores are
+        listed, and a store is published before its row is inserted, so a live writer
+        can at worst show up as a store without a row for a moment (registering it is
+        harmless); staging directories of live local processes are skipped.
         """
         report = CheckReport()
-        indexed = set(self.index.run_ids())
+        indexed = set(self.index.run_ids())  # before listing the stores: see Notes
         on_disk = {p.name[: -len(".zarr")]: p for p in self._stores()}
         new_rows = []
         for run_id in sorted(set(on_disk) - indexed):
             try:
-                new_rows.append(self._row(on_disk[run_id]))
+                new_rows.append(self._checked_row(on_disk[run_id]))
                 report.stores_without_row.append(run_id)
             except SchemaError as err:
                 report.bad_stores[str(on_disk[run_id])] = str(err)
         report.rows_without_store = sorted(indexed - set(on_disk))
         for staged in sorted(self.staging_dir.iterdir()):
-            parts = staged.name.split(".")
-            pid = int(parts[1]) if len(parts) > 2 and parts[1].isdigit() else None
+            # <run id>.<pid>.<random>; run ids may contain dots, so split from the right
+            parts = staged.name.rsplit(".", 2)
+            pid = int(parts[1]) if len(parts) == 3 and parts[1].isdigit() else None
             if pid is None or pid == os.getpid() or not _pid_alive(pid):
                 report.staging_leftovers.append(str(staged))
         if repair:
             self.index.insert(new_rows)
             self.index.delete(report.rows_without_store)
             for staged_path in report.staging_leftovers:
-                shutil.rmtree(staged_path, ignore_errors=True)
+                if Path(staged_path).is_dir():
+                    shutil.rmtree(staged_path, ignore_errors=True)
+                else:
+                    Path(staged_path).unlink(missing_ok=True)
             report.repaired = True
         return report
 
     def reindex(self, *, progress: bool = False) -> int:
         """Rebuild the index from the stores alone, in one transaction.
+
+        The table is recreated, so parameters no store has any more disappear too.
+        Readers see the old index or the new one; a store published by a concurrent
+        writer while the stores are being read is picked up under the write lock.
+
+        Parameters
+        ----------
+        progress : bool
+            Show a progress bar while reading the stores.
 
         Returns
         -------
@@ -397,11 +466,24 @@ class Lake:
             from tqdm import tqdm
 
             stores = tqdm(list(stores), desc="reindex", unit="run")
-        rows = []
+        rows: dict[str, dict[str, Any] | None] = {}
         for path in stores:
-            try:
-                rows.append(self._row(path))
-            except SchemaError:
-                continue
-        self.index.replace_all(rows)
-        return len(rows)
+            rows[path.name] = self._row_or_none(path)
+
+        def current_rows() -> list[dict[str, Any]]:
+            # Called under the write lock: list again, so nothing published meanwhile
+            # is dropped, and read only the stores that appeared since.
+            out = []
+            for path in self._stores():
+                row = rows[path.name] if path.name in rows else self._row_or_none(path)
+                if row is not None:
+                    out.append(row)
+            return out
+
+        return self.index.replace_all(current_rows)
+
+    def _row_or_none(self, path: Path) -> dict[str, Any] | None:
+        try:
+            return self._checked_row(path)
+        except SchemaError:
+            return None
