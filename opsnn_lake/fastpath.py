@@ -192,7 +192,7 @@ def _add_spikes(
     times = np.asarray(events["times"], dtype=np.float64) - offset
     keep = (times <= t_now) & np.isin(senders, ids)
     senders, times = senders[keep], times[keep]
-    order = np.argsort(senders, kind="stable")  # recorder order within a cell, as neo keeps
+    order = _stable_order(senders)  # recorder order within a cell, as neo keeps it
     senders, times = senders[order], times[order]
     bounds = np.searchsorted(senders, ids, side="left")
     counts = np.diff(np.append(bounds, senders.size)).astype(np.int64)
@@ -225,6 +225,13 @@ def _add_spikes(
         "attribute_lists": {},
         "array_annotation_vars": {},
     }
+
+
+def _stable_order(senders: np.ndarray) -> np.ndarray:
+    """Stable sort order of cell ids; numpy radix-sorts 16-bit keys in linear time."""
+    if senders.size and int(senders.max()) - int(senders.min()) < 2**16:
+        return np.argsort((senders - senders.min()).astype(np.uint16), kind="stable")
+    return np.argsort(senders, kind="stable")
 
 
 def _index(population: Any, ids: np.ndarray) -> np.ndarray:
@@ -260,7 +267,7 @@ def _signal(
     senders = np.asarray(events["senders"])
     times = np.asarray(events["times"]) - offset
     keep = (times <= t_now) & np.isin(senders, ids)
-    order = np.argsort(senders[keep], kind="stable")
+    order = _stable_order(senders[keep])
     values = (np.asarray(events[nest_name]) * scale)[keep][order]
     per_cell = values.reshape(ids.size, -1) if ids.size else values.reshape(0, 0)
     known = meter._initial_values.get(name, {})

@@ -251,6 +251,9 @@ class RunIndex:
             )
             conn.execute("CREATE INDEX IF NOT EXISTS run_inputs_input ON run_inputs (input_id)")
         self._conn.execute("PRAGMA journal_mode=WAL")
+        # In WAL mode NORMAL is safe against crashed or killed processes (what the lake
+        # promises; see docs/decisions.md) and spares an fsync on every registered run.
+        self._conn.execute("PRAGMA synchronous=NORMAL")
 
     def close(self) -> None:
         """Close the database connection."""
