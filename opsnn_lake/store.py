@@ -38,13 +38,15 @@ CHUNK_BYTES = 8 * 2**20  # one chunk per run for typical runs; several for long 
 _PACKING_ATTRS = ("scale_factor", "add_offset")
 
 
-def _zarr() -> Any:
-    # zarr warns that numcodecs' delta filter and consolidated metadata are not in the
-    # v3 core spec; both are documented in docs/format.md, so the warnings are noise.
-    import zarr
+# zarr warns that numcodecs' filters and consolidated metadata are not in the v3 core
+# spec; both are deliberate and documented in docs/format.md, so the warnings are noise.
+warnings.filterwarnings("ignore", message=".*not part in the Zarr format 3.*")
+warnings.filterwarnings("ignore", message=".*Numcodecs codecs are not in the Zarr.*")
 
-    warnings.filterwarnings("ignore", message=".*not part in the Zarr format 3.*")
-    warnings.filterwarnings("ignore", message=".*Numcodecs codecs are not in the Zarr.*")
+
+def _zarr() -> Any:
+    import zarr  # imported on first use: `import opsnn_lake` stays light
+
     return zarr
 
 
@@ -266,8 +268,11 @@ def read_nodes(path: str | os.PathLike[str]) -> dict[str, Node]:
             nodes[gpath].variables[vname] = _read_array(member, where=f"{path}/{name}")
         else:
             nodes[name] = Node(attrs=dict(member.attrs))
-    for node in nodes.values():
-        node.coords = [n for n, v in node.variables.items() if "coordinates" not in v.attrs]
+    for node in nodes.values():  # CF: data variables name their coordinates
+        listed = {
+            c for v in node.variables.values() for c in v.attrs.get("coordinates", "").split()
+        }
+        node.coords = [n for n in node.variables if n in listed]
     return nodes
 
 
