@@ -1,0 +1,622 @@
+"""``opsnn-lake ingest``: batch ingestion of neo files, sPyNNaker run folders and tonic data.
+
+::
+
+    opsnn-lake ingest old_runs/ spinnaker_reports/ --lake lake --trust-pickle
+    opsnn-lake ingest --manifest ingest/example_manifest.yaml
+    opsnn-lake ingest nmnist/Test --tonic NMNIST
+
+Paths may be files or folders. A folder is walked: sPyNNaker run folders (holding
+``data.sqlite3``) are read by :mod:`~opsnn_lake.sources.spinnaker_folder`, every file
+with an extension neo reads by :mod:`~opsnn_lake.sources.neo_files`, and other files
+are listed as ignored. With ``--tonic DATASET`` the paths are tonic sample files
+(:mod:`~opsnn_lake.sources.tonic`).
+
+A manifest (YAML, read with ``yaml.safe_load``) names paths or globs and the metadata
+to attach; see :func:`read_manifest` and ``ingest/example_manifest.yaml``.
+
+Items are read in parallel worker processes (``--workers``, default: the number of
+CPUs), each writing its run to the lake (writes are atomic and safe from several
+processes), with a progress bar. Every run's id derives from its files' checksums, so
+a file already in the lake is skipped after hashing, without being loaded, and a
+re-run ingests only what failed or is new. A failure is reported with the file and
+the reason, the batch goes on, nothing partial becomes visible, and the exit code is 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import multiprocessing
+import os
+import sys
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from opsnn_lake.errors import LakeError, SchemaError
+from opsnn_lake.lake import Lake
+from opsnn_lake.sources import SOURCES
+from opsnn_lake.sources.base import (
+    METADATA_FIELDS,
+    Item,
+    Metadata,
+    plain_json,
+    run_digest,
+    source_records,
+)
+from opsnn_lake.sources.neo_files import neo_extensions
+from opsnn_lake.sources.spinnaker_folder import is_report_folder, is_run_folder
+from opsnn_lake.sources.tonic import DATASETS, dataset_format
+
+__all__ = [
+    "IngestReport",
+    "Manifest",
+    "Outcome",
+    "configure",
+    "discover",
+    "ingest",
+    "read_manifest",
+    "run",
+]
+
+MANIFEST_KEYS = ("entries", "trusted")
+ENTRY_KEYS = ("paths", "tonic", *METADATA_FIELDS)
+
+Status = Literal["added", "skipped", "failed"]
+
+
+# --------------------------------------------------------------------------- manifests
+
+
+@dataclass(frozen=True)
+class ManifestEntry:
+    """One entry of a manifest: glob patterns, a tonic dataset (or None), metadata."""
+
+    patterns: tuple[str, ...]
+    tonic: str | None
+    metadata: Metadata
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A validated ingestion manifest (see :func:`read_manifest`)."""
+
+    path: Path
+    entries: tuple[ManifestEntry, ...]
+
+
+def _expect(value: Any, types: type | tuple[type, ...], *, where: str, what: str) -> Any:
+    if not isinstance(value, types) or (isinstance(value, bool) and bool not in _as_tuple(types)):
+        raise SchemaError(f"{where}: expected {what}, got {value!r}")
+    return value
+
+
+def _as_tuple(types: type | tuple[type, ...]) -> tuple[type, ...]:
+    return types if isinstance(types, tuple) else (types,)
+
+
+def _unknown_keys(data: Mapping[str, Any], valid: Sequence[str], *, where: str) -> None:
+    for key in data:
+        if key not in valid:
+            raise SchemaError(f"{where}: unknown key {key!r}; valid keys: {', '.join(valid)}")
+
+
+def read_manifest(path: str | os.PathLike[str], *, trust_pickle: bool = False) -> Manifest:
+    """Read and validate an ingestion manifest.
+
+    The manifest is YAML (``yaml.safe_load``: no tags, no code)::
+
+        trusted: false            # optional default for every entry
+        entries:
+          - paths: ["runs/2021/*.pkl", "runs/2022/**/*.nix"]   # globs, relative to this file
+            trusted: true         # these pickles may be loaded
+            model: va
+            simulator: nest
+            simulator_version: "2.20.1"
+            seed: 98765
+            parameters: {n_pop: 4000, g_inh: 51.0}
+            extra: {notebook: "p. 42"}
+          - paths: nmnist/Test
+            tonic: NMNIST         # tonic sample files of this dataset
+
+    Parameters
+    ----------
+    path : path-like
+        The manifest file.
+    trust_pickle : bool
+        Trust every entry's pickle files (``--trust-pickle``).
+
+    Returns
+    -------
+    Manifest
+        The entries with their metadata.
+
+    Raises
+    ------
+    SchemaError
+        For malformed YAML, an unknown key (the message names it and lists the valid
+        ones) or a value of the wrong type; the message names the manifest.
+    """
+    import yaml
+
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise SchemaError(f"{path}: cannot read the manifest: {err}") from None
+    except yaml.YAMLError as err:
+        raise SchemaError(f"{path}: malformed YAML: {err}") from None
+    where = f"manifest {path}"
+    _expect(data, dict, where=where, what="a mapping with an 'entries' list")
+    _unknown_keys(data, MANIFEST_KEYS, where=where)
+    default_trust = _expect(
+        data.get("trusted", False), bool, where=f"{where}: trusted", what="a bool"
+    )
+    raw_entries = _expect(data.get("entries"), list, where=f"{where}: entries", what="a list")
+    entries = []
+    for i, raw in enumerate(raw_entries):
+        entry_where = f"{where}: entries[{i}]"
+        _expect(raw, dict, where=entry_where, what="a mapping")
+        _unknown_keys(raw, ENTRY_KEYS, where=entry_where)
+        entries.append(
+            _entry(raw, path.parent, default_trust or trust_pickle, str(path), entry_where)
+        )
+    return Manifest(path=path, entries=tuple(entries))
+
+
+def _entry(
+    raw: Mapping[str, Any], base: Path, trusted: bool, origin: str, where: str
+) -> ManifestEntry:
+    paths = raw.get("paths")
+    if isinstance(paths, str):
+        paths = [paths]
+    if not paths or not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
+        raise SchemaError(f"{where}: 'paths' must be a path or glob, or a non-empty list of them")
+    patterns = tuple(str(base / os.path.expanduser(p)) for p in paths)
+    tonic = raw.get("tonic")
+    if tonic is not None:
+        tonic = dataset_format(_expect(tonic, str, where=f"{where}: tonic", what="a str")).name
+    fields: dict[str, Any] = {}
+    for key in ("model", "model_hash", "simulator", "simulator_version"):
+        if raw.get(key) is not None:
+            fields[key] = _expect(raw[key], str, where=f"{where}: {key}", what="a str")
+    if raw.get("seed") is not None:
+        fields["seed"] = _expect(raw["seed"], int, where=f"{where}: seed", what="an integer")
+    for key in ("parameters", "extra"):
+        if raw.get(key) is not None:
+            value = _expect(raw[key], dict, where=f"{where}: {key}", what="a mapping")
+            fields[key] = plain_json(value, where=f"{where}: {key}")
+    entry_trust = _expect(raw.get("trusted", False), bool, where=f"{where}: trusted", what="a bool")
+    metadata = Metadata(trusted=trusted or entry_trust, origin=origin, **fields)
+    return ManifestEntry(patterns=patterns, tonic=tonic, metadata=metadata)
+
+
+# --------------------------------------------------------------------------- discovery
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one item (or to a path or manifest that gave no item)."""
+
+    label: str
+    status: Status
+    source: str | None = None
+    run_id: str | None = None
+    error: str | None = None
+    nbytes: int = 0
+    seconds: float = 0.0
+
+
+@dataclass
+class Discovery:
+    """Items found at some paths, files ignored, and paths that failed already."""
+
+    items: list[Item] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)
+    failures: list[Outcome] = field(default_factory=list)
+
+    def extend(self, other: Discovery) -> None:
+        """Append another discovery's findings."""
+        self.items += other.items
+        self.ignored += other.ignored
+        self.failures += other.failures
+
+
+def discover(
+    path: str | os.PathLike[str], metadata: Metadata, *, tonic: str | None = None
+) -> Discovery:
+    """Find the items at a path (see the module docstring for the rules).
+
+    Never raises for bad input: problems become failed :class:`Outcome` s naming the path.
+    """
+    found = Discovery()
+    path = Path(path)
+    try:
+        if not path.exists():
+            raise SchemaError(f"{path}: no such file or folder")
+        if tonic is not None:
+            found.items += SOURCES["tonic"].discover(path, metadata, dataset=tonic)
+        elif is_run_folder(path) or is_report_folder(path) or _is_spinnaker_db(path):
+            found.items += SOURCES["spinnaker"].discover(path, metadata)
+        elif path.is_file():
+            found.items += SOURCES["neo"].discover(path, metadata)
+        else:
+            found.extend(_walk(path, metadata))
+    except (LakeError, OSError) as err:
+        found.failures.append(Outcome(label=str(path), status="failed", error=str(err)))
+    return found
+
+
+def _is_spinnaker_db(path: Path) -> bool:
+    return path.is_file() and path.name.startswith("data") and path.suffix == ".sqlite3"
+
+
+def _walk(root: Path, metadata: Metadata) -> Discovery:
+    found = Discovery()
+    extensions = neo_extensions()
+    for dirpath, dirnames, filenames in os.walk(root):
+        here = Path(dirpath)
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        if is_run_folder(here):
+            found.items += SOURCES["spinnaker"].discover(here, metadata)
+            dirnames.clear()
+            continue
+        if is_report_folder(here):  # the other files there are sPyNNaker's own
+            dirnames[:] = [d for d in dirnames if is_run_folder(here / d)]
+            continue
+        for name in sorted(filenames):
+            if name.startswith("."):
+                continue
+            file = here / name
+            if file.suffix[1:].lower() in extensions:
+                found.items += SOURCES["neo"].discover(file, metadata)
+            else:
+                found.ignored.append(str(file))
+    return found
+
+
+def _discover_manifest(manifest: Manifest) -> Discovery:
+    found = Discovery()
+    for i, entry in enumerate(manifest.entries):
+        for pattern in entry.patterns:
+            matches = sorted(glob.glob(pattern, recursive=True))
+            if not matches:
+                found.failures.append(
+                    Outcome(
+                        label=pattern,
+                        status="failed",
+                        error=f"manifest {manifest.path}: entries[{i}]: "
+                        f"{pattern!r} matches nothing",
+                    )
+                )
+            for match in matches:
+                found.extend(discover(match, entry.metadata, tonic=entry.tonic))
+    return found
+
+
+# --------------------------------------------------------------------------- running
+
+
+class _Worker:
+    """Ingests items into one lake; lives in each worker process (or in the caller)."""
+
+    def __init__(self, lake_path: str, known: Mapping[str, str]) -> None:
+        self.lake = Lake(lake_path, create=False)
+        self.known = dict(known)
+
+    def __call__(self, item: Item) -> Outcome:
+        start = time.perf_counter()
+        source = SOURCES[item.source]
+        nbytes = 0
+        try:
+            sources = source_records(item.files)
+            nbytes = sum(s["bytes"] for s in sources)
+            digest = run_digest(source.kind, [s["sha256"] for s in sources])
+            if digest in self.known:  # known checksums: skipped without loading
+                return self._outcome(
+                    item, "skipped", start, run_id=self.known[digest], nbytes=nbytes
+                )
+            nodes, prov = source.load(item, sources)
+            run_id = prov.run_id()
+            status: Status = "skipped" if run_id in self.lake else "added"
+            self.lake.add_nodes(nodes, prov)
+            self.known[digest] = run_id
+            return self._outcome(item, status, start, run_id=run_id, nbytes=nbytes)
+        except (LakeError, OSError) as err:
+            return self._outcome(item, "failed", start, error=_naming(item, err), nbytes=nbytes)
+        except Exception as err:  # a reader's own bug must not stop the batch
+            error = f"{item.label}: unexpected {type(err).__name__}: {err}"
+            return self._outcome(item, "failed", start, error=error, nbytes=nbytes)
+
+    @staticmethod
+    def _outcome(item: Item, status: Status, start: float, **kwargs: Any) -> Outcome:
+        return Outcome(
+            label=item.label,
+            status=status,
+            source=item.source,
+            seconds=time.perf_counter() - start,
+            **kwargs,
+        )
+
+
+def _naming(item: Item, err: BaseException) -> str:
+    """The error message, prefixed with the item when it does not name a file already."""
+    text = str(err)
+    if any(name in text for name in (item.label, *item.files)):
+        return text
+    return f"{item.label}: {text}"
+
+
+_WORKER: _Worker | None = None
+
+
+def _init_worker(lake_path: str, known: Mapping[str, str]) -> None:
+    global _WORKER
+    os.environ.setdefault("PYNEST_QUIET", "1")
+    _WORKER = _Worker(lake_path, known)
+
+
+def _work(item: Item) -> Outcome:
+    assert _WORKER is not None, "worker not initialised"
+    return _WORKER(item)
+
+
+@dataclass
+class IngestReport:
+    """The outcome of every item, in the order found, and the files ignored."""
+
+    outcomes: list[Outcome] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def _with(self, status: Status) -> list[Outcome]:
+        return [o for o in self.outcomes if o.status == status]
+
+    @property
+    def added(self) -> list[Outcome]:
+        """Items stored as new runs."""
+        return self._with("added")
+
+    @property
+    def skipped(self) -> list[Outcome]:
+        """Items whose run was in the lake already."""
+        return self._with("skipped")
+
+    @property
+    def failed(self) -> list[Outcome]:
+        """Items (or paths, manifests) that could not be ingested."""
+        return self._with("failed")
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing failed."""
+        return not self.failed
+
+    @property
+    def run_ids(self) -> list[str]:
+        """Run ids of the items added or found in the lake, in order."""
+        return [o.run_id for o in self.outcomes if o.run_id is not None]
+
+    def summary(self) -> str:
+        """One line: counts, bytes and throughput."""
+        nbytes = sum(o.nbytes for o in self.outcomes if o.status != "failed")
+        return (
+            f"ingest: {len(self.added)} added, {len(self.skipped)} already in the lake, "
+            f"{len(self.failed)} failed, {len(self.ignored)} ignored; "
+            f"{nbytes / 1e6:.1f} MB in {self.seconds:.1f} s"
+        )
+
+
+def ingest(
+    paths: Iterable[str | os.PathLike[str]] = (),
+    *,
+    lake: Lake | str | os.PathLike[str] = "lake",
+    manifests: Iterable[str | os.PathLike[str]] = (),
+    trust_pickle: bool = False,
+    tonic: str | None = None,
+    metadata: Metadata | None = None,
+    workers: int | None = None,
+    progress: bool = True,
+) -> IngestReport:
+    """Ingest files, folders and manifests into a lake, in parallel.
+
+    Parameters
+    ----------
+    paths : iterable of path-like
+        neo files, sPyNNaker run folders, tonic sample files (with ``tonic``), or
+        folders holding them.
+    lake : Lake or path-like
+        The lake (created if missing).
+    manifests : iterable of path-like
+        Manifest files (:func:`read_manifest`); a bad manifest is a failure of its own.
+    trust_pickle : bool
+        Load pickle files (they run code when loaded) from ``paths`` and manifests.
+    tonic : str, optional
+        tonic dataset class of the files in ``paths`` (``"NMNIST"``, ``"POKERDVS"``,
+        ``"DVSGesture"``).
+    metadata : Metadata, optional
+        Metadata for the runs of ``paths`` (model, parameters…).
+    workers : int, optional
+        Worker processes (default: the number of CPUs); 1 reads in this process.
+    progress : bool
+        Show a tqdm progress bar on stderr.
+
+    Returns
+    -------
+    IngestReport
+        One :class:`Outcome` per item (added, skipped or failed, with the error).
+    """
+    start = time.perf_counter()
+    lake = lake if isinstance(lake, Lake) else Lake(lake)
+    base = metadata or Metadata()
+    if trust_pickle and not base.trusted:
+        base = replace(base, trusted=True)
+    if tonic is not None:
+        tonic = dataset_format(tonic).name
+    found = Discovery()
+    for path in paths:
+        found.extend(discover(path, base, tonic=tonic))
+    for manifest_path in manifests:
+        try:
+            manifest = read_manifest(manifest_path, trust_pickle=trust_pickle)
+        except SchemaError as err:
+            found.failures.append(
+                Outcome(label=str(manifest_path), status="failed", error=str(err))
+            )
+            continue
+        found.extend(_discover_manifest(manifest))
+    items = _unique(found.items)
+    known = {run_id.rsplit("-", 1)[1]: run_id for run_id in lake.index.run_ids()}
+    outcomes = _run_items(items, str(lake.path), known, workers=workers, progress=progress)
+    return IngestReport(
+        outcomes=found.failures + outcomes,
+        ignored=found.ignored,
+        seconds=time.perf_counter() - start,
+    )
+
+
+def _unique(items: list[Item]) -> list[Item]:
+    seen: dict[tuple[str, ...], Item] = {}
+    for item in items:
+        seen.setdefault(item.files, item)  # the first mention (and its metadata) wins
+    return list(seen.values())
+
+
+def _run_items(
+    items: list[Item],
+    lake_path: str,
+    known: Mapping[str, str],
+    *,
+    workers: int | None,
+    progress: bool,
+) -> list[Outcome]:
+    from tqdm import tqdm
+
+    n_workers = min(workers or os.cpu_count() or 1, len(items))
+    results: dict[int, Outcome] = {}
+    bar = tqdm(total=len(items), desc="ingest", unit="item", disable=not progress or not items)
+    try:
+        if n_workers <= 1:
+            worker = _Worker(lake_path, known)
+            for i, item in enumerate(items):
+                results[i] = _tick(bar, worker(item))
+        else:
+            _run_pool(items, lake_path, known, n_workers, bar, results)
+    finally:
+        bar.close()
+    return [results[i] for i in range(len(items))]
+
+
+def _run_pool(
+    items: list[Item],
+    lake_path: str,
+    known: Mapping[str, str],
+    n_workers: int,
+    bar: Any,
+    results: dict[int, Outcome],
+) -> None:
+    # spawn: the caller may hold a simulator kernel or threads that a fork would copy.
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(
+        max_workers=n_workers,
+        mp_context=context,
+        initializer=_init_worker,
+        initargs=(lake_path, known),
+    ) as pool:
+        pending: dict[Future[Outcome], int] = {
+            pool.submit(_work, item): i for i, item in enumerate(items)
+        }
+        try:
+            while pending:
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    i = pending.pop(future)
+                    try:
+                        results[i] = _tick(bar, future.result())
+                    except BrokenProcessPool as err:
+                        error = f"{items[i].label}: a worker process died ({err}); re-run to retry"
+                        results[i] = _tick(
+                            bar, Outcome(items[i].label, "failed", items[i].source, error=error)
+                        )
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+
+
+def _tick(bar: Any, outcome: Outcome) -> Outcome:
+    bar.update(1)
+    return outcome
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def configure(parser: argparse.ArgumentParser, command: str) -> None:
+    """Add the options of ``opsnn-lake ingest``."""
+    parser.add_argument(
+        "paths",
+        nargs="*",
+        metavar="PATH",
+        help="neo files, sPyNNaker run folders, tonic sample files, or folders holding them",
+    )
+    parser.add_argument(
+        "-m",
+        "--manifest",
+        action="append",
+        default=[],
+        metavar="YAML",
+        help="manifest naming paths or globs and the metadata to attach (repeatable)",
+    )
+    parser.add_argument(
+        "--trust-pickle",
+        action="store_true",
+        help="load pickle files (unpickling runs code from the file: only for files you trust)",
+    )
+    parser.add_argument(
+        "--tonic",
+        metavar="DATASET",
+        help=f"the PATHs are tonic sample files of this dataset ({', '.join(DATASETS)})",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=None, help="worker processes (default: number of CPUs)"
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``opsnn-lake ingest``; exit code 1 if anything failed."""
+    if not args.paths and not args.manifest:
+        print("opsnn-lake ingest: give PATHs or --manifest YAML", file=sys.stderr)
+        return 2
+    if args.workers is not None and args.workers < 1:
+        print("opsnn-lake ingest: --workers must be at least 1", file=sys.stderr)
+        return 2
+    report = ingest(
+        args.paths,
+        lake=args.lake,
+        manifests=args.manifest,
+        trust_pickle=args.trust_pickle,
+        tonic=args.tonic,
+        workers=args.workers,
+        progress=not args.no_progress,
+    )
+    if report.ignored:
+        shown = ", ".join(report.ignored[:5]) + (" …" if len(report.ignored) > 5 else "")
+        print(
+            f"ignored {len(report.ignored)} files no neo IO reads by extension: {shown}",
+            file=sys.stderr,
+        )
+    if report.failed:
+        print(
+            f"{len(report.failed)} failed (re-run after fixing them; the rest is kept):",
+            file=sys.stderr,
+        )
+        for outcome in report.failed:
+            print(f"  {outcome.error}", file=sys.stderr)
+    print(report.summary())
+    return 0 if report.ok else 1

@@ -1,0 +1,209 @@
+"""What every ingestion source provides, and how an ingested run gets its id.
+
+A *source* turns things users already have on disk into runs: neo files
+(:mod:`opsnn_lake.sources.neo_files`), sPyNNaker run folders
+(:mod:`opsnn_lake.sources.spinnaker_folder`) and tonic event files
+(:mod:`opsnn_lake.sources.tonic`). Each follows the :class:`Source` protocol in two steps:
+
+1. ``discover(path, metadata)`` lists the :class:`Item` s found at a path, cheaply and
+   in the calling process: one item per future run, naming the files whose bytes
+   define it;
+2. ``load(item, sources)`` reads one item (in a worker process) and returns the store
+   nodes and the :class:`~opsnn_lake.provenance.Provenance` to register.
+
+An ingested run is identified by its bytes: the run id hashes the kind and the SHA-256
+of its source files, nothing else (:class:`SourceProvenance`). So the id is known
+before a file is loaded, a re-run skips known files after hashing them, and two
+files whose annotations happen to agree (same model, incomplete parameters) never
+collapse into one run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+import numpy as np
+
+from opsnn_lake.errors import SchemaError
+from opsnn_lake.provenance import Provenance, file_sha256
+from opsnn_lake.schema import SCHEMA_VERSION, Node
+
+__all__ = [
+    "METADATA_FIELDS",
+    "Item",
+    "Metadata",
+    "Source",
+    "SourceProvenance",
+    "plain_json",
+    "run_digest",
+    "source_records",
+]
+
+METADATA_FIELDS = (
+    "model",
+    "model_hash",
+    "parameters",
+    "seed",
+    "simulator",
+    "simulator_version",
+    "extra",
+    "trusted",
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Metadata:
+    """What a manifest entry (or the command line) attaches to the runs it names.
+
+    Parameters
+    ----------
+    model, model_hash : str, optional
+        Model name and hash of its code, for files that do not say.
+    parameters : dict
+        Run parameters (JSON values); a file's own annotations take precedence key by key.
+    seed : int, optional
+        Random seed of the runs.
+    simulator, simulator_version : str, optional
+        E.g. ``"nest"``, ``"2.20.1"``.
+    extra : dict
+        Kept in the provenance record, not searched.
+    trusted : bool
+        Whether pickle files may be loaded (pickle runs code when loaded).
+    origin : str, optional
+        Where this metadata comes from (a manifest path), for the provenance record.
+    """
+
+    model: str | None = None
+    model_hash: str | None = None
+    parameters: dict[str, Any] = field(default_factory=dict)
+    seed: int | None = None
+    simulator: str | None = None
+    simulator_version: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    trusted: bool = False
+    origin: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Item:
+    """One future run: the files that define it and how to read them.
+
+    Parameters
+    ----------
+    source : str
+        Name of the :class:`Source` that reads it (``"neo"``, ``"spinnaker"``, ``"tonic"``).
+    label : str
+        What messages name: the file or folder.
+    files : tuple of str
+        Absolute paths of the files whose bytes define the run (checksummed, in order).
+    metadata : Metadata
+        What the manifest or command line attaches.
+    options : dict
+        Source-specific settings found by ``discover`` (tonic dataset, sample index…).
+    """
+
+    source: str
+    label: str
+    files: tuple[str, ...]
+    metadata: Metadata = field(default_factory=Metadata)
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Source(Protocol):
+    """The protocol every ingestion source follows (see the module docstring)."""
+
+    name: ClassVar[str]
+    kind: ClassVar[str]
+
+    def discover(self, path: Path, metadata: Metadata, **options: Any) -> list[Item]:
+        """Items found at ``path`` (a file or folder), without reading their data.
+
+        Raises
+        ------
+        SchemaError
+            If ``path`` is not something this source reads; the message names it.
+        """
+        ...
+
+    def load(
+        self, item: Item, sources: Sequence[Mapping[str, Any]]
+    ) -> tuple[dict[str, Node], Provenance]:
+        """Read one item into store nodes and its provenance (with ``sources`` recorded).
+
+        Raises
+        ------
+        SchemaError, UntrustedInputError
+            For anything that cannot be ingested; the message names the file.
+        """
+        ...
+
+
+class SourceProvenance(Provenance):
+    """Provenance of an ingested run, identified by the bytes of its source files.
+
+    The base record hashes model, parameters and seed when a model is named. For
+    ingested files that is both unknown before loading and unsafe (files with
+    incomplete annotations would share an id and all but one would be skipped), so the
+    identity here is the kind and the sorted source checksums alone. The rest of the
+    record is unchanged.
+    """
+
+    def identity(self) -> dict[str, Any]:
+        """Kind and sorted source checksums (schema version included)."""
+        if not self.sources:
+            return super().identity()
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "kind": self.kind,
+            "sources": sorted(s["sha256"] for s in self.sources),
+        }
+
+
+def run_digest(kind: str, checksums: Sequence[str]) -> str:
+    """The hash part of the run id of ingested files (``<prefix>-<digest>``).
+
+    The prefix is the model name, unknown until a file is loaded; the digest depends
+    on the kind and checksums only, so known files are recognised before loading.
+    """
+    prov = SourceProvenance(kind=kind, sources=[{"sha256": c} for c in checksums])
+    return prov.run_id().rsplit("-", 1)[1]
+
+
+def source_records(files: Sequence[str]) -> list[dict[str, Any]]:
+    """``{"path", "sha256", "bytes"}`` of each file (the provenance ``sources`` list)."""
+    return [
+        {"path": str(Path(f).absolute()), "sha256": file_sha256(f), "bytes": os.path.getsize(f)}
+        for f in files
+    ]
+
+
+def plain_json(value: Any, *, where: str) -> Any:
+    """Turn annotation values into plain JSON (numpy scalars and arrays to Python).
+
+    Raises
+    ------
+    SchemaError
+        If a value has no plain JSON form (the message names ``where``).
+    """
+    if isinstance(value, np.generic):
+        value = value.item()
+    elif isinstance(value, np.ndarray) and value.dtype.kind in "biufU":
+        value = value.tolist()
+    if isinstance(value, Mapping):
+        return {str(k): plain_json(v, where=f"{where}[{k!r}]") for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain_json(v, where=f"{where}[{i}]") for i, v in enumerate(value)]
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError):
+        raise SchemaError(
+            f"{where}: {type(value).__name__} value {value!r} is not a JSON value "
+            "(numbers, strings, booleans, lists, dicts; no NaN)"
+        ) from None
+    return value
