@@ -106,10 +106,14 @@ def _populations(db: Path) -> tuple[tuple[str, int], ...] | None:
 
 
 def _runs_of(folder: Path) -> list[list[Path]]:
-    """Group a folder's databases into runs: one run if the populations agree."""
+    """Group a folder's databases into runs: one run unless their populations differ.
+
+    An unreadable database keeps the folder whole, so it fails as one (naming that
+    database) instead of leaving its readable segments in the lake as runs of their own.
+    """
     dbs = segment_databases(folder)
     pops = [_populations(db) for db in dbs]
-    if len(dbs) > 1 and None not in pops and len(set(pops)) == 1:
+    if None in pops or len(set(pops)) <= 1:
         return [dbs]
     return [[db] for db in dbs]
 

@@ -1,0 +1,188 @@
+"""sPyNNaker run folders: made by a real PyNN-on-sPyNNaker run, read by NeoBufferDatabase.
+
+A virtual board records nothing, so after the run the test writes recordings into the
+kept databases in sPyNNaker's own format (an int32 time step, then little-endian uint32
+bit fields for spikes or S16.15 words for ``v``) and lets sPyNNaker decode them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from opsnn_lake import Lake
+from opsnn_lake.ingest import ingest
+from opsnn_lake.provenance import file_sha256
+
+STEPS = 50  # each segment runs 50 ms at 1 ms per step
+SCRIPT = textwrap.dedent(
+    """
+    import pyNN.spiNNaker as sim
+    sim.setup(timestep=1.0)
+    exc = sim.Population(20, sim.IF_curr_exp(), label="exc")
+    inh = sim.Population(10, sim.IF_curr_exp(), label="inh")
+    drive = sim.Population(5, sim.SpikeSourcePoisson(rate=50.0), label="drive")
+    sim.Projection(drive, exc, sim.AllToAllConnector(), sim.StaticSynapse(weight=1.0, delay=1.0))
+    sim.Projection(exc, inh, sim.AllToAllConnector(), sim.StaticSynapse(weight=0.5, delay=1.0))
+    exc.record(["spikes", "v"])
+    inh.record("spikes")
+    sim.run(50.0)
+    sim.reset()
+    sim.run(50.0)
+    sim.end()
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory):
+    """A run folder left by a real sPyNNaker run on a virtual board (2 segments)."""
+    work = tmp_path_factory.mktemp("spinnaker")
+    (work / "xdg").mkdir()
+    (work / "xdg" / ".spynnaker.cfg").write_text("")  # an empty user cfg: defaults only
+    (work / "spynnaker.cfg").write_text(
+        "[Machine]\nvirtual_board = True\nversion = 5\n\n"
+        f"[Reports]\ndefault_report_file_path = {work}/spinn_reports\n"
+        "keep_data_database = True\n\n[Logging]\ndefault = warning\n"
+    )
+    (work / "run.py").write_text(SCRIPT)
+    env = {**os.environ, "XDG_CONFIG_HOME": str(work / "xdg")}
+    done = subprocess.run(
+        [sys.executable, "run.py"], cwd=work, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    (folder,) = (work / "spinn_reports").rglob("run_1")
+    return folder
+
+
+def fill(db, seed):
+    """Write recordings for every region of a database; return what they decode to."""
+    rng = np.random.default_rng(seed)
+    expected = {}
+    conn = sqlite3.connect(db)
+    conn.execute(
+        "INSERT INTO extraction(run_timestep, n_run, n_loop, extract_time) VALUES (?, 1, 0, 0)",
+        (STEPS,),
+    )
+    extraction = conn.execute("SELECT max(extraction_id) FROM extraction").fetchone()[0]
+    recordings = conn.execute(
+        "SELECT rec_id, label, variable, buffered_type, pop_size FROM recording_view"
+    ).fetchall()
+    steps = np.arange(STEPS, dtype="<i4")[:, None]
+    for rec_id, label, variable, kind, size in recordings:
+        (region,) = conn.execute(
+            "SELECT region_id FROM region_metadata WHERE rec_id = ?", (rec_id,)
+        ).fetchone()
+        if kind == "NEURON_SPIKES":
+            fired = rng.random((STEPS, size)) < 0.1
+            words = np.zeros((STEPS, (size + 31) // 32), dtype="<u4")
+            for k in range(size):  # neuron k is bit k % 32 of word k // 32
+                words[:, k // 32] |= fired[:, k].astype("<u4") << np.uint32(k % 32)
+            content = np.hstack([steps.view("<u4"), words]).tobytes()
+            step, neuron = np.nonzero(fired)
+            expected[(label, "spikes")] = [np.sort(step[neuron == k] * 1.0) for k in range(size)]
+        else:
+            raw = rng.integers(-70 * 2**15, -50 * 2**15, (STEPS, size), dtype="<i4")
+            content = np.hstack([steps, raw]).tobytes()
+            expected[(label, variable)] = raw / 2**15  # S16.15 fixed point
+        conn.execute(
+            "INSERT INTO recording_data(recording_region_id, extraction_id, content, "
+            "content_len, missing_data) VALUES (?, ?, ?, ?, 0)",
+            (region, extraction, content, len(content)),
+        )
+    conn.execute("UPDATE segment SET t_stop = ?", (float(STEPS),))
+    conn.commit()
+    conn.close()
+    return expected
+
+
+@pytest.fixture
+def run_folder(tmp_path, template):
+    folder = tmp_path / "reports" / "2024-05-01-12-00-00-000000" / "run_1"
+    shutil.copytree(template.parent, folder.parent)
+    expected = [fill(folder / "data.sqlite3", 1), fill(folder / "data1.sqlite3", 2)]
+    return folder, expected
+
+
+def test_run_folder_is_one_run_with_a_segment_per_database(tmp_path, run_folder):
+    folder, expected = run_folder
+    dbs = [folder / "data.sqlite3", folder / "data1.sqlite3"]
+    before = [file_sha256(db) for db in dbs]
+    lake = Lake(tmp_path / "lake")
+    report = ingest([folder], lake=lake, workers=1, progress=False)
+    assert report.ok and len(report.added) == 1, report.failed
+    run_id = report.run_ids[0]
+    block = lake.to_neo(run_id)
+    assert len(block.segments) == 2
+    for seg, want in zip(block.segments, expected, strict=True):
+        for label in ("exc", "inh"):
+            trains = [st for st in seg.spiketrains if st.annotations["source_population"] == label]
+            assert len(trains) == len(want[(label, "spikes")])
+            for st, times in zip(trains, want[(label, "spikes")], strict=True):
+                np.testing.assert_array_equal(st.rescale("ms").magnitude, times)
+        (v,) = [sig for sig in seg.analogsignals if sig.name == "v"]
+        np.testing.assert_array_equal(v.magnitude, want[("exc", "v")])
+    prov = lake.provenance(run_id)
+    assert (prov.simulator, prov.simulator_version) == ("spinnaker", "1!7.4.1")
+    assert [s["sha256"] for s in prov.sources] == before
+    assert [file_sha256(db) for db in dbs] == before  # read-only: the databases are untouched
+    assert block.annotations["populations"]["exc"]["last_index"] == (20,)
+    again = ingest([folder], lake=lake, workers=1, progress=False)
+    assert again.ok and len(again.skipped) == 1 and len(lake) == 1
+
+
+def test_report_tree_is_walked_in_worker_processes(tmp_path, run_folder, template):
+    folder, _ = run_folder
+    (folder.parent / "global_provenance.sqlite3").write_bytes(b"")  # sPyNNaker's, not ours
+    (folder.parent / "finished").write_text("")
+    later = tmp_path / "reports" / "2024-05-02-09-00-00-000000" / "run_1"
+    shutil.copytree(template, later)
+    fill(later / "data.sqlite3", 5)
+    fill(later / "data1.sqlite3", 6)
+    lake = Lake(tmp_path / "lake")
+    report = ingest([tmp_path / "reports"], lake=lake, workers=2, progress=False)
+    assert report.ok and len(report.added) == 2 and report.ignored == [], report.failed
+    assert [o.label for o in report.added] == [str(folder), str(later)]
+    assert lake.search(simulator="spinnaker")["n_units"].tolist() == [30, 30]
+
+
+def test_changed_populations_give_a_run_per_database(tmp_path, run_folder):
+    folder, _ = run_folder
+    conn = sqlite3.connect(folder / "data1.sqlite3")
+    conn.execute("UPDATE population SET label = 'inh_b' WHERE label = 'inh'")
+    conn.commit()
+    conn.close()
+    lake = Lake(tmp_path / "lake")
+    report = ingest([folder], lake=lake, workers=1, progress=False)
+    assert report.ok and len(report.added) == 2
+    labels = sorted(o.label.rsplit("/", 1)[1] for o in report.added)
+    assert labels == ["data.sqlite3", "data1.sqlite3"]
+    pops = sorted(
+        sorted(lake.to_neo(run_id).annotations["populations"]) for run_id in report.run_ids
+    )
+    assert pops == [["exc", "inh"], ["exc", "inh_b"]]
+
+
+def test_empty_and_damaged_databases_fail_clearly(tmp_path, template):
+    virtual = tmp_path / "virtual" / "run_1"
+    shutil.copytree(template, virtual)
+    damaged = tmp_path / "damaged" / "run_1"
+    shutil.copytree(template, damaged)
+    fill(damaged / "data.sqlite3", 3)
+    fill(damaged / "data1.sqlite3", 4)
+    with open(damaged / "data1.sqlite3", "r+b") as f:
+        f.truncate(3000)
+    lake = Lake(tmp_path / "lake")
+    report = ingest([virtual, damaged], lake=lake, workers=1, progress=False)
+    assert not report.added and len(report.failed) == 2
+    errors = " | ".join(o.error for o in report.failed)
+    assert f"{virtual}/data.sqlite3: recorded nothing" in errors
+    assert f"{damaged}/data1.sqlite3" in errors
+    assert len(lake) == 0 and lake.check().ok
