@@ -91,6 +91,20 @@ def test_shipped_specs_are_valid(tmp_path):
     assert len(lake) == 0  # planning runs nothing
 
 
+def test_sweep_inputs_are_generated_once_and_named_in_every_run(tmp_path):
+    lake = Lake(tmp_path / "lake")
+    spec = load_spec(REPO / "simulate" / "v1_sheet_sweep.yaml")
+    planned = plan_sweep(spec, lake)
+    (bump_id,) = lake.search(kind="input").index  # generated while planning
+    assert len(planned) == 12 and len(lake) == 1
+    assert {p["request"].parameters["stimulus"] for p in planned} == {bump_id}
+    assert plan_sweep(spec, lake)[0]["run_id"] == planned[0]["run_id"]  # no new input
+    assert len(lake) == 1
+    bad = parse_spec({"model": "v1_sheet", "inputs": {"stim": {"model": "moving_bump"}}})
+    with pytest.raises(SchemaError, match=r"inputs\['stim'\]: model 'v1_sheet' has no such input"):
+        plan_sweep(bad, lake)
+
+
 def _write_spec(path: Path, text: str) -> Path:
     path.write_text(textwrap.dedent(text))
     return path
