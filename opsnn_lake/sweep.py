@@ -35,6 +35,7 @@ import argparse
 import itertools
 import os
 import sys
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -394,7 +395,7 @@ def run_sweep(
                 item["run_id"],
                 timeout,
                 work_dir,
-                key=f"opsnn-run-{item['run_id']}-{os.getpid()}",
+                key=f"opsnn-run-{item['run_id']}-{uuid.uuid4().hex[:8]}",
                 pure=False,
             ): item
             for item in todo

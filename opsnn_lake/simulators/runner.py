@@ -642,7 +642,9 @@ def run_model(
     """Run a model in this process and store it, unless the lake already has the run.
 
     A simulator kernel holds global state, so run one simulation per process (sweeps use
-    :func:`run_in_subprocess`). Parameters are those of :func:`plan_run`.
+    :func:`run_in_subprocess`). Parameters are those of :func:`plan_run`, plus
+    ``lake`` (a Lake or its path) and ``fastpath`` (False: store through neo even where
+    the back-end has a fast path; the store is the same).
 
     Returns
     -------
