@@ -14,12 +14,16 @@ from tonic.datasets import NMNIST, POKERDVS, DVSGesture
 from opsnn_lake import Lake
 from opsnn_lake.errors import SchemaError
 from opsnn_lake.ingest import ingest
+from opsnn_lake.neo_convert import block_to_nodes
 from opsnn_lake.provenance import file_sha256
 from opsnn_lake.sources.tonic import (
+    TonicSample,
     input_spike_source,
     read_events,
     read_sample,
+    sample_nodes,
     spike_source_view,
+    view_block,
 )
 
 
@@ -203,6 +207,52 @@ def test_spike_source_view_matches_a_per_pixel_loop(options):
     for i, (a, b) in enumerate(zip(got, expected, strict=True)):
         np.testing.assert_array_equal(a, b, err_msg=f"source {i}")
     assert view.index(3, 4, 0) == 4 * 12 + 3
+
+
+def test_stored_view_is_laid_out_as_the_neo_route_would():
+    ev = random_events(400, size=(6, 5), seed=11)
+    events = np.zeros(400, dtype=NMNIST.dtype)
+    for name in "xytp":
+        events[name] = ev[name]
+    sample = TonicSample(
+        events=events,
+        dataset="NMNIST",
+        sensor_size=(6, 5, 2),
+        target=1,
+        label="1 - one",
+        sample_index=0,
+        split="test",
+    )
+    fast = sample_nodes(sample)
+    slow = block_to_nodes(view_block(sample), where="slow")
+    assert set(fast) == {*slow, "1_-_one"}  # plus the events group
+    for path, node in slow.items():
+        extra = {"tonic"} if path == "" else set()  # the root also describes the events
+        assert {k: v for k, v in fast[path].attrs.items() if k not in extra} == node.attrs, path
+        assert fast[path].coords == node.coords, path
+        assert fast[path].variables.keys() == node.variables.keys(), path
+        for name, var in node.variables.items():
+            got = fast[path].variables[name]
+            assert got.dims == var.dims and got.attrs == var.attrs, (path, name)
+            assert got.data.dtype == var.data.dtype, (path, name)
+            np.testing.assert_array_equal(got.data, var.data, err_msg=f"{path}/{name}")
+            assert got.scale_factor == var.scale_factor, (path, name)
+
+
+def test_input_run_opens_as_neo_spike_sources(tmp_path, nmnist_tree):
+    root, events = nmnist_tree
+    lake = Lake(tmp_path / "lake")
+    run_id = ingest([root / "0/00002.bin"], lake=lake, tonic="NMNIST", workers=1).run_ids[0]
+    block = lake.to_neo(run_id)
+    trains = block.segments[0].spiketrains
+    assert len(trains) == 2 * 34 * 34 and block.annotations["side"] == 34
+    view = spike_source_view(events["0/00002.bin"], (34, 34, 2))
+    for i in [0, 1, 35, 34 * 34 + 5, 2 * 34 * 34 - 1]:
+        np.testing.assert_array_equal(trains[i].magnitude, view.spike_times()[i])
+        st = trains[i]
+        assert view.index(st.annotations["x"], st.annotations["y"], st.annotations["channel"]) == i
+    row = lake.search(kind="input").loc[run_id]
+    assert row["n_units"] == 2 * 34 * 34 and row["n_spikes"] == 500
 
 
 def test_spike_source_view_rejects_bad_options():

@@ -11,11 +11,16 @@ layout is incomplete:
   rows ``x, y, p, t`` with ``t`` in ms (tonic multiplies by 1000, as done here).
 
 Event times are µs in every dataset, as in tonic. One file is one sample and one run
-(``kind="input"``), with one group named from the sanitised label::
+(``kind="input"``): its events in a group named from the sanitised label, and its
+spike-source view as a neo segment, so ``lake.to_neo(input_id)`` works too::
 
-    /           attrs: tonic = {dataset, sensor_size, ordering, time_units, samples}
-    /<label>    x, y, t (µs), p on dim ``event``; attrs: label, target, dataset,
-                sample_index, split, sensor_size, source {path, sha256, bytes}, tonic_dtype
+    /                       attrs: tonic = {dataset, sensor_size, ordering, time_units,
+                            samples, view}; block, segments (the view's neo metadata)
+    /<label>                x, y, t (µs), p on dim ``event``; attrs: label, target,
+                            dataset, sample_index, split, sensor_size,
+                            source {path, sha256, bytes}, tonic_dtype
+    /view/spike_sources     the view (polarity "separate", ms): one spike train per
+                            pixel and polarity, ``x``/``y``/``channel`` unit coordinates
 
 The sample index is the file's position in tonic's enumeration of its split folder
 (sorted sub-folders, sorted files; DVSGesture, which tonic leaves in directory order,
@@ -39,7 +44,15 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 
 from opsnn_lake.errors import SchemaError
-from opsnn_lake.schema import DIM_EVENT, Node, Variable, sanitize_label
+from opsnn_lake.schema import (
+    DIM_EVENT,
+    SPIKE_COUNT,
+    SPIKE_TIME,
+    Node,
+    Variable,
+    sanitize_label,
+    unique_names,
+)
 from opsnn_lake.sources.base import Item, Metadata, SourceProvenance
 
 __all__ = [
@@ -51,6 +64,7 @@ __all__ = [
     "read_events",
     "read_sample",
     "spike_source_view",
+    "view_block",
 ]
 
 POLARITY_MODES = ("separate", "merge", "on", "off")
@@ -281,9 +295,23 @@ def _check_events(events: np.ndarray, sensor: Sequence[int], *, where: str) -> N
         raise SchemaError(f"{where}: negative event times (corrupt file?)")
 
 
+VIEW_SEGMENT = "view"
+VIEW_POPULATION = "spike_sources"
+
+
 def sample_nodes(sample: TonicSample) -> dict[str, Node]:
-    """The store nodes of one sample (layout in the module docstring)."""
-    group = sanitize_label(sample.label, fallback="sample")
+    """The store nodes of one sample: its events, and its spike-source view as spike trains.
+
+    The view (``polarity="separate"``, event times in ms, no window) is stored as a neo
+    segment, so ``lake.to_neo(input_id)`` gives one spike train per pixel and polarity,
+    annotated with ``x``, ``y`` and ``channel``: what a model that takes a spike-source
+    input run (``simulate/v1_sheet.py``) builds its ``SpikeSourceArray`` from.
+    """
+    view = spike_source_view(sample.events, sample.sensor_size)
+    nodes = _view_nodes(view, sample)
+    group = unique_names(
+        [VIEW_SEGMENT, sanitize_label(sample.label, fallback="sample")], prefix="g"
+    )[1]
     events = sample.events
     variables = {
         name: Variable(
@@ -305,16 +333,110 @@ def sample_nodes(sample: TonicSample) -> dict[str, Node]:
         "tonic_dtype": [[n, events.dtype[n].str] for n in events.dtype.names],
         **sample.extra,
     }
-    root = {
-        "tonic": {
-            "dataset": sample.dataset,
-            "sensor_size": list(sample.sensor_size),
-            "ordering": "".join(EVENT_FIELDS),
-            "time_units": "us",
-            "samples": [group],
-        }
+    nodes[""].attrs["tonic"] = {
+        "dataset": sample.dataset,
+        "sensor_size": list(sample.sensor_size),
+        "ordering": "".join(EVENT_FIELDS),
+        "time_units": "us",
+        "samples": [group],
+        "view": {"segment": VIEW_SEGMENT, "polarity": "separate", "t_start": 0.0, "offset": 0.0},
     }
-    return {"": Node(attrs=root), group: Node(attrs=attrs, variables=variables)}
+    nodes[group] = Node(attrs=attrs, variables=variables)
+    return nodes
+
+
+def view_block(
+    sample: TonicSample, *, view: SpikeSourceView | None = None, sources: Any = None
+) -> Any:
+    """The spike-source view of a sample as a neo Block: one SpikeTrain per source.
+
+    Parameters
+    ----------
+    sample : TonicSample
+        The sample (its label, dataset and sensor size name the Block).
+    view : SpikeSourceView, optional
+        Default: ``spike_source_view(sample.events, sample.sensor_size)``.
+    sources : array of int, optional
+        Only these spike sources (default: all; one neo object each, so this is slow
+        for large sensors — the store is written without it, see :func:`sample_nodes`).
+
+    Returns
+    -------
+    neo.Block
+        One segment ``"view"``; trains annotated with ``x``, ``y`` and ``channel``.
+    """
+    import neo
+
+    view = view if view is not None else spike_source_view(sample.events, sample.sensor_size)
+    sources = np.arange(view.size) if sources is None else np.asarray(sources)
+    channel, y, x = np.unravel_index(np.arange(view.size), view.shape)
+    t_stop = float(view.times.max()) if view.times.size else 0.0
+    width, height = sample.sensor_size[:2]
+    block = neo.Block(
+        name=sample.label,
+        description=f"{sample.dataset} sample {sample.sample_index}: one spike source per pixel",
+        dataset=sample.dataset,
+        sensor_size=list(sample.sensor_size),
+        polarity="separate",
+        **({"side": int(width)} if width == height else {}),
+    )
+    seg = neo.Segment(name=VIEW_SEGMENT)
+    seg.spiketrains = [
+        neo.SpikeTrain(
+            view.times[view.offsets[i] : view.offsets[i + 1]],
+            units="ms",
+            t_start=0.0,
+            t_stop=t_stop,
+            source_population=VIEW_POPULATION,
+            x=x[i],
+            y=y[i],
+            channel=channel[i],
+        )
+        for i in sources
+    ]
+    block.segments.append(seg)
+    return block
+
+
+def _view_nodes(view: SpikeSourceView, sample: TonicSample) -> dict[str, Node]:
+    """Store nodes of the view's Block, exactly as ``block_to_nodes`` lays them out.
+
+    Building one neo SpikeTrain per pixel costs seconds (32768 for DVSGesture), so
+    ``block_to_nodes`` lays out a Block of the first and last source only — which
+    differ in every annotation that varies — and the full arrays are then put in
+    place. Any per-train variable this cannot fill is an error, not a silent gap
+    (``tests/test_tonic.py`` compares this with the full neo route array by array).
+    """
+    from opsnn_lake.neo_convert import block_to_nodes, time_scale
+
+    block = view_block(sample, view=view, sources=np.unique([0, view.size - 1]))
+    channel, y, x = np.unravel_index(np.arange(view.size), view.shape)
+    per_source = {"x": x, "y": y, "channel": channel}
+    nodes = block_to_nodes(block, where=f"{sample.dataset} sample {sample.label!r}")
+    (path,) = [p for p in nodes if p.startswith(f"{VIEW_SEGMENT}/")]
+    node = nodes[path]
+    meta = node.attrs["spiketrains"]
+    full = {SPIKE_COUNT: view.counts()}
+    full.update(
+        {
+            meta["annotation_vars"][k]: v
+            for k, v in per_source.items()
+            if k in meta["annotation_vars"]
+        }
+    )
+    for name, var in list(node.variables.items()):
+        if name == SPIKE_TIME:
+            node.variables[name] = replace(
+                var, data=view.times, scale_factor=time_scale(view.times)
+            )
+        elif name in full:
+            node.variables[name] = replace(var, data=np.asarray(full[name], dtype=var.data.dtype))
+        else:
+            raise SchemaError(f"tonic view: cannot fill per-train variable {name!r} of {path}")
+    if any(meta.get(key) for key in ("annotation_lists", "attribute_lists")):
+        raise SchemaError(f"tonic view: unexpected per-train lists in {path}")
+    node.dim_sizes()  # every unit variable now has one value per source
+    return nodes
 
 
 class TonicFiles:
