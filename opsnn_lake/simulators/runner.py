@@ -538,11 +538,21 @@ def _resolve_inputs(
             raise SchemaError(f"{where}: a lake is needed to find input {run_id!r}")
         if run_id not in lake:
             raise SchemaError(f"{where}: no run {run_id!r} in {lake.path}; see lake.search()")
+        ids.append(run_id)
+        checksums[run_id] = _store_checksum(lake.store_path(run_id))
+    return ids, checksums
+
+
+_CHECKSUMS: dict[Path, str] = {}
+
+
+def _store_checksum(path: Path) -> str:
+    """Content checksum of a published store (cached: published stores never change)."""
+    if path not in _CHECKSUMS:
         from opsnn_lake.store import read_nodes
 
-        ids.append(run_id)
-        checksums[run_id] = content_sha256(read_nodes(lake.store_path(run_id)))
-    return ids, checksums
+        _CHECKSUMS[path] = content_sha256(read_nodes(path))
+    return _CHECKSUMS[path]
 
 
 # --------------------------------------------------------------------------- running
