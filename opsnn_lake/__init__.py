@@ -14,7 +14,9 @@ with xarray and dask, singly or across many runs.
 
 from __future__ import annotations
 
+import importlib
 from importlib import metadata
+from typing import TYPE_CHECKING, Any
 
 from opsnn_lake.errors import (
     IndexVersionError,
@@ -24,8 +26,10 @@ from opsnn_lake.errors import (
     SchemaError,
     UntrustedInputError,
 )
-from opsnn_lake.lake import Lake
-from opsnn_lake.provenance import Provenance
+
+if TYPE_CHECKING:
+    from opsnn_lake.lake import Lake
+    from opsnn_lake.provenance import Provenance
 
 __all__ = [
     "IndexVersionError",
@@ -38,6 +42,19 @@ __all__ = [
     "UntrustedInputError",
     "__version__",
 ]
+
+# Heavy names load on first use (PEP 562), so intake can find the catalog driver and
+# the CLI can start without importing neo, pandas and zarr up front.
+_LAZY = {"Lake": "opsnn_lake.lake", "Provenance": "opsnn_lake.provenance"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'opsnn_lake' has no attribute {name!r}")
+
 
 try:
     __version__ = metadata.version("opsnn-lake")

@@ -30,13 +30,20 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser with every available sub-command."""
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser; only ``command``'s module is imported and given its options.
+
+    Importing just the chosen command keeps start-up quick and keeps every other
+    command working when one feature's dependencies are missing.
+    """
     parser = argparse.ArgumentParser(prog="opsnn-lake", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (module_name, help_text) in COMMANDS.items():
         cmd = sub.add_parser(name, help=help_text, description=help_text)
         cmd.add_argument("--lake", default="lake", help="lake directory (default: ./lake)")
+        cmd.set_defaults(_module=None)
+        if name != command:
+            continue
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as err:
@@ -44,7 +51,6 @@ def build_parser() -> argparse.ArgumentParser:
             # unavailable; a missing dependency inside it is a real error.
             if err.name is None or not (module_name + ".").startswith(err.name + "."):
                 raise
-            cmd.set_defaults(_module=None)
             continue
         module.configure(cmd, name)
         cmd.set_defaults(_module=module)
@@ -53,7 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``opsnn-lake``; returns the exit code."""
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = next((a for a in argv if not a.startswith("-")), None)
+    args = build_parser(command).parse_args(argv)
     if args._module is None:
         print(f"opsnn-lake {args.command}: not available in this installation", file=sys.stderr)
         return 2

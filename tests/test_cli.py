@@ -8,10 +8,9 @@ from opsnn_lake.cli import COMMANDS, build_parser, main
 
 
 def test_every_command_is_in_the_parser(capsys):
-    parser = build_parser()
     for name, (_, help_text) in COMMANDS.items():
         with pytest.raises(SystemExit) as exc:
-            parser.parse_args([name, "--help"])
+            build_parser(name).parse_args([name, "--help"])
         assert exc.value.code == 0
         out = capsys.readouterr().out
         assert help_text in out and "--lake" in out
