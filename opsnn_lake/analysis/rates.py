@@ -1,0 +1,214 @@
+"""Firing rates: per unit (:func:`firing_rate`) and per population over time
+(:func:`population_rate`).
+
+Conventions (those of :func:`elephant.statistics.mean_firing_rate` and
+:func:`elephant.statistics.time_histogram`):
+
+* the rate of a unit is its number of spikes in ``[t_start, t_stop]`` (both ends
+  included) divided by ``t_stop - t_start``; by default the window is the train's own
+  ``t_start``/``t_stop``. A silent unit has rate 0; there is no NaN.
+* the population rate is the number of spikes of the population in each bin divided by
+  the number of units (silent ones included) and the bin width; bins follow elephant's
+  binning (see :mod:`opsnn_lake.analysis.psth`).
+
+Rates are in Hz whatever the time unit of the spike trains.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from opsnn_lake.analysis.psth import (
+    check_bin_size,
+    histogram_tasks,
+    hz_factor,
+    normalise_histogram,
+    time_axis,
+    time_coord,
+)
+from opsnn_lake.analysis.runs import (
+    Plan,
+    RunSet,
+    Spikes,
+    as_ms,
+    as_runset,
+    group_result,
+    per_unit,
+    unit_result,
+)
+from opsnn_lake.errors import SchemaError
+
+if TYPE_CHECKING:
+    import xarray as xr
+
+    from opsnn_lake.lake import Lake
+
+__all__ = ["firing_rate", "population_rate"]
+
+
+def rate_block(spikes: Spikes, t_start: Any, t_stop: Any, windowed: bool, hz: float) -> np.ndarray:
+    """Rates (Hz) of a block of units (one task)."""
+    if windowed:  # count only the spikes inside the window, as elephant does then
+        start = t_start[spikes.unit_of_spike] if isinstance(t_start, np.ndarray) else t_start
+        stop = t_stop[spikes.unit_of_spike] if isinstance(t_stop, np.ndarray) else t_stop
+        inside = (spikes.times >= start) & (spikes.times <= stop)
+        counts = np.bincount(spikes.unit_of_spike[inside], minlength=spikes.n_units)
+    else:
+        counts = spikes.counts
+    return counts / (t_stop - t_start) * hz
+
+
+def firing_rate(
+    runs: Any,
+    *,
+    lake: Lake | None = None,
+    t_start: Any = None,
+    t_stop: Any = None,
+    populations: str | Sequence[str] | None = None,
+    segments: str | Sequence[str] | None = None,
+) -> xr.DataArray:
+    """Mean firing rate of every unit of every run.
+
+    Equal to ``elephant.statistics.mean_firing_rate(train, t_start, t_stop)`` of each
+    spike train, in Hz.
+
+    Parameters
+    ----------
+    runs : lake.search() DataFrame, Lake, intake catalog, DataTree(s), run ids, RunSet
+        The runs (see :func:`opsnn_lake.analysis.as_runset`).
+    lake : Lake, optional
+        The lake of a DataFrame or of run ids.
+    t_start, t_stop : float or Quantity, optional
+        Window (ms); default each train's own ``t_start``/``t_stop``.
+    populations, segments : str or list of str, optional
+        Restrict to these populations or segments (names or original labels).
+
+    Returns
+    -------
+    xarray.DataArray
+        ``rate`` (Hz) on dim ``unit``, indexed by (run, segment, population,
+        unit_index) with ``channel_id`` and the runs' parameters as coordinates, so
+        ``rate.groupby("g_inh").mean()`` averages over runs with equal ``g_inh``.
+        Lazy: one dask task per run, group and block of units.
+
+    Raises
+    ------
+    SchemaError
+        If the window is empty (``t_stop <= t_start``) or a population or segment is
+        unknown.
+
+    Examples
+    --------
+    >>> rates = firing_rate(lake.search(model="va"), lake=lake)  # doctest: +SKIP
+    >>> rates.groupby("g_inh").mean().compute()                   # doctest: +SKIP
+    """
+    rs: RunSet = as_runset(runs, lake)
+    groups = rs.select(segments=segments, populations=populations)
+    lo_ms, hi_ms = as_ms(t_start, "t_start"), as_ms(t_stop, "t_stop")
+    if lo_ms is not None and hi_ms is not None and not hi_ms > lo_ms:
+        raise SchemaError(f"empty window: t_start={lo_ms} ms, t_stop={hi_ms} ms")
+    windowed = lo_ms is not None or hi_ms is not None
+    plan = Plan("rate", (lo_ms, hi_ms), groups)
+
+    def make(g: Any, a: int, b: int, key: str) -> tuple:
+        lo, hi = g.bounds(lo_ms, hi_ms)
+        start = lo[a:b] if isinstance(lo, np.ndarray) else lo
+        stop = hi[a:b] if isinstance(hi, np.ndarray) else hi
+        return (rate_block, key, start, stop, windowed, hz_factor(g.time_units))
+
+    data, coords = per_unit(plan, groups, make)
+    return unit_result(
+        rs,
+        groups,
+        data,
+        name="rate",
+        attrs={
+            "long_name": "mean firing rate",
+            "units": "Hz",
+            "reference": "elephant.statistics.mean_firing_rate",
+            **({"t_start_ms": lo_ms} if lo_ms is not None else {}),
+            **({"t_stop_ms": hi_ms} if hi_ms is not None else {}),
+        },
+        coords=coords,
+    )
+
+
+def population_rate(
+    runs: Any,
+    *,
+    lake: Lake | None = None,
+    bin_size: Any = 1.0,
+    t_start: Any = None,
+    t_stop: Any = None,
+    populations: str | Sequence[str] | None = None,
+    segments: str | Sequence[str] | None = None,
+) -> xr.DataArray:
+    """Population rate of each group over time: spikes per bin, per unit, per second.
+
+    Equal to ``elephant.statistics.time_histogram(trains, bin_size, output="rate")``
+    of the group's spike trains, rescaled to Hz.
+
+    Parameters
+    ----------
+    runs : lake.search() DataFrame, Lake, intake catalog, DataTree(s), run ids, RunSet
+        The runs (see :func:`opsnn_lake.analysis.as_runset`).
+    lake : Lake, optional
+        The lake of a DataFrame or of run ids.
+    bin_size : float or Quantity
+        Bin width (ms), default 1 ms.
+    t_start, t_stop : float or Quantity, optional
+        Window (ms); default the trains' bounds (which must then be equal in a group).
+    populations, segments : str or list of str, optional
+        Restrict to these populations or segments (names or original labels).
+
+    Returns
+    -------
+    xarray.DataArray
+        ``population_rate`` (Hz) on dims ``(group, time)``; ``group`` indexes (run,
+        segment, population) and carries the runs' parameters; ``time`` is the start
+        of each bin (ms), shared by all groups (NaN outside a group's window).
+
+    Raises
+    ------
+    SchemaError
+        On a bad bin size, a window holding no whole bin, trains of one group with
+        different bounds (pass ``t_start``/``t_stop``), or windows off a common grid.
+    """
+    bin_ms = check_bin_size(bin_size)
+    rs: RunSet = as_runset(runs, lake)
+    groups = rs.select(segments=segments, populations=populations)
+    lo, hi = as_ms(t_start, "t_start"), as_ms(t_stop, "t_stop")
+    plan = Plan("population_rate", (bin_ms, lo, hi), groups)
+    tasks, nbins_list, windows = histogram_tasks(plan, groups, bin_ms, lo, hi)
+    starts = [w[0] * g.ms for w, g in zip(windows, groups, strict=True)]
+    times, firsts = time_axis(starts, nbins_list, bin_ms, where=[g.where() for g in groups])
+    blocks = [
+        (
+            normalise_histogram,
+            tasks[i],
+            g.n_units,
+            windows[i][2],
+            hz_factor(g.time_units),
+            "rate",
+            firsts[i],
+            times.size,
+        )
+        for i, g in enumerate(groups)
+    ]
+    data = plan.array("population_rate", blocks, ((1,) * len(blocks), (times.size,)))
+    return group_result(
+        rs,
+        [(g.run, g.segment, g.population) for g in groups],
+        data,
+        name="population_rate",
+        attrs={
+            "long_name": "population rate",
+            "units": "Hz",
+            "bin_size_ms": bin_ms,
+            "reference": 'elephant.statistics.time_histogram(output="rate")',
+        },
+        extra_dims={"time": time_coord(times)},
+    )
