@@ -1,28 +1,38 @@
 """Lossless JSON encoding of neo annotations and provenance values.
 
 neo annotations may hold tuples (sPyNNaker), numpy scalars and arrays (PyNN's
-``channel_ids``), quantities and datetimes. Zarr attributes are JSON, so those values
-are written as small tagged objects that :func:`decode` turns back into the original
-type; ``decode(encode(x)) == x`` for everything :func:`encode` accepts. Values whose
-meaning cannot be kept (arbitrary objects, complex numbers) are refused by key.
+``channel_ids``), quantities, datetimes and the other scalar types neo allows. Zarr
+attributes are JSON, so those values are written as small tagged objects that
+:func:`decode` turns back into the original type; ``decode(encode(x)) == x`` (same
+type, same value, NaN included) for everything :func:`encode` accepts. Values whose
+meaning cannot be kept (arbitrary objects, sets, numpy object arrays) are refused with
+a :class:`~opsnn_lake.errors.SchemaError` naming the key.
 
 Tags (documented in ``docs/format.md``)::
 
-    {"__tuple__": [...]}                          tuple
-    {"__numpy__": "int64", "value": 3}            numpy scalar
-    {"__ndarray__": [...], "dtype": "<f8"}        numpy array (non-finite floats as strings)
-    {"__quantity__": <value>, "units": "ms"}      quantities.Quantity
-    {"__datetime__": "2024-01-01T00:00:00"}       datetime.datetime
-    {"__date__": "2024-01-01"}                    datetime.date
-    {"__float__": "NaN"}                          non-finite Python float
-    {"__bytes__": "<base64>"}                     bytes
-    {"__dict__": {...}}                           dict whose keys start with "__"
+    {"__tuple__": [...]}                                   tuple
+    {"__numpy__": "<i8", "value": 3}                       numpy scalar (dtype string)
+    {"__ndarray__": [...], "dtype": "<f8", "shape": [n]}   numpy array (nested lists)
+    {"__quantity__": <value>, "units": "ms"}               quantities.Quantity
+    {"__datetime__": "2024-01-01T00:00:00"}                datetime.datetime (ISO 8601)
+    {"__date__": "2024-01-01"}                             datetime.date
+    {"__time__": "12:30:00"}                               datetime.time
+    {"__timedelta__": [days, seconds, microseconds]}       datetime.timedelta
+    {"__float__": "nan"}                                   non-finite float ("inf", "-inf")
+    {"__complex__": [real, imag]}                          complex
+    {"__decimal__": "1.10"}                                decimal.Decimal
+    {"__bytes__": "<base64>"}                              bytes
+    {"__dict__": {...}}                                    dict with a key starting "__"
+
+Inside ``__ndarray__`` lists, non-finite floats are the strings ``"nan"``, ``"inf"``,
+``"-inf"``; complex arrays hold ``[real, imag]`` pairs; bytes arrays base64 strings.
 """
 
 from __future__ import annotations
 
 import base64
 import datetime as dt
+import decimal
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -34,7 +44,23 @@ from opsnn_lake.errors import SchemaError
 
 __all__ = ["decode", "encode", "encode_mapping"]
 
-_NUMERIC_KINDS = "biufU"  # bool, int, uint, float, unicode: what a JSON list can carry
+# bool, int, uint, float, complex, str, bytes: what JSON lists can carry losslessly.
+_NUMPY_KINDS = "biufcUS"
+_TAGS = (
+    "__tuple__",
+    "__numpy__",
+    "__ndarray__",
+    "__quantity__",
+    "__datetime__",
+    "__date__",
+    "__time__",
+    "__timedelta__",
+    "__float__",
+    "__complex__",
+    "__decimal__",
+    "__bytes__",
+    "__dict__",
+)
 
 
 def encode_mapping(mapping: Mapping[str, Any], *, where: str) -> dict[str, Any]:
@@ -51,7 +77,9 @@ def encode_mapping(mapping: Mapping[str, Any], *, where: str) -> dict[str, Any]:
     Returns
     -------
     dict[str, Any]
-        A JSON-serialisable dict.
+        A JSON-serialisable dict with the same keys. Its keys are not tagged: a caller
+        that decodes the dict as a whole must wrap it with :func:`encode` instead when a
+        key may start with ``"__"``.
 
     Raises
     ------
@@ -70,40 +98,67 @@ def encode_mapping(mapping: Mapping[str, Any], *, where: str) -> dict[str, Any]:
 def encode(value: Any, *, where: str = "value") -> Any:
     """Encode one value as JSON-able data; see the module docstring for the tags.
 
+    Parameters
+    ----------
+    value : Any
+        None, bool, int, float, complex, str, bytes, Decimal, date/time values,
+        tuples, lists, string-keyed dicts, numpy scalars and arrays of numeric, bool
+        or string dtype, quantities — nested as deep as needed.
+    where : str
+        Name of the value (object and key) for error messages.
+
+    Returns
+    -------
+    Any
+        JSON-serialisable data (no NaN or infinity: JSON has none).
+
     Raises
     ------
     SchemaError
         If the value has no lossless JSON form; the message names ``where``.
     """
-    if value is None or isinstance(value, bool | str):
+    if value is None or type(value) in (bool, str):  # not np.str_: a numpy scalar below
         return value
     if isinstance(value, pq.Quantity):  # before ndarray: a Quantity is one
         magnitude = value.magnitude
-        inner = encode(magnitude if magnitude.ndim else magnitude[()], where=where)
+        inner = _encode_array(magnitude, where) if magnitude.ndim else encode(magnitude[()])
         return {"__quantity__": inner, "units": value.dimensionality.string}
     if isinstance(value, np.ndarray):
         return _encode_array(value, where)
     if isinstance(value, np.generic):
-        if value.dtype.kind not in _NUMERIC_KINDS:
-            raise SchemaError(f"{where}: numpy scalar of dtype {value.dtype} cannot be stored")
+        if value.dtype.kind not in _NUMPY_KINDS:
+            raise SchemaError(
+                f"{where}: numpy scalar of dtype {value.dtype} cannot be stored losslessly"
+            )
+        _check_precision(value.dtype, where)
         return {"__numpy__": value.dtype.str, "value": encode(value.item(), where=where)}
+    if isinstance(value, str):  # a str subclass: kept as plain text
+        return str(value)
     if isinstance(value, int):
         return int(value)
     if isinstance(value, float):
-        return value if math.isfinite(value) else {"__float__": repr(value)}
+        return float(value) if math.isfinite(value) else {"__float__": repr(float(value))}
+    if isinstance(value, complex):
+        return {"__complex__": [encode(value.real), encode(value.imag)]}
+    if isinstance(value, decimal.Decimal):
+        return {"__decimal__": str(value)}
     if isinstance(value, tuple):
-        return {"__tuple__": [encode(v, where=where) for v in value]}
+        return {"__tuple__": [encode(v, where=f"{where}[{i}]") for i, v in enumerate(value)]}
     if isinstance(value, list):
-        return [encode(v, where=where) for v in value]
+        return [encode(v, where=f"{where}[{i}]") for i, v in enumerate(value)]
     if isinstance(value, Mapping):
         encoded = encode_mapping(value, where=where)
         if any(k.startswith("__") for k in encoded):
             return {"__dict__": encoded}
         return encoded
-    if isinstance(value, dt.datetime):
+    if isinstance(value, dt.datetime):  # before date: a datetime is one
         return {"__datetime__": value.isoformat()}
     if isinstance(value, dt.date):
         return {"__date__": value.isoformat()}
+    if isinstance(value, dt.time):
+        return {"__time__": value.isoformat()}
+    if isinstance(value, dt.timedelta):
+        return {"__timedelta__": [value.days, value.seconds, value.microseconds]}
     if isinstance(value, bytes):
         return {"__bytes__": base64.b64encode(value).decode("ascii")}
     raise SchemaError(
@@ -112,41 +167,103 @@ def encode(value: Any, *, where: str = "value") -> Any:
     )
 
 
+def _check_precision(dtype: np.dtype, where: str) -> None:
+    # numpy's long double holds more than a Python float: .item() would round it.
+    if (dtype.kind == "f" and dtype.itemsize > 8) or (dtype.kind == "c" and dtype.itemsize > 16):
+        raise SchemaError(
+            f"{where}: numpy {dtype} has more precision than JSON numbers keep; "
+            "convert to float64 first"
+        )
+
+
 def _encode_array(array: np.ndarray, where: str) -> dict[str, Any]:
-    if array.dtype.kind not in _NUMERIC_KINDS:
+    kind = array.dtype.kind
+    if kind not in _NUMPY_KINDS:
         raise SchemaError(
             f"{where}: numpy array of dtype {array.dtype} cannot be stored; "
             "use a numeric, bool or str array"
         )
-    data = array.tolist()
-    if array.dtype.kind == "f" and not np.isfinite(array).all():
-        # JSON has no NaN/inf; numpy parses these strings back to the same values.
-        data = np.where(np.isfinite(array), array.astype(object), array.astype(str)).tolist()
-    return {"__ndarray__": data, "dtype": array.dtype.str}
+    _check_precision(array.dtype, where)
+    if kind == "c":
+        data: Any = _float_list(np.stack([array.real, array.imag], axis=-1))
+    elif kind == "f":
+        data = _float_list(array)
+    elif kind == "S":
+        flat = [base64.b64encode(b).decode("ascii") for b in array.ravel().tolist()]
+        data = np.array(flat, dtype=object).reshape(array.shape).tolist() if flat else []
+    else:
+        data = array.tolist()
+    return {"__ndarray__": data, "dtype": array.dtype.str, "shape": list(array.shape)}
+
+
+def _float_list(array: np.ndarray) -> Any:
+    if np.isfinite(array).all():
+        return array.tolist()
+    # JSON has no NaN/inf; numpy parses these strings back to the same values.
+    return np.where(np.isfinite(array), array.astype(object), array.astype(str)).tolist()
 
 
 def decode(value: Any) -> Any:
-    """Invert :func:`encode`."""
+    """Invert :func:`encode`.
+
+    Parameters
+    ----------
+    value : Any
+        Data as read back from JSON.
+
+    Returns
+    -------
+    Any
+        The value given to :func:`encode`, with its type.
+    """
     if isinstance(value, list):
         return [decode(v) for v in value]
     if not isinstance(value, dict):
         return value
-    if "__tuple__" in value:
-        return tuple(decode(v) for v in value["__tuple__"])
-    if "__numpy__" in value:
-        return np.dtype(value["__numpy__"]).type(decode(value["value"]))
-    if "__ndarray__" in value:
-        return np.asarray(value["__ndarray__"], dtype=object).astype(value["dtype"])
-    if "__quantity__" in value:
-        return pq.Quantity(decode(value["__quantity__"]), value["units"])
-    if "__float__" in value:
-        return float(value["__float__"])
-    if "__datetime__" in value:
-        return dt.datetime.fromisoformat(value["__datetime__"])
-    if "__date__" in value:
-        return dt.date.fromisoformat(value["__date__"])
-    if "__bytes__" in value:
-        return base64.b64decode(value["__bytes__"])
-    if "__dict__" in value:
-        return {k: decode(v) for k, v in value["__dict__"].items()}
-    return {k: decode(v) for k, v in value.items()}
+    tag = next((key for key in value if key in _TAGS), None)
+    if tag is None:
+        return {k: decode(v) for k, v in value.items()}
+    inner = value[tag]
+    if tag == "__tuple__":
+        return tuple(decode(v) for v in inner)
+    if tag == "__numpy__":
+        dtype = np.dtype(value["__numpy__"])
+        return np.array(decode(value["value"]), dtype=dtype)[()]
+    if tag == "__ndarray__":
+        return _decode_array(value)
+    if tag == "__quantity__":
+        return pq.Quantity(decode(inner), value["units"])
+    if tag == "__float__":
+        return float(inner)
+    if tag == "__complex__":
+        return complex(decode(inner[0]), decode(inner[1]))
+    if tag == "__decimal__":
+        return decimal.Decimal(inner)
+    if tag == "__datetime__":
+        return dt.datetime.fromisoformat(inner)
+    if tag == "__date__":
+        return dt.date.fromisoformat(inner)
+    if tag == "__time__":
+        return dt.time.fromisoformat(inner)
+    if tag == "__timedelta__":
+        return dt.timedelta(days=inner[0], seconds=inner[1], microseconds=inner[2])
+    if tag == "__bytes__":
+        return base64.b64decode(inner)
+    return {k: decode(v) for k, v in inner.items()}  # "__dict__"
+
+
+def _decode_array(value: Mapping[str, Any]) -> np.ndarray:
+    dtype = np.dtype(value["dtype"])
+    shape = value.get("shape")
+    data = value["__ndarray__"]
+    if dtype.kind == "c":
+        parts = np.asarray(data, dtype=object).astype(np.float64)
+        parts = parts.reshape(*shape, 2) if shape is not None else parts
+        array = np.empty(parts.shape[:-1], dtype=dtype)
+        array.real, array.imag = parts[..., 0], parts[..., 1]  # no arithmetic: NaN stays put
+    elif dtype.kind == "S":
+        flat = [base64.b64decode(s) for s in np.asarray(data, dtype=object).ravel().tolist()]
+        array = np.array(flat, dtype=dtype)
+    else:
+        array = np.asarray(data, dtype=object).astype(dtype)
+    return array.reshape(shape) if shape is not None else array

@@ -3,8 +3,9 @@
 :func:`block_to_nodes` validates a Block and lays it out as :class:`~opsnn_lake.schema.Node`
 objects (one per segment and population); :func:`nodes_to_block` inverts it, so
 ``nodes_to_block(block_to_nodes(b))`` equals ``b``: spike times and signal values bitwise,
-units, t_start/t_stop, sampling rates, names, descriptions, annotations and
-array_annotations, and the order of trains and signals in each segment.
+units, t_start/t_stop, sampling rates, names, descriptions, annotations (with their
+Python or numpy types) and array_annotations, and the order of trains and signals in
+each segment.
 
 Spike trains come back as a :class:`LazySpikeTrains` list that holds the flat arrays and
 builds per-train ``SpikeTrain`` objects only when they are used (in O(spikes), where
@@ -13,6 +14,7 @@ neo's own ``from_spike_time_array`` masks once per channel).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -41,9 +43,14 @@ _MISSING = {"__missing__": True}
 _CONTAINER_ATTRS = ("name", "description", "file_origin", "file_datetime", "rec_datetime", "index")
 _TRAIN_ATTRS = ("name", "description", "file_origin", "sampling_rate", "left_sweep")
 _RESERVED = {SPIKE_TIME, SPIKE_COUNT, "t_start", "t_stop", DIM_UNIT, DIM_TIME, DIM_SPIKE}
+# Python scalar types of per-train annotations stored as unit coordinates; restored on
+# reading so that an ``int`` annotation does not come back as ``numpy.int64``.
+_PYTHON_SCALARS = {bool: "bool", int: "int", float: "float"}
 # Candidate resolutions (in the trains' units) tried for packing spike times as integers:
 # NEST's tic (0.001 ms) first, as NEST computes times as tics * 0.001.
 _SCALES = (0.001, 0.1, 0.01, 0.025, 0.05, 1.0, 0.0001, 1e-6)
+_TIME = pq.s.dimensionality.string
+_FREQUENCY = pq.Hz.simplified.dimensionality.string
 
 
 def time_scale(times: np.ndarray, candidates: Sequence[float] = _SCALES) -> float | None:
@@ -52,14 +59,40 @@ def time_scale(times: np.ndarray, candidates: Sequence[float] = _SCALES) -> floa
     Spike times of time-driven simulators lie on a grid; stored as integer multiples
     of ``s`` (CF ``scale_factor``) they delta-compress to about 1.3 bytes a spike, while
     staying bitwise equal on decoding. Times off every grid are stored as float64.
+
+    Parameters
+    ----------
+    times : numpy.ndarray
+        Spike times (float64; any other dtype gives None).
+    candidates : sequence of float
+        Scales to try, in order.
+
+    Returns
+    -------
+    float or None
+        The first candidate that reproduces every time bitwise.
     """
-    if times.dtype != np.float64 or times.size == 0:
+    if times.dtype != np.float64 or times.size == 0 or not np.isfinite(times).all():
         return None
     for scale in candidates:
         k = np.rint(times / scale)
-        if np.abs(k).max() < 2**52 and np.array_equal(k * scale, times):
+        if np.abs(k).max() < 2**52 and np.array_equal(
+            (k * scale).view(np.int64), times.view(np.int64)
+        ):
             return scale
     return None
+
+
+@functools.cache
+def _dims_of(units: str) -> str:
+    """Simplified dimensionality of a unit string (``"ms"`` → ``"s"``), cached: slow in pq."""
+    return pq.Quantity(1.0, units).simplified.dimensionality.string
+
+
+@functools.cache
+def _unit(units: str) -> pq.Quantity:
+    """A unit object for a unit string; neo builds objects far faster from these."""
+    return pq.Quantity(1.0, units).units
 
 
 # --------------------------------------------------------------------------- writing
@@ -78,6 +111,16 @@ def merge_blocks(blocks: Mapping[str, neo.Block], *, name: str | None = None) ->
         Blocks by population label, all with the same number of segments.
     name : str, optional
         Name of the merged Block.
+
+    Returns
+    -------
+    neo.Block
+        One Block holding every population's trains and signals.
+
+    Raises
+    ------
+    SchemaError
+        If the Blocks have different numbers of segments.
     """
     merged = neo.Block(name=name, populations={k: dict(b.annotations) for k, b in blocks.items()})
     counts = {label: len(b.segments) for label, b in blocks.items()}
@@ -117,9 +160,10 @@ def block_to_nodes(block: neo.Block, *, where: str = "block") -> dict[str, Node]
     ------
     SchemaError
         If the Block holds something the store cannot keep losslessly: NaN or
-        out-of-range or unsorted spike times, mixed time units in one population,
-        waveforms, events/epochs/irregular signals, or annotations with no JSON form.
-        The message names the segment, the object and the problem.
+        out-of-range or unsorted spike times, time units that are not times or differ
+        within one population, waveforms, events/epochs/irregular signals, or
+        annotations with no JSON form. The message names the segment, the object and
+        the problem.
     """
     if not isinstance(block, neo.Block):
         raise SchemaError(f"{where}: expected a neo.Block, got {type(block).__name__}")
@@ -146,20 +190,21 @@ def _segment_nodes(seg: neo.Segment, seg_name: str, *, where: str) -> dict[str, 
             )
     trains = list(seg.spiketrains)
     signals = list(seg.analogsignals)
+    for i, obj in enumerate(trains):
+        if not isinstance(obj, neo.SpikeTrain):
+            raise SchemaError(f"{where}, spike train {i}: is a {type(obj).__name__}")
     # Populations in order of first appearance; None for objects that name none.
-    labels: list[str | None] = []
-    for obj in trains + signals:
-        label = _population_of(obj)
-        if label not in labels:
-            labels.append(label)
+    train_labels = [_population_of(st) for st in trains]
+    signal_labels = [_population_of(sig) for sig in signals]
+    labels = list(dict.fromkeys(train_labels + signal_labels))
     pop_names = unique_names(labels, prefix="population")
     seg_node = Node(attrs={"segment": _container_meta(seg, where=where), "populations": pop_names})
     nodes = {seg_name: seg_node}
     train_pos: list[list[int]] = []
     signal_pos: list[list[int]] = []
     for label, pop_name in zip(labels, pop_names, strict=True):
-        t_idx = [i for i, st in enumerate(trains) if _population_of(st) == label]
-        s_idx = [i for i, sig in enumerate(signals) if _population_of(sig) == label]
+        t_idx = [i for i, lab in enumerate(train_labels) if lab == label]
+        s_idx = [i for i, lab in enumerate(signal_labels) if lab == label]
         train_pos.append(t_idx)
         signal_pos.append(s_idx)
         pop_where = f"{where}, population {label!r}"
@@ -189,26 +234,47 @@ def _container_meta(obj: Any, *, where: str) -> dict[str, Any]:
     return jsonable.encode_mapping(meta, where=f"{where} metadata")
 
 
-def _is_number(value: Any) -> bool:
-    if isinstance(value, pq.Quantity):
-        return False
-    return isinstance(value, bool | int | float | np.bool_ | np.integer | np.floating)
+def _wrap(encoded: dict[str, Any]) -> dict[str, Any]:
+    """Make a dict of encoded values decodable as a whole (keys may look like tags)."""
+    return {"__dict__": encoded} if any(k.startswith("__") for k in encoded) else encoded
+
+
+def _scalar_kind(value: Any) -> str | None:
+    """``"python"``/``"numpy"`` for a real number or bool that fits a numeric array."""
+    if isinstance(value, np.bool_ | np.integer | np.floating):  # np.float64 is a float too
+        return "numpy"
+    if type(value) in _PYTHON_SCALARS:
+        return "python"
+    return None
 
 
 def _split(
     records: Sequence[Mapping[str, Any]], *, arrays_ok: bool, where: str
-) -> tuple[dict[str, Any], dict[str, np.ndarray], dict[str, list[Any]]]:
-    """Split per-object metadata into common values, numeric arrays and JSON lists."""
+) -> tuple[dict[str, Any], dict[str, np.ndarray], dict[str, list[Any]], dict[str, str]]:
+    """Split per-object metadata into common values, numeric arrays and JSON lists.
+
+    A key becomes an array only if every record has it with the same scalar type (so
+    types come back as given); Python scalars are listed in the fourth result.
+    """
     common: dict[str, Any] = {}
     arrays: dict[str, np.ndarray] = {}
     lists: dict[str, list[Any]] = {}
+    types: dict[str, str] = {}
     keys = list(dict.fromkeys(k for rec in records for k in rec))
     for key in keys:
+        if not isinstance(key, str):
+            raise SchemaError(f"{where}: key {key!r} is not a string; annotation keys must be str")
         everywhere = all(key in rec for rec in records)
         values = [rec.get(key) for rec in records]
-        if arrays_ok and everywhere and all(_is_number(v) for v in values):
-            arrays[key] = np.asarray(values)
-            continue
+        if arrays_ok and everywhere:
+            kinds = {type(v) for v in values}
+            kind = _scalar_kind(values[0]) if len(kinds) == 1 else None
+            array = np.asarray(values) if kind is not None else None
+            if array is not None and array.dtype.kind in "biuf":  # huge ints give object
+                arrays[key] = array
+                if kind == "python":
+                    types[key] = _PYTHON_SCALARS[next(iter(kinds))]
+                continue
         encoded = [
             jsonable.encode(rec[key], where=f"{where}[{key!r}]") if key in rec else _MISSING
             for rec in records
@@ -217,7 +283,7 @@ def _split(
             common[key] = encoded[0]
         else:
             lists[key] = encoded
-    return common, arrays, lists
+    return common, arrays, lists, types
 
 
 def _var_name(key: str, taken: Mapping[str, Any], prefix: str = "") -> str:
@@ -229,6 +295,13 @@ def _var_name(key: str, taken: Mapping[str, Any], prefix: str = "") -> str:
     return name
 
 
+def _time_units(units: str, *, where: str) -> None:
+    if _dims_of(units) != _TIME:
+        raise SchemaError(
+            f"{where}: units {units!r} are not a time; spike times need time units (e.g. ms)"
+        )
+
+
 def _add_spikes(node: Node, trains: list[neo.SpikeTrain], positions: list[int], *, where: str):
     if not trains:
         return
@@ -238,14 +311,30 @@ def _add_spikes(node: Node, trains: list[neo.SpikeTrain], positions: list[int], 
             f"{where}: spike trains use different time units {sorted(units)}; "
             "rescale them to one unit before storing"
         )
+    unit = units.pop()
+    _time_units(unit, where=f"{where}, spike train {positions[0]} ({trains[0].name!r})")
     dtypes = {st.dtype.str for st in trains}
     if len(dtypes) > 1:
-        raise SchemaError(f"{where}: spike trains have different dtypes {sorted(dtypes)}")
+        raise SchemaError(
+            f"{where}: spike trains have different dtypes {sorted(dtypes)}; "
+            "convert them to one dtype before storing"
+        )
     for pos, st in zip(positions, trains, strict=True):
-        _check_train(st, where=f"{where}, spike train {pos} ({st.name!r})")
+        if st.waveforms is not None and np.size(st.waveforms):
+            raise SchemaError(
+                f"{where}, spike train {pos} ({st.name!r}): has waveforms; "
+                "schema v1 does not store waveforms"
+            )
     counts = np.fromiter((st.size for st in trains), dtype=np.int64, count=len(trains))
-    times = np.concatenate([st.magnitude.ravel() for st in trains]).astype(np.float64, copy=False)
-    attrs: dict[str, Any] = {"units": units.pop(), "dtype": dtypes.pop()}
+    raw = np.concatenate([np.asarray(st.magnitude).ravel() for st in trains])
+    times = raw.astype(np.float64)
+    if raw.dtype.kind in "iu" and not np.array_equal(times.astype(raw.dtype), raw):
+        raise SchemaError(
+            f"{where}: integer spike times beyond 2**53 cannot be stored exactly as float64"
+        )
+    bounds = {b: _bounds(trains, b, unit, where=where) for b in ("t_start", "t_stop")}
+    _check_times(times, counts, bounds["t_start"], bounds["t_stop"], trains, positions, where)
+    attrs: dict[str, Any] = {"units": unit, "dtype": dtypes.pop()}
     node.variables[SPIKE_TIME] = Variable(
         dims=(DIM_SPIKE,), data=times, attrs=attrs, scale_factor=time_scale(times)
     )
@@ -253,17 +342,14 @@ def _add_spikes(node: Node, trains: list[neo.SpikeTrain], positions: list[int], 
         dims=(DIM_UNIT,), data=counts, attrs={"sample_dimension": DIM_SPIKE}
     )
     meta: dict[str, Any] = {}
-    for bound in ("t_start", "t_stop"):
-        values = np.array([float(getattr(st, bound).magnitude) for st in trains])
+    for bound, values in bounds.items():
         if (values == values[0]).all():
             meta[bound] = float(values[0])
         else:
-            node.variables[bound] = Variable(
-                dims=(DIM_UNIT,), data=values, attrs={"units": attrs["units"]}
-            )
+            node.variables[bound] = Variable(dims=(DIM_UNIT,), data=values, attrs={"units": unit})
             node.coords.append(bound)
     # Per-train annotations: numbers become unit coordinates, the rest JSON.
-    common, arrays, lists = _split(
+    common, arrays, lists, types = _split(
         [st.annotations for st in trains], arrays_ok=True, where=f"{where} annotations"
     )
     if node.attrs.get("label_from_annotation"):
@@ -276,52 +362,97 @@ def _add_spikes(node: Node, trains: list[neo.SpikeTrain], positions: list[int], 
         node.variables[name] = Variable(dims=(DIM_UNIT,), data=values)
         node.coords.append(name)
         ann_vars[key] = name
-    train_common, _, train_lists = _split(
-        [{k: getattr(st, k) for k in _TRAIN_ATTRS} for st in trains],
+    train_common, _, train_lists, _ = _split(
+        [{k: getattr(st, k, None) for k in _TRAIN_ATTRS} for st in trains],
         arrays_ok=False,
         where=f"{where} spike train attributes",
     )
-    # Per-spike array_annotations: one variable on the spike dimension per key.
+    # Per-spike array_annotations: one variable on the spike dimension per numeric key
+    # of one dtype in every train; anything else as JSON per train.
     spike_vars: dict[str, str] = {}
+    json_arrays: list[dict[str, Any]] = [{} for _ in trains]
     keys = list(dict.fromkeys(k for st in trains for k in st.array_annotations))
     for key in keys:
         parts = [st.array_annotations.get(key) for st in trains]
-        if any(p is None for p in parts) or any(p.dtype.kind not in "biuf" for p in parts):
-            lists.setdefault("__array_annotations__", [dict() for _ in trains])
-            for rec, st in zip(lists["__array_annotations__"], trains, strict=True):
+        dtypes_k = {p.dtype.str for p in parts if p is not None}
+        if any(p is None or p.dtype.kind not in "biuf" for p in parts) or len(dtypes_k) > 1:
+            for rec, st in zip(json_arrays, trains, strict=True):
                 if key in st.array_annotations:
-                    rec[key] = jsonable.encode(st.array_annotations[key], where=f"{where}[{key!r}]")
+                    rec[key] = st.array_annotations[key]
             continue
         name = _var_name(key, node.variables, prefix="spike_")
         node.variables[name] = Variable(dims=(DIM_SPIKE,), data=np.concatenate(parts))
         spike_vars[key] = name
+    if any(json_arrays):
+        lists["__array_annotations__"] = [
+            jsonable.encode(rec, where=f"{where}, spike train {pos} array_annotations")
+            for rec, pos in zip(json_arrays, positions, strict=True)
+        ]
     meta.update(
-        annotations=common,
+        annotations=_wrap(common),
         annotation_vars=ann_vars,
         annotation_lists=lists,
         attributes=train_common,
         attribute_lists=train_lists,
         array_annotation_vars=spike_vars,
     )
+    if types:
+        meta["annotation_types"] = types
     node.attrs["spiketrains"] = meta
 
 
-def _check_train(st: neo.SpikeTrain, *, where: str) -> None:
-    if st.waveforms is not None and np.size(st.waveforms):
-        raise SchemaError(f"{where}: has waveforms; schema v1 does not store waveforms")
-    t = st.magnitude.ravel()
-    if t.size == 0:
-        return
-    if not np.isfinite(t).all():
-        raise SchemaError(f"{where}: spike times contain NaN or inf")
-    if (np.diff(t) < 0).any():
-        raise SchemaError(f"{where}: spike times are not sorted; sort the train before storing")
-    t_start = float(st.t_start.rescale(st.units).magnitude)
-    t_stop = float(st.t_stop.rescale(st.units).magnitude)
-    if t[0] < t_start or t[-1] > t_stop:
-        raise SchemaError(
-            f"{where}: spike times span [{t[0]}, {t[-1]}] {st.units.dimensionality}, "
-            f"outside [t_start, t_stop] = [{t_start}, {t_stop}]"
+def _bounds(trains: list[neo.SpikeTrain], bound: str, unit: str, *, where: str) -> np.ndarray:
+    """Per-train t_start or t_stop as float64 magnitudes in the trains' own unit."""
+    values = np.empty(len(trains))
+    for i, st in enumerate(trains):
+        q = getattr(st, bound)
+        if q.dimensionality.string != unit:  # reassigned after construction, say
+            try:
+                q = q.rescale(unit)
+            except ValueError as err:
+                raise SchemaError(
+                    f"{where}, spike train {i} ({st.name!r}): {bound} {err}"
+                ) from None
+        values[i] = float(q.magnitude)
+    return values
+
+
+def _check_times(
+    times: np.ndarray,
+    counts: np.ndarray,
+    t_start: np.ndarray,
+    t_stop: np.ndarray,
+    trains: list[neo.SpikeTrain],
+    positions: list[int],
+    where: str,
+) -> None:
+    """NaN, order and range checks for all trains of a population at once (O(spikes))."""
+    train_of = np.repeat(np.arange(len(trains)), counts)
+
+    def fail(i: int, problem: str) -> None:
+        st = trains[i]
+        raise SchemaError(f"{where}, spike train {positions[i]} ({st.name!r}): {problem}")
+
+    for bound, values in (("t_start", t_start), ("t_stop", t_stop)):
+        bad = np.flatnonzero(~np.isfinite(values))
+        if bad.size:
+            fail(int(bad[0]), f"{bound} is {values[bad[0]]}; it must be finite")
+    bad = np.flatnonzero(~np.isfinite(times))
+    if bad.size:
+        fail(int(train_of[bad[0]]), "spike times contain NaN or inf")
+    if times.size > 1:
+        within = train_of[1:] == train_of[:-1]
+        bad = np.flatnonzero((times[1:] < times[:-1]) & within)
+        if bad.size:
+            fail(int(train_of[bad[0]]), "spike times are not sorted; sort the train before storing")
+    outside = (times < t_start[train_of]) | (times > t_stop[train_of])
+    if outside.any():
+        i = int(train_of[np.flatnonzero(outside)[0]])
+        t = times[train_of == i]
+        fail(
+            i,
+            f"spike times span [{t.min()}, {t.max()}] {trains[i].dimensionality.string}, "
+            f"outside [t_start, t_stop] = [{t_start[i]}, {t_stop[i]}]",
         )
 
 
@@ -330,17 +461,42 @@ def _signal_ids(sig: neo.AnalogSignal) -> np.ndarray | None:
     return np.asarray(ids) if isinstance(ids, np.ndarray) else None
 
 
+def _free_name(base: str, node: Node) -> str:
+    """A variable/dimension name used by nothing in the node yet."""
+    taken = set(node.variables) | set(node.dim_sizes())
+    name = base
+    while name in taken:
+        name += "_"
+    return name
+
+
+def _check_signal_units(sig: neo.AnalogSignal, *, where: str) -> None:
+    rate, t_start = sig.sampling_rate, sig.t_start
+    if _dims_of(rate.dimensionality.string) != _FREQUENCY:
+        raise SchemaError(
+            f"{where}: sampling rate {rate} is not a frequency; give it in Hz (or 1/time)"
+        )
+    if _dims_of(t_start.dimensionality.string) != _TIME:
+        raise SchemaError(f"{where}: t_start {t_start} is not a time; give it in ms or s")
+    if not (np.isfinite(rate.magnitude) and rate.magnitude > 0):
+        raise SchemaError(f"{where}: sampling rate {rate} must be finite and positive")
+    if not np.isfinite(t_start.magnitude):
+        raise SchemaError(f"{where}: t_start {t_start} must be finite")
+
+
 def _add_signal(node: Node, sig: neo.AnalogSignal, *, where: str) -> None:
     if not isinstance(sig, neo.AnalogSignal):
         raise SchemaError(f"{where}: expected an AnalogSignal, got {type(sig).__name__}")
+    _check_signal_units(sig, where=where)
     name = sanitize_label(sig.name, fallback="signal")
-    if name in _RESERVED or name in node.variables or name.startswith("spike_"):
+    if name in _RESERVED or name.startswith("spike_"):
         name = f"signal_{name}"
-    while name in node.variables:
-        name += "_"
+    name = _free_name(name, node)
     data = np.asarray(sig.magnitude)
     if data.ndim != 2:
         raise SchemaError(f"{where}: expected a 2-D (time, channel) signal, got shape {data.shape}")
+    if data.dtype.kind not in "biuf":
+        raise SchemaError(f"{where}: values of dtype {data.dtype} cannot be stored; use numbers")
     n_time, n_chan = data.shape
     sizes = node.dim_sizes()
     # Share (time, unit) with the spikes and earlier signals when the axes agree.
@@ -349,7 +505,7 @@ def _add_signal(node: Node, sig: neo.AnalogSignal, *, where: str) -> None:
         ids, unit_ids = _signal_ids(sig), node.attrs.get("_unit_ids")
         same_ids = ids is None or unit_ids is None or np.array_equal(ids, unit_ids)
         if sizes[DIM_UNIT] != n_chan or not same_ids:
-            unit_dim = f"{DIM_UNIT}_{name}"
+            unit_dim = _free_name(f"{DIM_UNIT}_{name}", node)
     elif _signal_ids(sig) is not None:
         node.attrs["_unit_ids"] = _signal_ids(sig)
     t_start = sig.t_start
@@ -363,9 +519,9 @@ def _add_signal(node: Node, sig: neo.AnalogSignal, *, where: str) -> None:
     )
     time_dim = DIM_TIME
     if node.attrs.setdefault("_time_axis", axis) != axis:
-        time_dim = f"{DIM_TIME}_{name}"
+        time_dim = _free_name(f"{DIM_TIME}_{name}", node)
+    period = float((1.0 / rate).rescale(t_start.units).magnitude)
     if time_dim not in node.variables:
-        period = float((1.0 / rate).rescale(t_start.units).magnitude)
         node.variables[time_dim] = Variable(
             dims=(time_dim,),
             data=np.arange(n_time) * period + float(t_start.magnitude),
@@ -379,7 +535,8 @@ def _add_signal(node: Node, sig: neo.AnalogSignal, *, where: str) -> None:
     chan_vars: dict[str, str] = {}
     for key, value in list(annotations.items()):
         if (
-            isinstance(value, np.ndarray)
+            isinstance(key, str)
+            and isinstance(value, np.ndarray)
             and not isinstance(value, pq.Quantity)
             and value.shape == (n_chan,)
             and value.dtype.kind in "biuf"
@@ -392,20 +549,20 @@ def _add_signal(node: Node, sig: neo.AnalogSignal, *, where: str) -> None:
     arr_vars: dict[str, str] = {}
     arr_json: dict[str, Any] = {}
     for key, value in sig.array_annotations.items():
-        if value.dtype.kind in "biuf":
+        if value.dtype.kind in "biuf" and value.shape == (n_chan,):
             var = _var_name(key, node.variables, prefix=f"{name}_")
             node.variables[var] = Variable(dims=(unit_dim,), data=np.asarray(value))
             node.coords.append(var)
             arr_vars[key] = var
         else:
-            arr_json[key] = jsonable.encode(value, where=f"{where} array_annotations[{key!r}]")
+            arr_json[key] = value  # encoded with the rest below (once)
     attrs = {
         "units": sig.units.dimensionality.string,
         "long_name": sig.name,
         "dtype": data.dtype.str,
         "t_start": jsonable.encode(t_start),
         "sampling_rate": jsonable.encode(rate),
-        "sampling_period": float((1.0 / rate).rescale(t_start.units).magnitude),
+        "sampling_period": period,
         "neo": jsonable.encode_mapping(
             {
                 "name": sig.name,
@@ -429,13 +586,15 @@ def _add_signal(node: Node, sig: neo.AnalogSignal, *, where: str) -> None:
 class LazySpikeTrains(neo.core.spiketrainlist.SpikeTrainList):
     """A segment's spike trains kept as flat arrays until a train is used.
 
-    ``multiplexed`` answers from the arrays directly; iterating or indexing builds all
-    ``SpikeTrain`` objects once, splitting the sorted spike array at the unit offsets.
+    ``len()`` and ``multiplexed`` answer from the arrays directly; iterating,
+    indexing or editing builds all ``SpikeTrain`` objects once, splitting the sorted
+    spike array at the unit offsets. After that it is an ordinary ``SpikeTrainList``.
     """
 
     def __init__(self, items: Any = None, parent: Any = None) -> None:
         super().__init__(items=items, parent=parent)
         self._factory: Callable[[], list[neo.SpikeTrain]] | None = None
+        self._n_trains = 0
 
     @classmethod
     def from_factory(
@@ -447,17 +606,40 @@ class LazySpikeTrains(neo.core.spiketrainlist.SpikeTrainList):
         t_start: pq.Quantity | None,
         t_stop: pq.Quantity | None,
     ) -> LazySpikeTrains:
-        """Build the lazy list from a function that creates the trains when needed."""
+        """Build the lazy list from a function that creates the trains when needed.
+
+        Parameters
+        ----------
+        factory : callable
+            Returns the list of ``SpikeTrain`` objects, in order.
+        n_trains : int
+            How many trains ``factory`` returns.
+        multiplexed : (ids, times) or None
+            What ``SpikeTrainList.multiplexed`` gives for those trains, if known
+            without building them (``None``: built on first use).
+        t_start, t_stop : Quantity or None
+            Common bounds of the trains, if they share them.
+        """
         obj = cls()
         obj._factory = factory
-        obj._all_channel_ids = list(range(n_trains))
+        obj._n_trains = n_trains
         if multiplexed is not None:
+            obj._all_channel_ids = list(range(n_trains))
             obj._channel_id_array, obj._spike_time_array = multiplexed
         if t_start is not None:
             obj._spiketrain_metadata["t_start"] = t_start
         if t_stop is not None:
             obj._spiketrain_metadata["t_stop"] = t_stop
         return obj
+
+    @property
+    def is_materialised(self) -> bool:
+        """True once the ``SpikeTrain`` objects exist."""
+        return self._items is not None
+
+    def _materialise(self) -> None:
+        if self._items is None:
+            self._spiketrains_from_array()
 
     def _spiketrains_from_array(self) -> None:
         if self._factory is None:
@@ -468,7 +650,94 @@ class LazySpikeTrains(neo.core.spiketrainlist.SpikeTrainList):
             st.segment = self.segment
         # The arrays no longer describe the list once callers may edit the trains.
         self._spike_time_array = self._channel_id_array = None
+        self._all_channel_ids = None
         self._factory = None
+
+    def __len__(self) -> int:
+        if self._items is None and self._factory is not None:
+            return self._n_trains
+        return super().__len__()
+
+    @property
+    def multiplexed(self) -> tuple[np.ndarray, Any]:
+        """(channel ids, spike times) of all spikes, as ``SpikeTrainList.multiplexed``."""
+        if self._spike_time_array is None and self._factory is not None:
+            self._materialise()
+        if self._items is not None and not self._items and self._spike_time_array is None:
+            return np.array([]), np.array([])  # neo fails on an empty materialised list
+        return super().multiplexed
+
+    @property
+    def t_start(self) -> Any:
+        """Earliest t_start of the trains (as ``SpikeTrainList.t_start``)."""
+        if "t_start" not in self._spiketrain_metadata:
+            self._materialise()
+        return super().t_start
+
+    @property
+    def t_stop(self) -> Any:
+        """Latest t_stop of the trains (as ``SpikeTrainList.t_stop``)."""
+        if "t_stop" not in self._spiketrain_metadata:
+            self._materialise()
+        return super().t_stop
+
+    @property
+    def all_channel_ids(self) -> Any:
+        """Channel ids, as ``SpikeTrainList.all_channel_ids``."""
+        if self._all_channel_ids is None:
+            self._materialise()
+        return super().all_channel_ids
+
+    def _add_spiketrainlists(self, other: Any, in_place: bool = False) -> Any:
+        self._materialise()
+        return super()._add_spiketrainlists(other, in_place=in_place)
+
+    def clear(self) -> None:
+        """Remove all trains."""
+        self._factory = None
+        self._spike_time_array = self._channel_id_array = self._all_channel_ids = None
+        self._spiketrain_metadata = {}
+        self._items = []
+
+    # neo's ObjectList reads ``_items`` directly in these: build the trains first.
+    def __contains__(self, key: Any) -> bool:
+        self._materialise()
+        return super().__contains__(key)
+
+    def count(self, value: Any) -> int:
+        """Number of occurrences of ``value``."""
+        self._materialise()
+        return super().count(value)
+
+    def index(self, value: Any, *args: Any) -> int:
+        """Position of ``value``."""
+        self._materialise()
+        return super().index(value, *args)
+
+    def insert(self, index: int, obj: Any) -> None:
+        """Insert a train before ``index``."""
+        self._materialise()
+        super().insert(index, obj)
+
+    def pop(self, index: int = -1) -> Any:
+        """Remove and return the train at ``index``."""
+        self._materialise()
+        return super().pop(index)
+
+    def remove(self, value: Any) -> None:
+        """Remove a train."""
+        self._materialise()
+        super().remove(value)
+
+    def sort(self, *args: Any, **kwargs: Any) -> None:
+        """Sort the trains in place."""
+        self._materialise()
+        super().sort(*args, **kwargs)
+
+    def reverse(self) -> None:
+        """Reverse the trains in place."""
+        self._materialise()
+        self._items.reverse()  # neo's ObjectList.reverse raises by mistake
 
 
 def nodes_to_block(nodes: Mapping[str, Node], *, where: str = "store") -> neo.Block:
@@ -485,8 +754,14 @@ def nodes_to_block(nodes: Mapping[str, Node], *, where: str = "store") -> neo.Bl
     -------
     neo.Block
         The Block, with lazy spike-train lists (see :class:`LazySpikeTrains`).
+
+    Raises
+    ------
+    SchemaError
+        If a group or attribute the layout needs is missing or malformed; the message
+        names the store and the group.
     """
-    root = nodes[""]
+    root = _node(nodes, "", where)
     try:
         block = neo.Block(**_container_kwargs(root.attrs["block"]))
         seg_names = root.attrs["segments"]
@@ -494,23 +769,41 @@ def nodes_to_block(nodes: Mapping[str, Node], *, where: str = "store") -> neo.Bl
         raise SchemaError(f"{where}: root attribute {err} is missing") from None
     for seg_name in seg_names:
         seg_node = _node(nodes, seg_name, where)
-        seg = neo.Segment(**_container_kwargs(seg_node.attrs["segment"]))
-        pops = [_node(nodes, f"{seg_name}/{p}", where) for p in seg_node.attrs["populations"]]
-        parts = [_train_factory(pop) for pop in pops]
-        order = seg_node.attrs.get("spiketrain_positions")
-        _attach_trains(seg, parts, order)
-        signals = [_read_signals(pop) for pop in pops]
-        flat = [sig for group in signals for sig in group]
-        sig_order = seg_node.attrs.get("analogsignal_positions")
-        if sig_order is not None:
-            positions = [i for group in sig_order for i in group]
-            flat = [flat[positions.index(i)] for i in range(len(flat))]
-        seg.analogsignals = flat
-        for sig in flat:
-            sig.segment = seg
+        try:
+            seg = _read_segment(nodes, seg_name, seg_node, where)
+        except (KeyError, TypeError, ValueError, IndexError) as err:
+            if isinstance(err, SchemaError):
+                raise
+            raise SchemaError(
+                f"{where}: group {seg_name!r} does not follow the run-store layout "
+                f"({type(err).__name__}: {err})"
+            ) from err
         block.segments.append(seg)
         seg.block = block
     return block
+
+
+def _read_segment(
+    nodes: Mapping[str, Node], seg_name: str, seg_node: Node, where: str
+) -> neo.Segment:
+    seg = neo.Segment(**_container_kwargs(seg_node.attrs["segment"]))
+    pops = [_node(nodes, f"{seg_name}/{p}", where) for p in seg_node.attrs["populations"]]
+    parts = [_TrainPart(pop) for pop in pops]
+    order = seg_node.attrs.get("spiketrain_positions")
+    _attach_trains(seg, parts, order)
+    signals = [_read_signals(pop) for pop in pops]
+    flat = [sig for group in signals for sig in group]
+    sig_order = seg_node.attrs.get("analogsignal_positions")
+    if sig_order is not None:
+        positions = [i for group in sig_order for i in group]
+        ordered: list[Any] = [None] * len(flat)
+        for pos, sig in zip(positions, flat, strict=True):
+            ordered[pos] = sig
+        flat = ordered
+    seg.analogsignals = flat
+    for sig in flat:
+        sig.segment = seg
+    return seg
 
 
 def _node(nodes: Mapping[str, Node], path: str, where: str) -> Node:
@@ -526,30 +819,43 @@ def _container_kwargs(meta: Mapping[str, Any]) -> dict[str, Any]:
     return {**decoded, **annotations}
 
 
-def _attach_trains(seg: neo.Segment, parts: list[Any], order: list[list[int]] | None) -> None:
+def _attach_trains(
+    seg: neo.Segment, parts: list[_TrainPart], order: list[list[int]] | None
+) -> None:
     counts = [p.n for p in parts]
     n_total = sum(counts)
+    if n_total == 0:
+        return  # neo's own empty list
+    positions = [i for group in order for i in group] if order is not None else None
     mux = None
     t_start = t_stop = None
-    if parts and all(p.mux is not None for p in parts):
-        units = {str(p.mux[1].dimensionality) for p in parts}
-        if len(units) == 1 and order is None:
+    live = [p for p in parts if p.n]
+    units = {p.units for p in live}
+    if len(units) == 1:
+        unit = units.pop()
+        if not any(p.int_channel_id for p in live):
+            global_ids = np.arange(n_total) if positions is None else np.asarray(positions)
             offsets = np.cumsum([0, *counts])
-            ids = np.concatenate([p.mux[0] + off for p, off in zip(parts, offsets, strict=False)])
-            times = np.concatenate([p.mux[1].magnitude for p in parts])
-            mux = (ids, pq.Quantity(times, units.pop(), copy=False))
-        starts = {p.t_start for p in parts}
-        stops = {p.t_stop for p in parts}
-        if len(starts) == 1 and len(stops) == 1 and None not in starts | stops:
-            unit = parts[0].units
-            t_start = pq.Quantity(starts.pop(), unit)
-            t_stop = pq.Quantity(stops.pop(), unit)
+            ids = np.concatenate(
+                [global_ids[off + p.mux[0]] for p, off in zip(parts, offsets, strict=False) if p.n]
+            )
+            times = np.concatenate([p.times for p in live])
+            if positions is not None:  # neo lists spikes in train order
+                by_train = np.argsort(ids, kind="stable")
+                ids, times = ids[by_train], times[by_train]
+            mux = (ids, times * _unit(unit))
+        starts = {p.t_start for p in live}
+        stops = {p.t_stop for p in live}
+        dtypes = {p.times.dtype for p in live}
+        if len(starts) == 1 and len(stops) == 1 and len(dtypes) == 1 and None not in starts | stops:
+            dtype = dtypes.pop()
+            t_start = pq.Quantity(np.array(starts.pop(), dtype=dtype), unit)
+            t_stop = pq.Quantity(np.array(stops.pop(), dtype=dtype), unit)
 
     def build() -> list[neo.SpikeTrain]:
         trains = [st for p in parts for st in p.build()]
-        if order is None:
+        if positions is None:
             return trains
-        positions = [i for group in order for i in group]
         out: list[neo.SpikeTrain | None] = [None] * n_total
         for pos, st in zip(positions, trains, strict=True):
             out[pos] = st
@@ -570,8 +876,11 @@ class _TrainPart:
         self.node = node
         self.meta = meta
         self.n = 0 if meta is None else int(node.variables[SPIKE_COUNT].data.size)
-        self.mux = None
+        self.mux: tuple[np.ndarray, np.ndarray] | None = None
+        self.units = ""
+        self.times = np.empty(0)
         self.t_start = self.t_stop = None
+        self.int_channel_id = False
         if meta is None:
             return
         var = node.variables[SPIKE_TIME]
@@ -580,57 +889,78 @@ class _TrainPart:
         self.counts = node.variables[SPIKE_COUNT].data
         self.t_start = meta.get("t_start")
         self.t_stop = meta.get("t_stop")
-        ids = np.repeat(np.arange(self.n), self.counts)
-        self.mux = (ids, pq.Quantity(self.times, self.units, copy=False))
+        self.mux = (np.repeat(np.arange(self.n), self.counts), self.times)
+        # neo's SpikeTrainList numbers spikes by a Python-int channel_id annotation
+        # when there is one: then ``multiplexed`` is left to neo (after building).
+        types = meta.get("annotation_types", {})
+        common = jsonable.decode(meta["annotations"])
+        self.int_channel_id = (
+            types.get("channel_id") in ("int", "bool")
+            or isinstance(common.get("channel_id"), int)
+            or "channel_id" in meta["annotation_lists"]
+        )
 
     def build(self) -> list[neo.SpikeTrain]:
         if self.meta is None:
             return []
         meta, node, n = self.meta, self.node, self.n
-        per_unit_bounds = {
-            b: (node.variables[b].data if b in node.variables else np.full(n, meta[b]))
-            for b in ("t_start", "t_stop")
-        }
+        dtype = self.times.dtype
+        unit = _unit(self.units)
+        per_unit_bounds = {}
+        for b in ("t_start", "t_stop"):
+            values = node.variables[b].data if b in node.variables else np.full(n, meta[b])
+            per_unit_bounds[b] = pq.Quantity(values.astype(dtype), unit)
         common = jsonable.decode(meta["annotations"])
         if node.attrs.get("label_from_annotation"):
             common[POPULATION_KEY] = node.attrs["label"]
-        arrays = {k: node.variables[v].data for k, v in meta["annotation_vars"].items()}
-        lists = {k: v for k, v in meta["annotation_lists"].items() if k != "__array_annotations__"}
+        types = meta.get("annotation_types", {})
+        arrays = {
+            k: node.variables[v].data.tolist() if k in types else node.variables[v].data
+            for k, v in meta["annotation_vars"].items()
+        }
+        lists = {
+            k: [_MISSING if v == _MISSING else jsonable.decode(v) for v in values]
+            for k, values in meta["annotation_lists"].items()
+            if k != "__array_annotations__"
+        }
         arr_lists = meta["annotation_lists"].get("__array_annotations__")
         attrs_common = jsonable.decode(meta["attributes"])
-        attr_lists = meta["attribute_lists"]
+        attr_lists = {
+            k: [_MISSING if v == _MISSING else jsonable.decode(v) for v in values]
+            for k, values in meta["attribute_lists"].items()
+        }
         spike_arrays = {k: node.variables[v].data for k, v in meta["array_annotation_vars"].items()}
-        bounds = np.cumsum(np.concatenate([[0], self.counts]))
+        # One SpikeTrain over all spikes (validated by neo once), then a slice per unit:
+        # slicing is how neo itself derives trains, ~20x faster than the constructor.
+        first, last = per_unit_bounds["t_start"].min(), per_unit_bounds["t_stop"].max()
+        whole = neo.SpikeTrain(
+            self.times,
+            units=unit,
+            t_start=first if n else 0.0 * unit,
+            t_stop=last if n else 0.0 * unit,
+            array_annotations=spike_arrays or None,
+        )
+        bounds = np.concatenate([[0], np.cumsum(self.counts)])
         trains = []
         for i in range(n):
-            lo, hi = bounds[i], bounds[i + 1]
-            kwargs = dict(attrs_common)
-            for key, values in attr_lists.items():
-                if values[i] != _MISSING:
-                    kwargs[key] = jsonable.decode(values[i])
+            st = whole[bounds[i] : bounds[i + 1]]
+            st.t_start = per_unit_bounds["t_start"][i]
+            st.t_stop = per_unit_bounds["t_stop"][i]
+            for key in _TRAIN_ATTRS:
+                values = attr_lists.get(key)
+                value = values[i] if values is not None else _MISSING
+                setattr(st, key, attrs_common.get(key) if value is _MISSING else value)
             annotations = dict(common)
             for key, values in lists.items():
-                if values[i] != _MISSING:
-                    annotations[key] = jsonable.decode(values[i])
-            annotations.update({key: values[i] for key, values in arrays.items()})
-            array_annotations = {key: values[lo:hi] for key, values in spike_arrays.items()}
+                if values[i] is not _MISSING:
+                    annotations[key] = values[i]
+            for key, values in arrays.items():
+                annotations[key] = values[i]
+            st.annotations = annotations  # a dict of its own (a slice shares the parent's)
             if arr_lists is not None:
-                array_annotations.update(jsonable.decode(arr_lists[i]))
-            st = neo.SpikeTrain(
-                self.times[lo:hi],
-                units=self.units,
-                t_start=per_unit_bounds["t_start"][i],
-                t_stop=per_unit_bounds["t_stop"][i],
-                array_annotations=array_annotations or None,
-                **kwargs,
-            )
-            st.annotations.update(annotations)
+                st.array_annotate(**jsonable.decode(arr_lists[i]))
             trains.append(st)
         return trains
-
-
-def _train_factory(node: Node) -> _TrainPart:
-    return _TrainPart(node)
 
 
 def _read_signals(node: Node) -> list[neo.AnalogSignal]:

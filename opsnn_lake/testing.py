@@ -1,6 +1,8 @@
-"""Test helpers shipped with the package: small real networks and Block comparison.
+"""Test helpers shipped with the package: real networks, Block comparison, hypothesis strategies.
 
 Real simulations only: the networks here run on NEST through PyNN in a second or two.
+The strategies (:func:`blocks`, :func:`annotation_values`, :func:`labels`) need
+``hypothesis`` (a test dependency); it is imported when they are first used.
 """
 
 from __future__ import annotations
@@ -10,10 +12,36 @@ from typing import Any
 
 import neo
 import numpy as np
+import quantities as pq
 
 from opsnn_lake.neo_convert import merge_blocks
 
-__all__ = ["assert_blocks_equal", "nest_network_block"]
+__all__ = [
+    "HOSTILE_LABELS",
+    "annotation_values",
+    "annotations",
+    "assert_blocks_equal",
+    "blocks",
+    "labels",
+    "nest_network_block",
+]
+
+# Labels that must be sanitised for paths and kept verbatim in attrs.
+HOSTILE_LABELS = (
+    "../x",
+    "..",
+    ".",
+    "",
+    "a/b\\c",
+    "CON",
+    "exc",
+    "EXC",  # differs from "exc" only by case
+    "x" * 300,
+    "x" * 299 + "y",  # long and equal to the one above in its first 299 characters
+    "ünïcødé ✓ 神経",
+    " \t\n",
+    "nul\x00byte",
+)
 
 
 def nest_network_block(
@@ -25,6 +53,22 @@ def nest_network_block(
     excitatory cells; spikes and v of a PopulationView of the inhibitory ones), driven
     by a SpikeSourcePoisson and a SpikeSourceArray population (spikes recorded).
     With ``segments > 1`` the simulator is reset between runs (``sim.reset()``).
+
+    Parameters
+    ----------
+    n_exc, n_inh : int
+        Number of excitatory and inhibitory cells.
+    duration : float
+        Simulated time per segment (ms).
+    segments : int
+        Number of segments (runs separated by ``sim.reset()``).
+    seed : int
+        Seed of the simulator and of the connectivity.
+
+    Returns
+    -------
+    neo.Block
+        The four populations merged with :func:`~opsnn_lake.neo_convert.merge_blocks`.
     """
     import pyNN.nest as sim
 
@@ -59,55 +103,65 @@ def nest_network_block(
     return block
 
 
-def _signal_key(sig: Any) -> tuple:
-    return (sig.name, sig.shape)
+# --------------------------------------------------------------------------- comparison
 
 
 def assert_blocks_equal(a: neo.Block, b: neo.Block) -> None:
     """Assert two Blocks are equal as the run store promises (bitwise data, all metadata).
+
+    Stricter than ``==``: values must have the same type (``int`` is not
+    ``numpy.int64``, a tuple is not a list), arrays the same dtype and shape,
+    quantities the same units, and floats the same bits (NaN equals NaN).
+
+    Parameters
+    ----------
+    a, b : neo.Block
+        The Blocks to compare (``a`` is usually the one given to the lake).
 
     Raises
     ------
     AssertionError
         Naming the segment, object and field that differ.
     """
-    _same(
-        a,
-        b,
-        "block",
-        ("name", "description", "file_origin", "rec_datetime", "file_datetime", "index"),
-    )
+    _same(a, b, "block", ("name", "description", "file_origin", "rec_datetime", "file_datetime"))
+    _same(a, b, "block", ("index",))
     assert _eq(a.annotations, b.annotations), (
-        f"block annotations: {a.annotations} != {b.annotations}"
+        f"block annotations: {a.annotations!r} != {b.annotations!r}"
     )
     assert len(a.segments) == len(b.segments), "segment count differs"
     for i, (sa, sb) in enumerate(zip(a.segments, b.segments, strict=True)):
         where = f"segment {i}"
         _same(sa, sb, where, ("name", "description", "file_origin", "rec_datetime", "index"))
-        assert _eq(sa.annotations, sb.annotations), f"{where} annotations differ"
+        _same(sa, sb, where, ("file_datetime",))
+        assert _eq(sa.annotations, sb.annotations), (
+            f"{where} annotations: {sa.annotations!r} != {sb.annotations!r}"
+        )
         assert len(sa.spiketrains) == len(sb.spiketrains), f"{where}: spike train count differs"
         for j, (ta, tb) in enumerate(zip(sa.spiketrains, sb.spiketrains, strict=True)):
             w = f"{where}, spike train {j}"
-            assert ta.dtype == tb.dtype, f"{w}: dtype {ta.dtype} != {tb.dtype}"
-            assert ta.units == tb.units, f"{w}: units differ"
-            assert _bitwise(ta.magnitude, tb.magnitude), f"{w}: spike times differ"
-            assert ta.t_start == tb.t_start and ta.t_stop == tb.t_stop, (
-                f"{w}: t_start/t_stop differ"
+            assert _eq_quantity(ta, tb), f"{w}: spike times, dtype or units differ"
+            assert _eq_quantity(ta.t_start, tb.t_start), f"{w}: t_start {ta.t_start!r} differs"
+            assert _eq_quantity(ta.t_stop, tb.t_stop), f"{w}: t_stop {ta.t_stop!r} differs"
+            _same(ta, tb, w, ("name", "description", "file_origin", "sampling_rate", "left_sweep"))
+            assert _eq(ta.annotations, tb.annotations), (
+                f"{w}: {ta.annotations!r} != {tb.annotations!r}"
             )
-            _same(ta, tb, w, ("name", "description", "file_origin"))
-            assert ta.sampling_rate == tb.sampling_rate, f"{w}: sampling_rate differs"
-            assert _eq(ta.annotations, tb.annotations), f"{w}: {ta.annotations} != {tb.annotations}"
-            assert _eq(ta.array_annotations, tb.array_annotations), f"{w}: array_annotations differ"
+            assert _eq(dict(ta.array_annotations), dict(tb.array_annotations)), (
+                f"{w}: array_annotations {ta.array_annotations!r} != {tb.array_annotations!r}"
+            )
         assert len(sa.analogsignals) == len(sb.analogsignals), f"{where}: signal count differs"
         for j, (ga, gb) in enumerate(zip(sa.analogsignals, sb.analogsignals, strict=True)):
             w = f"{where}, analog signal {j} ({ga.name!r})"
-            assert ga.units == gb.units and ga.dtype == gb.dtype, f"{w}: units or dtype differ"
-            assert _bitwise(ga.magnitude, gb.magnitude), f"{w}: values differ"
-            assert ga.sampling_rate == gb.sampling_rate, f"{w}: sampling rate differs"
-            assert ga.t_start == gb.t_start, f"{w}: t_start differs"
+            assert _eq_quantity(ga, gb), f"{w}: values, dtype or units differ"
+            assert _eq_quantity(ga.sampling_rate, gb.sampling_rate), f"{w}: sampling rate differs"
+            assert _eq_quantity(ga.t_start, gb.t_start), f"{w}: t_start differs"
             _same(ga, gb, w, ("name", "description", "file_origin"))
-            assert _eq(ga.annotations, gb.annotations), f"{w}: {ga.annotations} != {gb.annotations}"
-            assert _eq(ga.array_annotations, gb.array_annotations), f"{w}: array_annotations differ"
+            assert _eq(ga.annotations, gb.annotations), (
+                f"{w}: {ga.annotations!r} != {gb.annotations!r}"
+            )
+            assert _eq(dict(ga.array_annotations), dict(gb.array_annotations)), (
+                f"{w}: array_annotations {ga.array_annotations!r} != {gb.array_annotations!r}"
+            )
 
 
 def _same(a: Any, b: Any, where: str, attrs: Sequence[str]) -> None:
@@ -116,25 +170,336 @@ def _same(a: Any, b: Any, where: str, attrs: Sequence[str]) -> None:
         assert _eq(va, vb), f"{where}: {attr} {va!r} != {vb!r}"
 
 
-def _bitwise(x: np.ndarray, y: np.ndarray) -> bool:
-    return x.shape == y.shape and x.dtype == y.dtype and x.tobytes() == y.tobytes()
+def _units(q: pq.Quantity) -> str:
+    return q.dimensionality.string
+
+
+def _eq_quantity(x: Any, y: Any) -> bool:
+    """Same units (as written), dtype, shape and bits (any NaN equal to any NaN)."""
+    if not (isinstance(x, pq.Quantity) and isinstance(y, pq.Quantity)):
+        return _eq(x, y)
+    return _units(x) == _units(y) and _eq_array(x.magnitude, y.magnitude)
+
+
+def _eq_array(x: np.ndarray, y: np.ndarray) -> bool:
+    """Same dtype, shape and values; -0.0 is not 0.0, NaN equals NaN (whatever its payload)."""
+    if x.dtype != y.dtype or x.shape != y.shape:
+        return False
+    if x.tobytes() == y.tobytes():
+        return True
+    if x.dtype.kind not in "fc":
+        return bool(np.array_equal(x, y))
+    parts = [(x.real, y.real), (x.imag, y.imag)] if x.dtype.kind == "c" else [(x, y)]
+    for u, v in parts:
+        nan = np.isnan(u)
+        if not (nan == np.isnan(v)).all() or not np.array_equal(u[~nan], v[~nan]):
+            return False
+        if not (np.signbit(u[~nan]) == np.signbit(v[~nan])).all():
+            return False
+    return True
 
 
 def _eq(x: Any, y: Any) -> bool:
-    """Equality that compares arrays elementwise (NaN equal to NaN) and recurses."""
-    if isinstance(x, np.ndarray) or isinstance(y, np.ndarray):
-        x, y = np.asarray(x), np.asarray(y)
-        if x.dtype.kind in "fc" or y.dtype.kind in "fc":
-            return x.shape == y.shape and bool(np.array_equal(x, y, equal_nan=True))
-        return x.shape == y.shape and bool(np.array_equal(x, y))
-    if isinstance(x, dict) and isinstance(y, dict):
+    """Type-strict equality that compares arrays elementwise (NaN equal to NaN) and recurses."""
+    if type(x) is not type(y):
+        return False
+    if isinstance(x, pq.Quantity):
+        return _eq_quantity(x, y)
+    if isinstance(x, np.ndarray):
+        return _eq_array(x, y)
+    if isinstance(x, dict):
         return x.keys() == y.keys() and all(_eq(x[k], y[k]) for k in x)
-    if isinstance(x, list | tuple) and isinstance(y, list | tuple):
-        return (
-            type(x) is type(y)
-            and len(x) == len(y)
-            and all(_eq(u, v) for u, v in zip(x, y, strict=True))
-        )
-    if isinstance(x, float) and isinstance(y, float) and x != x and y != y:
-        return True
+    if isinstance(x, list | tuple):
+        return len(x) == len(y) and all(_eq(u, v) for u, v in zip(x, y, strict=True))
+    if isinstance(x, float | np.floating | complex | np.complexfloating):
+        return _eq_array(np.asarray(x), np.asarray(y))
     return bool(x == y)
+
+
+# --------------------------------------------------------------------------- strategies
+
+
+def _st() -> Any:
+    import hypothesis.strategies as st
+
+    return st
+
+
+def labels() -> Any:
+    """Strategy: population or segment labels, hostile ones included (or None)."""
+    st = _st()
+    return st.one_of(
+        st.none(),
+        st.sampled_from(HOSTILE_LABELS),
+        st.text(max_size=12),
+    )
+
+
+def _scalars() -> Any:
+    st = _st()
+    finite = st.floats(allow_nan=False, allow_infinity=False)
+    return st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(min_value=-(2**70), max_value=2**70),
+        st.floats(),  # NaN, infinities and -0.0 included
+        st.text(max_size=8),
+        st.binary(max_size=6),
+        st.complex_numbers(allow_nan=False, max_magnitude=1e300),
+        st.decimals(allow_nan=False, allow_infinity=False, places=3),
+        st.datetimes(),
+        st.dates(),
+        st.times(),
+        st.timedeltas(),
+        st.builds(np.int64, st.integers(-(2**63), 2**63 - 1)),
+        st.builds(np.uint8, st.integers(0, 255)),
+        st.builds(np.float32, st.floats(width=32)),
+        st.builds(np.float64, st.floats()),
+        st.builds(np.bool_, st.booleans()),
+        st.builds(np.str_, st.text(max_size=4)),
+        st.builds(np.complex64, finite.map(lambda v: complex(np.float32(v), -1.5))),
+        st.builds(
+            pq.Quantity,
+            st.floats(),
+            st.sampled_from(["ms", "s", "mV", "nS", "Hz", "dimensionless", "1/s", "uV*ms"]),
+        ),
+        _arrays(),
+    )
+
+
+def _arrays() -> Any:
+    st = _st()
+    from hypothesis.extra import numpy as hnp
+
+    dtypes = st.sampled_from(
+        [
+            np.int64,
+            np.int32,
+            np.uint16,
+            np.float64,
+            np.float32,
+            np.bool_,
+            "<U3",
+            "|S2",
+            np.complex128,
+        ]
+    )
+    return hnp.arrays(dtypes, hnp.array_shapes(min_dims=0, max_dims=2, min_side=0, max_side=3))
+
+
+def annotation_values() -> Any:
+    """Strategy: anything neo accepts as an annotation that the store must keep exactly."""
+    st = _st()
+    keys = st.one_of(st.text(max_size=6), st.sampled_from(["__tuple__", "__dict__", "units"]))
+    return st.recursive(
+        _scalars(),
+        lambda inner: st.one_of(
+            st.lists(inner, max_size=3),
+            st.lists(inner, max_size=3).map(tuple),
+            st.dictionaries(keys, inner, max_size=3),
+        ),
+        max_leaves=6,
+    )
+
+
+def annotations(*, max_size: int = 3) -> Any:
+    """Strategy: an annotation dict (keys may look like the JSON tags of the store)."""
+    st = _st()
+    keys = st.one_of(
+        st.text(max_size=8).filter(lambda k: k != "source_population"),
+        st.sampled_from(["__tuple__", "__ndarray__", "units", "channel_ids", "time", "v"]),
+    )
+    return st.dictionaries(keys, annotation_values(), max_size=max_size)
+
+
+def _per_train_annotations(draw: Any, n: int) -> list[dict[str, Any]]:
+    """Annotations of ``n`` trains: shared keys of one type each (unit coordinates), odd ones."""
+    st = _st()
+    records: list[dict[str, Any]] = [{} for _ in range(n)]
+    makers = {
+        "int": st.integers(-(2**40), 2**40),
+        "np.int64": st.builds(np.int64, st.integers(-(2**40), 2**40)),
+        "float": st.floats(),
+        "np.float32": st.builds(np.float32, st.floats(width=32)),
+        "bool": st.booleans(),
+        "str": st.text(max_size=4),
+        "any": annotation_values(),
+    }
+    for key in draw(
+        st.lists(
+            st.sampled_from(["channel_id", "gid", "rate", "flag", "v"]), max_size=3, unique=True
+        )
+    ):
+        kind = draw(st.sampled_from(sorted(makers)))
+        for rec in records:
+            if draw(st.integers(0, 9)):  # now and then a train lacks the key
+                rec[key] = draw(makers[kind])
+    for rec in records:
+        rec.update(draw(annotations(max_size=1)))
+    return records
+
+
+def _train_times(draw: Any, *, t_start: float, t_stop: float, dtype: Any, grid: bool) -> np.ndarray:
+    st = _st()
+    n = draw(st.integers(0, 5))
+    if grid:  # a simulator's time grid: multiples of a resolution (here 0.1)
+        lo, hi = int(np.ceil(t_start * 10)), int(np.floor(t_stop * 10))
+        k = draw(st.lists(st.integers(lo, hi), min_size=n, max_size=n)) if hi >= lo else []
+        times = np.sort(np.array(k, dtype=np.int64)) * 0.1
+    else:
+        values = draw(
+            st.lists(
+                st.floats(t_start, t_stop, width=32 if dtype == np.float32 else 64), max_size=n
+            )
+        )
+        times = np.sort(np.array(values, dtype=np.float64))
+    times = times.astype(dtype)
+    return times[(times >= dtype(t_start)) & (times <= dtype(t_stop))]
+
+
+def _population_trains(draw: Any, label: str | None, n_trains: int) -> list[neo.SpikeTrain]:
+    st = _st()
+    units = draw(st.sampled_from(["ms", "s"]))
+    dtype = draw(st.sampled_from([np.float64, np.float64, np.float32]))
+    grid = draw(st.booleans())
+    t_start = draw(st.sampled_from([0.0, 0.5, -20.0, 100.0]))
+    t_stop = t_start + draw(st.sampled_from([0.0, 10.0, 1000.0]))
+    per_train_bounds = draw(st.booleans())
+    records = _per_train_annotations(draw, n_trains)
+    trains = []
+    for rec in records:
+        start, stop = t_start, t_stop
+        if per_train_bounds:
+            start -= draw(st.sampled_from([0.0, 1.0]))
+            stop += draw(st.sampled_from([0.0, 5.0]))
+        times = _train_times(draw, t_start=start, t_stop=stop, dtype=dtype, grid=grid)
+        arr_ann = {}
+        if draw(st.booleans()):
+            arr_ann["amplitude"] = np.arange(times.size, dtype=np.float64) * 0.5
+        if draw(st.integers(0, 3)) == 0:
+            arr_ann["tag"] = np.array(["a", "bc", "d", "e", "f"][: times.size])
+        if draw(st.integers(0, 3)) == 0:
+            arr_ann["count"] = np.arange(
+                times.size, dtype=draw(st.sampled_from([np.int32, np.int64]))
+            )
+        st_ = neo.SpikeTrain(
+            times,
+            units=units,
+            t_start=pq.Quantity(np.array(start, dtype=dtype), units),
+            t_stop=pq.Quantity(np.array(stop, dtype=dtype), units),
+            name=draw(st.one_of(st.none(), st.text(max_size=5))),
+            description=draw(st.one_of(st.none(), st.text(max_size=5))),
+            sampling_rate=draw(st.sampled_from([1.0 * pq.Hz, 10.0 * pq.kHz])),
+            array_annotations=arr_ann or None,
+        )
+        st_.annotations.update(rec)  # directly: neo's annotate() would refuse nothing here
+        if label is not None or draw(st.booleans()):
+            st_.annotations["source_population"] = label
+        trains.append(st_)
+    return trains
+
+
+def _signal(draw: Any, label: str | None) -> neo.AnalogSignal:
+    st = _st()
+    from hypothesis.extra import numpy as hnp
+
+    n_time = draw(st.integers(0, 6))
+    n_chan = draw(st.integers(0, 3))
+    dtype = draw(st.sampled_from([np.float64, np.float32]))
+    values = draw(hnp.arrays(dtype, (n_time, n_chan)))  # NaN and infinities included
+    rate_hz = draw(st.sampled_from([1e-9, 0.1, 1000.0, 10000.0, 1e9])) * draw(
+        st.sampled_from([1.0, 3.0, 0.7])
+    )
+    rate = pq.Quantity(rate_hz / 1000.0, "kHz") if draw(st.booleans()) else rate_hz * pq.Hz
+    t_units = draw(st.sampled_from(["ms", "s"]))
+    t_start = pq.Quantity(draw(st.sampled_from([0.0, 0.1, -5.0, 1e6])), t_units)
+    sig = neo.AnalogSignal(
+        values,
+        units=draw(st.sampled_from(["mV", "nS", "pA", "dimensionless", "uS"])),
+        sampling_rate=rate,
+        t_start=t_start,
+        name=draw(
+            st.one_of(
+                st.none(),
+                st.sampled_from(["v", "gsyn_exc", "time", "spike_x"]),
+                st.text(max_size=6),
+            )
+        ),
+        description=draw(st.one_of(st.none(), st.text(max_size=5))),
+    )
+    sig.annotations.update(draw(annotations(max_size=2)))
+    if draw(st.booleans()):
+        sig.annotations["channel_ids"] = np.arange(n_chan, dtype=np.int64) + draw(st.integers(0, 2))
+    if draw(st.booleans()):
+        sig.array_annotate(channel_index=np.arange(n_chan, dtype=np.int64))
+    if draw(st.integers(0, 3)) == 0:
+        sig.array_annotate(names=np.array([f"c{i}" for i in range(n_chan)], dtype="<U3"))
+    if label is not None or draw(st.booleans()):
+        sig.annotations["source_population"] = label
+    return sig
+
+
+def blocks(
+    *, max_segments: int = 3, max_populations: int = 3, max_trains: int = 4, max_signals: int = 2
+) -> Any:
+    """Strategy: neo Blocks with everything the run store promises to keep.
+
+    Segments (names None, duplicated or hostile), populations (``source_population``
+    labels, hostile ones included, interleaved in the segment), spike trains (empty
+    ones, zero or one unit, ms or s, float64 or float32, times on a 0.1 grid or not,
+    per-train bounds, typed annotations, array_annotations), analog signals (float32
+    or float64 values with NaN and infinities, sampling rates from 1e-9 Hz to 1 GHz,
+    annotations and array_annotations) and annotations of every JSON-able kind.
+
+    Parameters
+    ----------
+    max_segments, max_populations, max_trains, max_signals : int
+        Size limits (per block, per segment, per population, per population).
+
+    Returns
+    -------
+    hypothesis.strategies.SearchStrategy
+        Strategy producing :class:`neo.Block` objects.
+    """
+    st = _st()
+
+    @st.composite
+    def build(draw: Any) -> neo.Block:
+        optional_text = st.one_of(st.none(), st.text(max_size=6))
+        when = st.one_of(st.none(), st.datetimes())
+        block = neo.Block(
+            name=draw(optional_text),
+            description=draw(optional_text),
+            file_origin=draw(optional_text),
+            file_datetime=draw(when),
+            rec_datetime=draw(when),
+        )
+        block.annotations.update(draw(annotations()))
+        seg_names = st.one_of(labels(), st.sampled_from(["seg", "seg", "segment000"]))
+        for i in range(draw(st.integers(0, max_segments))):
+            seg = neo.Segment(
+                name=draw(seg_names),
+                description=draw(optional_text),
+                rec_datetime=draw(when),
+                index=draw(st.one_of(st.none(), st.just(i))),
+            )
+            seg.annotations.update(draw(annotations(max_size=2)))
+            pops = draw(st.lists(labels(), max_size=max_populations, unique=True))
+            trains: list[neo.SpikeTrain] = []
+            signals: list[neo.AnalogSignal] = []
+            for label in pops:
+                n = draw(st.integers(0, max_trains))
+                trains += _population_trains(draw, label, n)
+                signals += [_signal(draw, label) for _ in range(draw(st.integers(0, max_signals)))]
+            if draw(st.booleans()):  # populations interleaved in the segment
+                trains = draw(st.permutations(trains))
+                signals = draw(st.permutations(signals))
+            if trains:
+                seg.spiketrains.extend(trains)
+            if signals:
+                seg.analogsignals.extend(signals)
+            block.segments.append(seg)
+            seg.block = block
+        return block
+
+    return build()
