@@ -357,7 +357,6 @@ _WORKER: _Worker | None = None
 
 def _init_worker(lake_path: str, known: Mapping[str, str]) -> None:
     global _WORKER
-    os.environ.setdefault("PYNEST_QUIET", "1")
     _WORKER = _Worker(lake_path, known)
 
 

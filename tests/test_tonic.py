@@ -305,3 +305,16 @@ def test_nest_network_driven_by_input_records_lineage(tmp_path, nmnist_tree):
     )
     assert list(lake.search(input=input_id).index) == [run_id]
     assert lake.provenance(run_id).inputs == [input_id]
+
+
+def test_v1_sheet_takes_a_tonic_input(tmp_path, nmnist_tree):
+    from opsnn_lake.simulators.runner import run_model
+
+    root, _ = nmnist_tree
+    lake = Lake(tmp_path / "lake")
+    input_id = ingest([root / "3/00001.bin"], lake=lake, tonic="NMNIST", workers=1).run_ids[0]
+    params = {"stimulus": input_id, "tstop": 100.0, "side_exc": 10, "side_inh": 5}
+    result = run_model("v1_sheet", lake=lake, parameters=params, seed=1)
+    assert list(lake.search(input=input_id).index) == [result.run_id]
+    assert lake.provenance(result.run_id).inputs == [input_id]
+    assert lake.search(model="v1_sheet").loc[result.run_id, "n_spikes"] > 0

@@ -482,13 +482,13 @@ class TonicFiles:
         read_s = time.perf_counter() - start
         md = item.metadata
         params = {
+            **md.parameters,  # what the file says about itself wins over the manifest
             "dataset": sample.dataset,
             "label": sample.label,
             "target": sample.target,
             "sample_index": sample.sample_index,
             "split": sample.split,
             **sample.extra,
-            **md.parameters,
         }
         prov = SourceProvenance(
             kind=self.kind,
