@@ -46,6 +46,7 @@ from opsnn_lake.analysis.variability import fano_factor, isi_cv
 from opsnn_lake.errors import SchemaError
 
 if TYPE_CHECKING:
+    import pandas as pd
     import xarray as xr
 
     from opsnn_lake.lake import Lake
@@ -65,6 +66,7 @@ __all__ = [
     "rate_psd",
     "save",
     "signal_summary",
+    "summary_table",
 ]
 
 #: Statistic names (as used by :func:`analyse` and ``opsnn-lake analyse --stat``).
@@ -231,3 +233,77 @@ def save(result: Any, path: str | Path) -> Path:
     else:
         plain.to_zarr(path, mode="w", consolidated=True)
     return path
+
+
+def summary_table(tree: xr.DataTree) -> pd.DataFrame:
+    """One row per run, segment and population summarising an :func:`analyse` tree.
+
+    Per-unit statistics and signal summaries are averaged over units (NaN skipped),
+    correlations over the off-diagonal pairs, rates and PSTHs over time; the PSD gives
+    its peak frequency above 0 Hz. The parameters that differ between the runs come
+    first. A PSTH (pooled over segments) is repeated on each segment of its run.
+    """
+    import pandas as pd
+
+    keyed: list[pd.Series] = []  # indexed by (run, segment, population)
+    pooled: list[pd.Series] = []  # indexed by (run, population): PSTHs
+    params: dict[str, pd.Series] = {}
+    for name, node in tree.children.items():
+        ds = node.to_dataset().compute()
+        for var_name, var in ds.data_vars.items():
+            series, coords = _summarise(name, var_name, var, ds.attrs.get("signal"))
+            (keyed if "segment" in series.index.names else pooled).append(series)
+            for coord, values in coords.items():
+                params.setdefault(coord, values)
+    if not keyed and not pooled:
+        return pd.DataFrame()
+    if keyed:
+        table = pd.concat(keyed, axis=1)
+        for series in pooled:
+            table = table.join(series, on=["run", "population"])
+    else:
+        table = pd.concat(pooled, axis=1)
+    table = table.sort_index()
+    runs = table.index.get_level_values("run")
+    varying = {k: v for k, v in params.items() if v.astype(str).nunique() > 1}
+    for i, (k, v) in enumerate(varying.items()):
+        table.insert(i, k, v.reindex(runs).to_numpy())
+    return table
+
+
+def _summarise(
+    name: str, var_name: Any, var: xr.DataArray, signal: str | None
+) -> tuple[pd.Series, dict[str, pd.Series]]:
+    """One statistic reduced per (run[, segment], population), and its run coordinates."""
+    import numpy as np
+    import pandas as pd
+
+    dim = next(d for d in var.dims if d in ("unit", "group", "channel"))
+    levels = [lv for lv in ("run", "segment", "population") if lv in var.coords]
+    if name == "psd":
+        positive = var.sel(frequency=var.frequency > 0)
+        peak = positive.fillna(-np.inf).argmax("frequency").values
+        reduced = positive.frequency.values[peak]
+        label = "psd peak (Hz)"
+    else:
+        values = var.where(var.unit_i != var.unit_j) if "unit_i" in var.dims else var
+        others = [d for d in values.dims if d != dim]
+        with np.errstate(all="ignore"):
+            reduced = (values.mean(others) if others else values).values
+        units = var.attrs.get("units")
+        base = str(var_name) if name != "signals" else f"{signal} {var_name}"
+        label = f"{base} ({units})" if units and units != "1" else base
+    frame = pd.DataFrame({lv: np.asarray(var[lv].values) for lv in levels})
+    frame[label] = np.asarray(reduced, dtype=float)
+    series = frame.groupby(levels, sort=False)[label].mean()
+    index_levels = set(var.indexes[dim].names) if dim in var.indexes else set()
+    runs = np.asarray(var["run"].values)
+    coords = {
+        str(coord): pd.Series(np.asarray(values.values), index=runs).groupby(level=0).first()
+        for coord, values in var.coords.items()
+        if values.dims == (dim,)
+        and coord != dim
+        and coord not in index_levels
+        and coord not in ("channel_id",)
+    }
+    return series, coords

@@ -568,6 +568,22 @@ class Plan:
         return da.Array(graph, name, chunks=chunks, dtype=dtype)
 
 
+def load_spikes(info: GroupInfo) -> Spikes:
+    """All spikes of a group, read now (for plots of one run)."""
+    import dask
+
+    plan = Plan("load", (), [info])
+    key = plan.spikes(info, 0, info.n_units)
+    array = plan.array("load", [(_wrap, key)], ((1,),), object)
+    return dask.compute(array)[0][0]
+
+
+def _wrap(value: Any) -> np.ndarray:
+    out = np.empty(1, dtype=object)
+    out[0] = value
+    return out
+
+
 def spikes_from_arrays(
     times: np.ndarray, counts: np.ndarray, names: Sequence[str], coords: Sequence[np.ndarray]
 ) -> Spikes:

@@ -1,0 +1,434 @@
+"""Figures people look at: a raster of one run, and a statistic against parameters.
+
+Both functions return a :class:`matplotlib.figure.Figure` built without pyplot (so no
+GUI backend and no global state: safe in scripts, tests and dask workers) and write a
+PNG when given ``path``.
+
+* :func:`raster` — every spike of one run, one row per unit, populations stacked and
+  coloured, with each population's rate underneath.
+* :func:`plot_statistic` — a statistic (any result of :mod:`opsnn_lake.analysis`)
+  averaged per run, then across runs with equal parameters: lines against one
+  parameter (optionally one line per value of a second, ``hue``), or a heat map over
+  two (``y``). Error bars are the standard error across runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from opsnn_lake.analysis.runs import RunSet, as_ms, as_runset, load_spikes
+from opsnn_lake.errors import SchemaError
+
+if TYPE_CHECKING:
+    import xarray as xr
+    from matplotlib.figure import Figure
+
+    from opsnn_lake.lake import Lake
+
+__all__ = ["plot_statistic", "raster"]
+
+# Colour-blind-safe qualitative palette (Okabe & Ito), then matplotlib's tab10.
+PALETTE = (
+    "#0072B2",
+    "#D55E00",
+    "#009E73",
+    "#CC79A7",
+    "#E69F00",
+    "#56B4E9",
+    "#F0E442",
+    "#000000",
+)
+INDEX_DIMS = ("unit", "group", "channel")
+CURVE_DIMS = ("frequency", "time")  # statistics drawn as curves, one per parameter value
+
+
+def _save(fig: Figure, path: str | Path | None) -> Figure:
+    if path is not None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=fig.dpi)
+    return fig
+
+
+def _colour(i: int) -> str:
+    if i < len(PALETTE):
+        return PALETTE[i]
+    from matplotlib import colormaps
+
+    return colormaps["tab10"](i % 10)
+
+
+def raster(
+    run: Any,
+    *,
+    lake: Lake | None = None,
+    segment: str | None = None,
+    populations: str | Sequence[str] | None = None,
+    t_start: Any = None,
+    t_stop: Any = None,
+    bin_size: Any = 5.0,
+    path: str | Path | None = None,
+    title: str | None = None,
+) -> Figure:
+    """Raster plot of one run: spikes by unit and time, one colour per population.
+
+    Parameters
+    ----------
+    run : str, DataTree, catalog entry or one-run RunSet
+        The run (a run id needs ``lake``).
+    lake : Lake, optional
+        The lake of a run id.
+    segment : str, optional
+        The segment to show (default the first).
+    populations : str or list of str, optional
+        Populations to show (default all with spikes), stacked bottom to top.
+    t_start, t_stop : float or Quantity, optional
+        Time range shown (ms); default the whole segment.
+    bin_size : float
+        Bin of the population rates drawn under the raster (ms), default 5 ms.
+    path : path-like, optional
+        Write the figure there as PNG.
+    title : str, optional
+        Figure title (default the run id and its parameters).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        With two axes: the raster (one ``PathCollection`` per population, its
+        offsets the spikes) and the rates.
+
+    Raises
+    ------
+    SchemaError
+        If ``run`` is not exactly one run, or the segment or a population is unknown.
+    """
+    from matplotlib.figure import Figure
+
+    rs: RunSet = as_runset(run, lake)
+    if len(rs) != 1:
+        raise SchemaError(f"raster: expected one run, got {len(rs)}; pass a single run id")
+    groups = rs.select(populations=populations)
+    segments = list(dict.fromkeys(g.segment for g in groups))
+    if not segments:
+        raise SchemaError(f"raster: run {rs.run_ids[0]!r} has no spike trains to plot")
+    segment = segment or segments[0]
+    if segment not in segments:
+        raise SchemaError(f"raster: no segment {segment!r}; segments: {', '.join(segments)}")
+    groups = [g for g in groups if g.segment == segment]
+    spikes = [load_spikes(g) for g in groups]
+    lo_ms, hi_ms = as_ms(t_start, "t_start"), as_ms(t_stop, "t_stop")
+    lo = lo_ms if lo_ms is not None else min(float(np.min(g.t_start)) * g.ms for g in groups)
+    hi = hi_ms if hi_ms is not None else max(float(np.max(g.t_stop)) * g.ms for g in groups)
+    bin_ms = as_ms(bin_size, "bin_size") or 5.0
+
+    n_total = sum(g.n_units for g in groups)
+    fig = Figure(figsize=(10, 6.5), dpi=110, layout="constrained")
+    top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=(3.2, 1))
+    # Marker height: about one row, never below a pixel-ish line nor above 6 points.
+    row_pt = 72 * 4.6 / max(1, n_total)
+    size = float(np.clip(row_pt, 0.8, 6.0))
+    offset = 0
+    edges = np.arange(lo, hi + bin_ms * 0.5, bin_ms)
+    for i, (g, sp) in enumerate(zip(groups, spikes, strict=True)):
+        colour = _colour(i)
+        times, units = sp.times * g.ms, sp.unit_of_spike
+        keep = (times >= lo) & (times <= hi)
+        top.scatter(
+            times[keep],
+            units[keep] + offset,
+            s=size**2,
+            marker="|",
+            linewidths=max(0.5, size / 4),
+            color=colour,
+            rasterized=True,
+            label=f"{g.population} ({g.n_units})",
+        )
+        if i:
+            top.axhline(offset - 0.5, color="0.75", lw=0.6)
+        top.text(
+            1.005,
+            offset + g.n_units / 2,
+            g.population,
+            transform=top.get_yaxis_transform(),
+            va="center",
+            ha="left",
+            color=colour,
+            fontsize=9,
+        )
+        counts, _ = np.histogram(times[keep], bins=edges)
+        rate = counts / max(1, g.n_units) / (bin_ms / 1000.0)
+        bottom.step(edges[:-1], rate, where="post", color=colour, lw=1.0)
+        offset += g.n_units
+    top.set_ylim(-0.5, max(offset, 1) - 0.5)
+    top.set_xlim(lo, hi)
+    top.set_ylabel("unit")
+    top.spines[["top", "right"]].set_visible(False)
+    bottom.spines[["top", "right"]].set_visible(False)
+    bottom.set_xlabel("time (ms)")
+    bottom.set_ylabel(f"rate (Hz)\n{bin_ms:g} ms bins")
+    run_id = rs.run_ids[0]
+    fig.suptitle(title or _run_title(rs, run_id, segment), fontsize=11)
+    return _save(fig, path)
+
+
+def _run_title(rs: RunSet, run_id: str, segment: str) -> str:
+    row = rs.table.loc[run_id]
+    params = [
+        f"{k}={_short(row[k])}"
+        for k in rs.parameter_names()
+        if k not in ("simulator", "seed", "model") and pd.notna(row[k])
+    ]
+    model = row.get("model")
+    head = f"{model} · {run_id}" if isinstance(model, str) else run_id
+    text = ", ".join(params[:6]) + (" …" if len(params) > 6 else "")
+    return f"{head} · {segment}" + (f"\n{text}" if text else "")
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def per_run(stat: xr.DataArray) -> pd.DataFrame:
+    """A statistic averaged within each run: one row per run with its coordinates.
+
+    Values are averaged over everything but the run (units, groups, frequencies…),
+    NaN skipped; for correlation matrices the diagonal is left out.
+    """
+    import xarray as xr
+
+    if not isinstance(stat, xr.DataArray):
+        raise SchemaError(
+            f"plot_statistic: expected a DataArray (e.g. analysis.firing_rate(...)), "
+            f"got {type(stat).__name__}"
+        )
+    stat = stat.compute()
+    index_dim = next((d for d in stat.dims if d in INDEX_DIMS), None)
+    if index_dim is None or "run" not in stat.coords:
+        raise SchemaError(
+            f"plot_statistic: {stat.name!r} has no run coordinate (dims {stat.dims}); pass "
+            "a result of opsnn_lake.analysis, before reducing over runs"
+        )
+    values = stat
+    if "unit_i" in stat.dims and "unit_j" in stat.dims:
+        values = stat.where(stat.unit_i != stat.unit_j)
+    others = [d for d in values.dims if d != index_dim]
+    with np.errstate(all="ignore"):
+        flat = values.mean(others, skipna=True) if others else values
+    frame = pd.DataFrame({"value": np.asarray(flat.values, dtype=float)})
+    skip = {index_dim, "segment", "population", "channel_id", f"{index_dim}_index"}
+    for name, coord in stat.coords.items():
+        if coord.dims == (index_dim,) and name not in skip:
+            frame[name] = np.asarray(coord.values)
+    return frame.groupby("run", sort=False).agg(
+        {"value": "mean", **{c: "first" for c in frame.columns if c not in ("value", "run")}}
+    )
+
+
+def plot_statistic(
+    stat: xr.DataArray,
+    x: str,
+    *,
+    hue: str | None = None,
+    y: str | None = None,
+    path: str | Path | None = None,
+    title: str | None = None,
+    logy: bool | None = None,
+) -> Figure:
+    """A statistic against one parameter (lines) or two (heat map), across runs.
+
+    Each run is first averaged over its units (or groups…); runs with the same parameter
+    values are then averaged, with the standard error across runs as error bars. A
+    statistic over frequency or time (PSD, population rate, PSTH) is drawn as one curve
+    per value of ``x`` instead (SEM as a band), unless ``y`` asks for a heat map of its
+    mean.
+
+    Parameters
+    ----------
+    stat : xarray.DataArray
+        A result of :mod:`opsnn_lake.analysis` (lazy or computed), e.g.
+        ``firing_rate(runs)`` or ``psd.sel(frequency=slice(20, 80))``.
+    x : str
+        Parameter on the x axis (a coordinate of ``stat``, e.g. ``"g_inh"``).
+    hue : str, optional
+        Second parameter: one line per value.
+    y : str, optional
+        Second parameter for a heat map over (``x``, ``y``) instead of lines.
+    path : path-like, optional
+        Write the figure there as PNG.
+    title : str, optional
+        Figure title (default from the statistic's name).
+    logy : bool, optional
+        Logarithmic value axis (lines and curves; default: for a PSD only).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Raises
+    ------
+    SchemaError
+        If ``x``, ``hue`` or ``y`` is not a coordinate of ``stat``, both ``hue`` and
+        ``y`` are given, or ``hue`` is given for a statistic drawn as curves.
+    """
+    from matplotlib.figure import Figure
+
+    if hue is not None and y is not None:
+        raise SchemaError("plot_statistic: give hue= (lines) or y= (heat map), not both")
+    frame = per_run(stat)
+    for name in (x, hue, y):
+        if name is not None and name not in frame.columns:
+            known = [c for c in frame.columns if c != "value"]
+            raise SchemaError(
+                f"plot_statistic: {name!r} is not a parameter of these runs; known: {known}"
+            )
+    label = str(stat.attrs.get("long_name", stat.name))
+    units = str(stat.attrs.get("units", "")).replace("**2", "²")
+    value_label = f"{label} ({units})" if units and units != "1" else label
+    curve = next((d for d in stat.dims if d in CURVE_DIMS), None)
+    fig = Figure(figsize=(7.5, 5), dpi=110, layout="constrained")
+    ax = fig.subplots()
+    if curve is not None and y is None:
+        if hue is not None:
+            raise SchemaError(
+                f"plot_statistic: {stat.name!r} is drawn as one curve over {curve} per value "
+                f"of {x!r}; hue= is not supported for it (select runs first)"
+            )
+        _curves(fig, ax, stat, x, curve, value_label)
+        if logy or (logy is None and stat.name == "psd"):
+            ax.set_yscale("log")
+    elif y is None:
+        if curve is not None:
+            value_label = f"{value_label}, mean over {curve}"
+        _lines(ax, frame, x, hue, value_label)
+        if logy:
+            ax.set_yscale("log")
+    else:
+        if curve is not None:
+            value_label = f"{value_label}, mean over {curve}"
+        _heatmap(fig, ax, frame, x, y, value_label)
+    n_runs = len(frame)
+    pops = ""
+    if "population" in stat.coords:
+        names = list(dict.fromkeys(np.atleast_1d(np.asarray(stat["population"].values))))
+        pops = f" · {', '.join(map(str, names[:4]))}" + (" …" if len(names) > 4 else "")
+    fig.suptitle(title or f"{label}{pops} · {n_runs} runs", fontsize=11)
+    return _save(fig, path)
+
+
+def _curves(fig: Any, ax: Any, stat: xr.DataArray, x: str, curve: str, label: str) -> None:
+    """One curve (mean over runs, SEM band) per value of parameter ``x``."""
+    from matplotlib import colormaps
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
+    stat = stat.compute()
+    index_dim = next(d for d in stat.dims if d in INDEX_DIMS)
+    others = [d for d in stat.dims if d not in (index_dim, curve)]
+    with np.errstate(all="ignore"):
+        values = stat.mean(others) if others else stat
+    values = values.transpose(index_dim, curve)
+    rows = pd.DataFrame(np.asarray(values.values, dtype=float))
+    rows["run"] = np.asarray(stat["run"].values)
+    rows["x"] = np.asarray(stat[x].values)
+    per_run = rows.groupby("run").agg({**{c: "mean" for c in rows.columns[:-2]}, "x": "first"})
+    keys = sorted(per_run["x"].dropna().unique())
+    numeric = all(isinstance(k, int | float | np.number) for k in keys)
+    cmap = colormaps["viridis"]
+    norm = Normalize(min(keys), max(keys)) if numeric and len(keys) > 1 else None
+    axis = np.asarray(stat[curve].values)
+    for i, key in enumerate(keys):
+        part = per_run[per_run["x"] == key].drop(columns="x").to_numpy(dtype=float)
+        with np.errstate(all="ignore"):
+            mean = np.nanmean(part, axis=0)
+            sem = np.nanstd(part, axis=0, ddof=1) / np.sqrt(len(part)) if len(part) > 1 else None
+        shade = norm(key) if norm is not None else i / max(1, len(keys) - 1)
+        colour = cmap(0.05 + 0.85 * shade)
+        ax.plot(axis, mean, color=colour, lw=1.4, label=_short(key))
+        if sem is not None:
+            ax.fill_between(axis, mean - sem, mean + sem, color=colour, alpha=0.2, lw=0)
+    if norm is not None and len(keys) > 6:
+        bar = fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax)
+        bar.set_label(x)
+    else:
+        ax.legend(title=x, frameon=False, fontsize=9, title_fontsize=9, loc="upper left",
+                  bbox_to_anchor=(1.01, 1.0))  # fmt: skip
+    units = stat[curve].attrs.get("units", "")
+    ax.set_xlabel(f"{curve} ({units})" if units else curve)
+    ax.set_ylabel(label)
+    ax.set_xlim(axis.min(), axis.max()) if axis.size else None
+    ax.grid(alpha=0.3, lw=0.6)
+    ax.spines[["top", "right"]].set_visible(False)
+
+
+def _sem(values: pd.Series) -> float:
+    values = values.dropna()
+    return float(values.std(ddof=1) / np.sqrt(len(values))) if len(values) > 1 else 0.0
+
+
+def _lines(ax: Any, frame: pd.DataFrame, x: str, hue: str | None, label: str) -> None:
+    from matplotlib import colormaps
+
+    keys = [None] if hue is None else sorted(frame[hue].dropna().unique())
+    cmap = colormaps["viridis"]
+    for i, key in enumerate(keys):
+        part = frame if key is None else frame[frame[hue] == key]
+        stats = part.groupby(x)["value"].agg(["mean", _sem, "count"]).sort_index()
+        colour = PALETTE[0] if key is None else cmap(0.1 + 0.8 * i / max(1, len(keys) - 1))
+        ax.errorbar(
+            stats.index.to_numpy(),
+            stats["mean"].to_numpy(),
+            yerr=stats["_sem"].to_numpy(),
+            marker="o",
+            ms=5,
+            lw=1.6,
+            capsize=3,
+            color=colour,
+            label=None if key is None else f"{_short(key)}",
+        )
+    if hue is not None:
+        ax.legend(
+            title=hue,
+            frameon=False,
+            fontsize=9,
+            title_fontsize=9,
+            loc="upper left",
+            bbox_to_anchor=(1.01, 1.0),
+        )
+    ax.set_xlabel(x)
+    ax.set_ylabel(label)
+    ax.grid(alpha=0.3, lw=0.6)
+    ax.spines[["top", "right"]].set_visible(False)
+
+
+def _heatmap(fig: Any, ax: Any, frame: pd.DataFrame, x: str, y: str, label: str) -> None:
+    grid = frame.groupby([y, x])["value"].mean().unstack(x).sort_index()
+    grid = grid[sorted(grid.columns)]
+    data = grid.to_numpy(dtype=float)
+    mesh = ax.imshow(data, origin="lower", aspect="auto", cmap="magma", interpolation="nearest")
+    ax.set_xticks(range(len(grid.columns)), [_short(v) for v in grid.columns])
+    ax.set_yticks(range(len(grid.index)), [_short(v) for v in grid.index])
+    ax.set_xlabel(x)
+    ax.set_ylabel(y)
+    bar = fig.colorbar(mesh, ax=ax)
+    bar.set_label(label)
+    if data.size <= 144:  # numbers in the cells while they stay readable
+        finite = data[np.isfinite(data)]
+        mid = (finite.min() + finite.max()) / 2 if finite.size else 0.0
+        for (i, j), value in np.ndenumerate(data):
+            if np.isfinite(value):
+                ax.text(
+                    j,
+                    i,
+                    f"{value:.3g}",
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                    color="black" if value > mid else "white",
+                )
