@@ -8,8 +8,9 @@
 
 Paths may be files or folders. A folder is walked: sPyNNaker run folders (holding
 ``data.sqlite3``) are read by :mod:`~opsnn_lake.sources.spinnaker_folder`, every file
-with an extension neo reads by :mod:`~opsnn_lake.sources.neo_files`, and other files
-are listed as ignored. With ``--tonic DATASET`` the paths are tonic sample files
+with an extension neo reads by :mod:`~opsnn_lake.sources.neo_files` (except generic
+ones such as ``.txt``, ``.json``, ``.npy``: name those files explicitly), and other
+files are listed as ignored. With ``--tonic DATASET`` the paths are tonic sample files
 (:mod:`~opsnn_lake.sources.tonic`).
 
 A manifest (YAML, read with ``yaml.safe_load``) names paths or globs and the metadata
@@ -49,7 +50,7 @@ from opsnn_lake.sources.base import (
     run_digest,
     source_records,
 )
-from opsnn_lake.sources.neo_files import neo_extensions
+from opsnn_lake.sources.neo_files import walk_extensions
 from opsnn_lake.sources.spinnaker_folder import is_report_folder, is_run_folder
 from opsnn_lake.sources.tonic import DATASETS, dataset_format
 
@@ -258,7 +259,7 @@ def _is_spinnaker_db(path: Path) -> bool:
 
 def _walk(root: Path, metadata: Metadata) -> Discovery:
     found = Discovery()
-    extensions = neo_extensions()
+    extensions = walk_extensions()
     for dirpath, dirnames, filenames in os.walk(root):
         here = Path(dirpath)
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))

@@ -160,6 +160,7 @@ def test_bad_files_fail_alone_and_a_rerun_takes_only_what_failed(
     (batch / "empty.nix").write_bytes(b"")
     (batch / "corrupt.nix").write_bytes(np.random.default_rng(0).bytes(4096))
     (batch / "README.txt.bak").write_text("notes")  # walked: ignored, not an error
+    (batch / "params.json").write_text("{}")  # neo has a .json reader, but a walk skips it
     unknown = tmp_path / "run.xyz"
     unknown.write_text("?")
     lake = Lake(tmp_path / "lake")
@@ -173,7 +174,7 @@ def test_bad_files_fail_alone_and_a_rerun_takes_only_what_failed(
     assert "empty file" in errors["empty.nix"]
     assert "neo cannot read" in errors["corrupt.nix"] and "NixIO" in errors["corrupt.nix"]
     assert "unknown extension '.xyz'" in errors["run.xyz"]
-    assert report.ignored == [str(batch / "README.txt.bak")]
+    assert report.ignored == [str(batch / "README.txt.bak"), str(batch / "params.json")]
     assert lake.check().ok and len(lake) == 1  # nothing partial, no staging left-overs
 
     shutil.copyfile(full, batch / "truncated.pkl")

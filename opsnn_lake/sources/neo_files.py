@@ -33,7 +33,13 @@ from opsnn_lake.neo_convert import block_to_nodes, merge_blocks
 from opsnn_lake.schema import Node, unique_names
 from opsnn_lake.sources.base import Item, Metadata, SourceProvenance, plain_json
 
-__all__ = ["NeoFiles", "neo_extensions", "provenance_from_annotations", "read_neo_file"]
+__all__ = [
+    "NeoFiles",
+    "neo_extensions",
+    "provenance_from_annotations",
+    "read_neo_file",
+    "walk_extensions",
+]
 
 PICKLE_EXTENSIONS = frozenset({"pkl", "pickle"})
 # Tried first for their extensions: the formats PyNN users write (the other ``.h5``
@@ -53,6 +59,19 @@ def neo_extensions() -> frozenset[str]:
         for ext, ios in neo.io.io_by_extension.items()
         if ext and any(getattr(io, "mode", "file") in ("file", "one-file") for io in ios)
     )
+
+
+# Extensions some neo IO reads but that also name notes, configs and arrays found next to
+# runs (README.txt, params.json, spikes.npy…): a folder walk leaves them alone; name the
+# file, or match it with a manifest glob, to ingest it anyway.
+GENERIC_EXTENSIONS = frozenset(
+    {"txt", "csv", "tsv", "asc", "json", "xml", "dat", "npy", "bin", "raw", "mat", "set", "fake"}
+)
+
+
+def walk_extensions() -> frozenset[str]:
+    """Extensions a folder walk ingests: :func:`neo_extensions` minus generic ones."""
+    return frozenset(e for e in neo_extensions() if e not in GENERIC_EXTENSIONS and not e.isdigit())
 
 
 def _candidates(path: Path) -> list[type]:
