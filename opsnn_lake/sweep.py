@@ -11,7 +11,8 @@ A spec names a model and the configurations to run::
       - {g_exc: 4.0}
       - {g_exc: 6.0}
     seeds: [1, 2]             # ... and each seed
-    settings: {threads: 1}    # sim.setup overrides
+    settings:                 # sim.setup overrides, per simulator
+      nest: {threads: 1}
     inputs:                   # input runs generated first (model INPUTS parameters)
       stimulus: {model: moving_bump, parameters: {side: 12}, seed: 1}
     timeout: 600              # seconds per run
@@ -50,7 +51,10 @@ __all__ = [
     "SweepSpec",
     "configure",
     "expand",
+    "format_report",
     "load_spec",
+    "parse_spec",
+    "plan_sweep",
     "run",
     "run_sweep",
 ]
@@ -80,7 +84,7 @@ class SweepSpec:
     grid: dict[str, list[Any]] = field(default_factory=dict)
     configurations: list[dict[str, Any]] = field(default_factory=list)
     seeds: list[int | None] = field(default_factory=lambda: [None])
-    settings: dict[str, Any] = field(default_factory=dict)
+    settings: dict[str, dict[str, Any]] = field(default_factory=dict)
     inputs: dict[str, dict[str, Any]] = field(default_factory=dict)
     timeout: float | None = None
     workers: int | None = None
@@ -183,6 +187,14 @@ def parse_spec(data: Any, *, path: Path | None = None) -> SweepSpec:
         _check_keys(sub, INPUT_KEYS, f"{where}, inputs[{key!r}]")
         if not isinstance(sub.get("model"), str):
             raise SchemaError(f"{where}: inputs[{key!r}] needs 'model' (an input generator)")
+    settings = _mapping(data.get("settings"), "settings", where)
+    for key, value in settings.items():
+        if key not in SIMULATORS:
+            raise SchemaError(
+                f"{where}: settings: unknown simulator {key!r}; valid: {', '.join(SIMULATORS)} "
+                "(settings are given per simulator, e.g. settings: {nest: {threads: 2}})"
+            )
+        settings[key] = _mapping(value, f"settings[{key!r}]", where)
     timeout = data.get("timeout")
     if timeout is not None and (
         isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0
@@ -200,7 +212,7 @@ def parse_spec(data: Any, *, path: Path | None = None) -> SweepSpec:
         grid=grid,
         configurations=[dict(i) for i in items],
         seeds=list(seeds),
-        settings=_mapping(data.get("settings"), "settings", where),
+        settings=settings,
         inputs={k: dict(v) for k, v in inputs.items()},
         timeout=float(timeout) if timeout is not None else None,
         workers=workers,
@@ -275,7 +287,9 @@ def _prepare_inputs(spec: SweepSpec, model: Any, lake: Lake) -> dict[str, str]:
     return ids
 
 
-def _task(request_json: str, lake: str, run_id: str, timeout: float | None, cwd: str | None):
+def _task(
+    request_json: str, lake: str, run_id: str, timeout: float | None, cwd: str | None
+) -> dict[str, Any]:
     """One run on a dask worker: a fresh Python process, never an exception."""
     from opsnn_lake.simulators.runner import RunRequest, run_in_subprocess
 
@@ -302,7 +316,7 @@ def plan_sweep(spec: SweepSpec, lake: Lake) -> list[dict[str, Any]]:
             simulator=spec.simulator,
             parameters=params,
             seed=config["seed"],
-            settings=spec.settings,
+            settings=spec.settings.get(spec.simulator),
             lake=lake,
         )
         request = RunRequest(
@@ -310,7 +324,7 @@ def plan_sweep(spec: SweepSpec, lake: Lake) -> list[dict[str, Any]]:
             simulator=spec.simulator,
             parameters=params,
             seed=config["seed"],
-            settings=spec.settings,
+            settings=spec.settings.get(spec.simulator, {}),
         )
         cached = plan.run_id in lake and lake.store_path(plan.run_id).exists()
         # Two configurations with one id (e.g. a seed the model ignores) run once.

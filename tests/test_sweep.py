@@ -33,6 +33,10 @@ REPO = Path(__file__).resolve().parents[1]
         ({"model": "va", "workers": 0}, "'workers' must be a positive integer"),
         ({"model": "va", "parameters": [1, 2]}, "'parameters' must be a mapping"),
         (
+            {"model": "va", "settings": {"threads": 2}},
+            "settings: unknown simulator 'threads'; valid: nest, spinnaker",
+        ),
+        (
             {"model": "v1_sheet", "inputs": {"stimulus": {"model": "moving_bump", "sed": 1}}},
             r"inputs\['stimulus'\]: unknown key 'sed'; valid keys: model, parameters, seed",
         ),
@@ -80,6 +84,17 @@ def test_expand_grid_list_and_seeds():
     }
     assert {c["parameters"]["g_exc"] for c in configs} == {4.0, 1.0}  # list item > fixed
     assert expand(parse_spec({"model": "va"})) == [{"parameters": {}, "seed": None}]
+
+
+def test_settings_apply_to_their_simulator_only(tmp_path):
+    lake = Lake(tmp_path / "lake")
+    data = {"model": "va", "settings": {"nest": {"threads": 2}}}
+    (nest_plan,) = plan_sweep(parse_spec(data), lake)
+    assert nest_plan["request"].settings == {"threads": 2}
+    (spin_plan,) = plan_sweep(parse_spec({**data, "simulator": "spinnaker"}), lake)
+    assert spin_plan["request"].settings == {}
+    default = plan_sweep(parse_spec({"model": "va"}), lake)[0]["run_id"]
+    assert nest_plan["run_id"] != default  # threads change NEST's results, and the id
 
 
 def test_shipped_specs_are_valid(tmp_path):

@@ -66,6 +66,7 @@ __all__ = [
     "collect_nodes",
     "execute",
     "load_model",
+    "merge_parameters",
     "model_search_path",
     "plan_run",
     "run_in_subprocess",
@@ -208,7 +209,9 @@ def model_search_path(extra: Sequence[str | os.PathLike[str]] = ()) -> list[Path
     return seen
 
 
-def _find_model_file(model: str | os.PathLike[str], search: Sequence[str | os.PathLike[str]]):
+def _find_model_file(
+    model: str | os.PathLike[str], search: Sequence[str | os.PathLike[str]]
+) -> Path:
     text = os.fspath(model)
     if _NAME.fullmatch(text):
         dirs = model_search_path(search)
@@ -269,7 +272,9 @@ def _check_spec(module: ModuleType, path: Path) -> tuple[str, str]:
     return name, kind
 
 
-def load_model(model: str | os.PathLike[str], *, search: Sequence[str | os.PathLike[str]] = ()):
+def load_model(
+    model: str | os.PathLike[str], *, search: Sequence[str | os.PathLike[str]] = ()
+) -> Model:
     """Load a model or input generator from a file path or a name.
 
     Parameters
