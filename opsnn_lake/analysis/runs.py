@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 import quantities as pq
 
-from opsnn_lake.errors import SchemaError
+from opsnn_lake.errors import RunNotFoundError, SchemaError
 from opsnn_lake.index import FIXED_COLUMNS, PARAM_PREFIX, row_from_attrs
 from opsnn_lake.schema import SPIKE_COUNT, SPIKE_TIME, check_root_attrs
 
@@ -817,7 +817,7 @@ def as_runset(runs: Any, lake: Lake | None = None) -> RunSet:
         if isinstance(runs, pd.DataFrame) and "path" in runs.columns:
             return _from_frame(runs, lake)
         ids = list(runs.index if isinstance(runs, pd.DataFrame) else runs)
-        return _from_frame(lake.search(run_id=ids) if ids else lake.search().iloc[:0], lake)
+        return _from_ids(ids, lake)
     if isinstance(runs, Iterable):
         items = list(runs)
         if items and all(isinstance(i, xr.DataTree) for i in items):
@@ -825,12 +825,21 @@ def as_runset(runs: Any, lake: Lake | None = None) -> RunSet:
         if all(isinstance(i, str) for i in items):
             if lake is None:
                 raise SchemaError("run ids need their lake: pass lake=Lake(...) as well")
-            return _from_frame(lake.search(run_id=items) if items else lake.search().iloc[:0], lake)
+            return _from_ids(items, lake)
     raise SchemaError(
         f"cannot analyse a {type(runs).__name__}: pass a lake.search() DataFrame with "
         "lake=, run ids with lake=, a Lake, an intake catalog (search result), or "
         "lake.open() DataTrees"
     )
+
+
+def _from_ids(ids: Sequence[str], lake: Lake) -> RunSet:
+    frame = lake.search(run_id=list(ids)) if ids else lake.search().iloc[:0]
+    missing = [i for i in ids if i not in frame.index]
+    if missing:
+        raise RunNotFoundError(f"{lake.path}: no run {', '.join(map(repr, missing[:5]))}; "
+                               "see lake.search() or `opsnn-lake ls`")  # fmt: skip
+    return _from_frame(frame.loc[list(dict.fromkeys(ids))], lake)
 
 
 def _from_frame(frame: pd.DataFrame, lake: Lake | Path) -> RunSet:
