@@ -14,6 +14,7 @@ import neo
 import numpy as np
 import quantities as pq
 
+from opsnn_lake.jsonable import units_string
 from opsnn_lake.neo_convert import merge_blocks
 
 __all__ = [
@@ -171,7 +172,7 @@ def _same(a: Any, b: Any, where: str, attrs: Sequence[str]) -> None:
 
 
 def _units(q: pq.Quantity) -> str:
-    return q.dimensionality.string
+    return units_string(q)
 
 
 def _eq_quantity(x: Any, y: Any) -> bool:
@@ -237,7 +238,6 @@ def labels() -> Any:
 
 def _scalars() -> Any:
     st = _st()
-    finite = st.floats(allow_nan=False, allow_infinity=False)
     return st.one_of(
         st.none(),
         st.booleans(),
@@ -257,7 +257,7 @@ def _scalars() -> Any:
         st.builds(np.float64, st.floats()),
         st.builds(np.bool_, st.booleans()),
         st.builds(np.str_, st.text(max_size=4)),
-        st.builds(np.complex64, finite.map(lambda v: complex(np.float32(v), -1.5))),
+        st.builds(np.complex64, st.floats(width=32, allow_nan=False, allow_infinity=False)),
         st.builds(
             pq.Quantity,
             st.floats(),
