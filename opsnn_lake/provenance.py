@@ -7,8 +7,10 @@ id is a hash of the part of it that determines the data — the *identity*:
   seed, simulator name and version, PyNN version, input ids, and the store schema
   version. Same model + parameters + seed + versions → same id, so a sweep can skip a
   configuration already in the lake without starting a simulator.
-* anything without a model (a Block added by hand, an ingested file): the checksums of
-  its source files if it has any, otherwise a checksum of the stored arrays.
+* ingested files: the kind and the checksums of the source files only, so a known file
+  is recognised before it is loaded and two files never share an id because their
+  annotations are incomplete;
+* anything else without a model (a Block added by hand): a checksum of the stored arrays.
 
 Host, timestamps, command line, timings and package versions other than the
 simulator's are recorded but not hashed: they describe how a run was made, not what it is.
@@ -160,7 +162,9 @@ class Provenance:
     def identity(self) -> dict[str, Any]:
         """The fields that determine the data, hashed into the run id (module docstring)."""
         ident: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "kind": self.kind}
-        if self.model is not None:
+        if self.sources:
+            ident["sources"] = sorted(s["sha256"] for s in self.sources)
+        elif self.model is not None:
             ident.update(
                 model=self.model,
                 model_hash=self.model_hash,
@@ -171,9 +175,6 @@ class Provenance:
                 pynn=self.versions.get("PyNN"),
                 inputs=sorted(self.inputs),
             )
-        elif self.sources:
-            ident["sources"] = sorted(s["sha256"] for s in self.sources)
-            ident["parameters"] = self.parameters
         else:
             ident["content"] = self.content_sha256
             ident["parameters"] = self.parameters

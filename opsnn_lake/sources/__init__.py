@@ -8,7 +8,7 @@ tonic input run is :func:`~opsnn_lake.sources.tonic.input_spike_source`.
 
 from __future__ import annotations
 
-from opsnn_lake.sources.base import Item, Metadata, Source, SourceProvenance
+from opsnn_lake.sources.base import Item, Metadata, Source
 from opsnn_lake.sources.neo_files import NeoFiles, read_neo_file
 from opsnn_lake.sources.spinnaker_folder import SpinnakerFolders, read_databases
 from opsnn_lake.sources.tonic import (
@@ -26,7 +26,6 @@ __all__ = [
     "Metadata",
     "NeoFiles",
     "Source",
-    "SourceProvenance",
     "SpikeSourceView",
     "SpinnakerFolders",
     "TonicFiles",

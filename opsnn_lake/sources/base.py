@@ -12,7 +12,7 @@ A *source* turns things users already have on disk into runs: neo files
    nodes and the :class:`~opsnn_lake.provenance.Provenance` to register.
 
 An ingested run is identified by its bytes: the run id hashes the kind and the SHA-256
-of its source files, nothing else (:class:`SourceProvenance`). So the id is known
+of its source files, nothing else (:meth:`Provenance.identity`). So the id is known
 before a file is loaded, a re-run skips known files after hashing them, and two
 files whose annotations happen to agree (same model, incomplete parameters) never
 collapse into one run.
@@ -31,14 +31,13 @@ import numpy as np
 
 from opsnn_lake.errors import SchemaError
 from opsnn_lake.provenance import Provenance, file_sha256
-from opsnn_lake.schema import SCHEMA_VERSION, Node
+from opsnn_lake.schema import Node
 
 __all__ = [
     "METADATA_FIELDS",
     "Item",
     "Metadata",
     "Source",
-    "SourceProvenance",
     "plain_json",
     "run_digest",
     "source_records",
@@ -144,34 +143,13 @@ class Source(Protocol):
         ...
 
 
-class SourceProvenance(Provenance):
-    """Provenance of an ingested run, identified by the bytes of its source files.
-
-    The base record hashes model, parameters and seed when a model is named. For
-    ingested files that is both unknown before loading and unsafe (files with
-    incomplete annotations would share an id and all but one would be skipped), so the
-    identity here is the kind and the sorted source checksums alone. The rest of the
-    record is unchanged.
-    """
-
-    def identity(self) -> dict[str, Any]:
-        """Kind and sorted source checksums (schema version included)."""
-        if not self.sources:
-            return super().identity()
-        return {
-            "schema_version": SCHEMA_VERSION,
-            "kind": self.kind,
-            "sources": sorted(s["sha256"] for s in self.sources),
-        }
-
-
 def run_digest(kind: str, checksums: Sequence[str]) -> str:
     """The hash part of the run id of ingested files (``<prefix>-<digest>``).
 
     The prefix is the model name, unknown until a file is loaded; the digest depends
     on the kind and checksums only, so known files are recognised before loading.
     """
-    prov = SourceProvenance(kind=kind, sources=[{"sha256": c} for c in checksums])
+    prov = Provenance(kind=kind, sources=[{"sha256": c} for c in checksums])
     return prov.run_id().rsplit("-", 1)[1]
 
 

@@ -30,8 +30,9 @@ import neo
 
 from opsnn_lake.errors import SchemaError, UntrustedInputError
 from opsnn_lake.neo_convert import block_to_nodes, merge_blocks
+from opsnn_lake.provenance import Provenance
 from opsnn_lake.schema import Node, unique_names
-from opsnn_lake.sources.base import Item, Metadata, SourceProvenance, plain_json
+from opsnn_lake.sources.base import Item, Metadata, plain_json
 
 __all__ = [
     "NeoFiles",
@@ -327,7 +328,7 @@ class NeoFiles:
 
     def load(
         self, item: Item, sources: Sequence[Mapping[str, Any]]
-    ) -> tuple[dict[str, Node], SourceProvenance]:
+    ) -> tuple[dict[str, Node], Provenance]:
         """Read the file with neo and lay it out as store nodes."""
         start = time.perf_counter()
         path = Path(item.files[0])
@@ -340,7 +341,7 @@ class NeoFiles:
             **fields.pop("extra"),
             "ingest": {"source": self.name, "io": io_name, "manifest": item.metadata.origin},
         }
-        prov = SourceProvenance(
+        prov = Provenance(
             kind=self.kind,
             sources=[dict(s) for s in sources],
             extra=extra,

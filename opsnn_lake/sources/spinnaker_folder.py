@@ -33,8 +33,9 @@ import neo
 
 from opsnn_lake.errors import LakeError, SchemaError
 from opsnn_lake.neo_convert import block_to_nodes, merge_blocks
+from opsnn_lake.provenance import Provenance
 from opsnn_lake.schema import Node
-from opsnn_lake.sources.base import Item, Metadata, SourceProvenance
+from opsnn_lake.sources.base import Item, Metadata
 from opsnn_lake.sources.neo_files import parse_simulator
 
 __all__ = [
@@ -245,7 +246,7 @@ class SpinnakerFolders:
 
     def load(
         self, item: Item, sources: Sequence[Mapping[str, Any]]
-    ) -> tuple[dict[str, Node], SourceProvenance]:
+    ) -> tuple[dict[str, Node], Provenance]:
         """Read the databases through sPyNNaker and lay them out as store nodes."""
         start = time.perf_counter()
         block = read_databases(item.files, name=item.options.get("folder"))
@@ -254,7 +255,7 @@ class SpinnakerFolders:
         simulator, version = parse_simulator(sim_text)
         md = item.metadata
         nodes = block_to_nodes(block, where=item.label)
-        prov = SourceProvenance(
+        prov = Provenance(
             kind=self.kind,
             model=md.model,
             model_hash=md.model_hash,

@@ -44,6 +44,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 
 from opsnn_lake.errors import SchemaError
+from opsnn_lake.provenance import Provenance
 from opsnn_lake.schema import (
     DIM_EVENT,
     SPIKE_COUNT,
@@ -53,7 +54,7 @@ from opsnn_lake.schema import (
     sanitize_label,
     unique_names,
 )
-from opsnn_lake.sources.base import Item, Metadata, SourceProvenance
+from opsnn_lake.sources.base import Item, Metadata
 
 __all__ = [
     "DATASETS",
@@ -474,7 +475,7 @@ class TonicFiles:
 
     def load(
         self, item: Item, sources: Sequence[Mapping[str, Any]]
-    ) -> tuple[dict[str, Node], SourceProvenance]:
+    ) -> tuple[dict[str, Node], Provenance]:
         """Read the sample file and lay it out as an input store."""
         start = time.perf_counter()
         sample = read_sample(item.files[0], item.options["dataset"])
@@ -490,7 +491,7 @@ class TonicFiles:
             "split": sample.split,
             **sample.extra,
         }
-        prov = SourceProvenance(
+        prov = Provenance(
             kind=self.kind,
             model=md.model,
             parameters=params,
