@@ -289,6 +289,8 @@ def plot_statistic(
                 f"plot_statistic: {name!r} is not a parameter of these runs; known: {known}"
             )
     label = str(stat.attrs.get("long_name", stat.name))
+    if "unit_i" in stat.dims:
+        label = f"mean pairwise {label}"
     units = str(stat.attrs.get("units", "")).replace("**2", "²")
     value_label = f"{label} ({units})" if units and units != "1" else label
     curve = next((d for d in stat.dims if d in CURVE_DIMS), None)
@@ -349,7 +351,7 @@ def _curves(fig: Any, ax: Any, stat: xr.DataArray, x: str, curve: str, label: st
             mean = np.nanmean(part, axis=0)
             sem = np.nanstd(part, axis=0, ddof=1) / np.sqrt(len(part)) if len(part) > 1 else None
         shade = norm(key) if norm is not None else i / max(1, len(keys) - 1)
-        colour = cmap(0.05 + 0.85 * shade)
+        colour = cmap(0.05 + 0.7 * shade)
         ax.plot(axis, mean, color=colour, lw=1.4, label=_short(key))
         if sem is not None:
             ax.fill_between(axis, mean - sem, mean + sem, color=colour, alpha=0.2, lw=0)
@@ -380,7 +382,7 @@ def _lines(ax: Any, frame: pd.DataFrame, x: str, hue: str | None, label: str) ->
     for i, key in enumerate(keys):
         part = frame if key is None else frame[frame[hue] == key]
         stats = part.groupby(x)["value"].agg(["mean", _sem, "count"]).sort_index()
-        colour = PALETTE[0] if key is None else cmap(0.1 + 0.8 * i / max(1, len(keys) - 1))
+        colour = PALETTE[0] if key is None else cmap(0.05 + 0.7 * i / max(1, len(keys) - 1))
         ax.errorbar(
             stats.index.to_numpy(),
             stats["mean"].to_numpy(),

@@ -873,12 +873,14 @@ def _from_catalog(obj: Any) -> RunSet | None:
 
     if "opsnn_lake.catalog" not in sys.modules:  # no catalog object can exist yet
         return None
-    from opsnn_lake.catalog import LakeCatalog, RunSource
+    from opsnn_lake.catalog import LakeCatalog, RunEntry, RunSource
 
     if isinstance(obj, LakeCatalog):
         return _from_frame(obj.to_dataframe(), obj.lake_dir)
+    if isinstance(obj, RunEntry):
+        obj = obj.get()
     if isinstance(obj, RunSource):
-        return as_runset(obj.to_dask())
+        return _from_frame(pd.DataFrame([obj.metadata]).set_index("run_id"), obj.path.parent.parent)
     return None
 
 
