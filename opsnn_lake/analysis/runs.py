@@ -550,15 +550,18 @@ class Plan:
         blocks: Sequence[tuple[Any, ...]],
         chunks: tuple[tuple[int, ...], ...],
         dtype: Any = np.float64,
+        *,
+        name: str | None = None,
     ) -> Any:
         """A dask array whose block ``i`` (along the first axis) is computed by ``blocks[i]``.
 
-        Every block spans the whole of the other axes.
+        Every block spans the whole of the other axes. ``name`` (default: from the
+        plan's token) lets statistics share an array, e.g. a coordinate.
         """
         import dask.array as da
         from dask.highlevelgraph import HighLevelGraph
 
-        name = self.key(label)
+        name = name or self.key(label)
         tail = (0,) * (len(chunks) - 1)
         for i, task in enumerate(blocks):
             self.layer[(name, i, *tail)] = task
@@ -986,18 +989,21 @@ def per_unit(plan: Plan, groups: Sequence[GroupInfo], make: Any) -> tuple[Any, d
     """A per-unit statistic: one task per group and unit block, ``make(g, lo, hi, key)``
     giving the task from the key of the block's spikes; plus ``channel_id`` from the
     same reads when every group has it."""
-    blocks, ids, sizes = [], [], []
+    blocks, ids, sizes, keys = [], [], [], []
     for g in groups:
         for lo, hi in g.unit_blocks():
             key = plan.spikes(g, lo, hi)
             blocks.append(make(g, lo, hi, key))
             ids.append((unit_coord, key, "channel_id"))
             sizes.append(hi - lo)
+            keys.append(key)
     chunks = (tuple(sizes),)
     data = plan.array(plan.stat, blocks, chunks)
     coords = {}
     if groups and all("channel_id" in g.unit_coords for g in groups):
-        coords["channel_id"] = plan.array("channel_id", ids, chunks, np.int64)
+        # Named after the reads alone: rate, CV and Fano computed together share it.
+        name = "opsnn-channel_id-" + _digest(*keys)
+        coords["channel_id"] = plan.array("channel_id", ids, chunks, np.int64, name=name)
     return data, coords
 
 

@@ -1,0 +1,338 @@
+"""Benchmark: cross-run analysis on the lake vs the classic neo + elephant loop.
+
+Usage::
+
+    python benchmarks/analyse.py [--data DIR] [--real 10] [--runs 100] [--workers 2]
+
+What it does, side by side in one process:
+
+1. Simulates ``--real`` runs of the VA model (``simulate/va.py``, 1000-4000 cells, 1 s of
+   biological time) on NEST through PyNN, each in its own process
+   (:func:`opsnn_lake.simulators.runner.run_in_subprocess`), into ``DIR/source``.
+2. Builds the benchmark lake ``DIR/lake`` of ``--runs`` runs: run ``k`` is real run
+   ``k % real`` stored again under the parameter ``replica = k // real`` and seed ``k``
+   (simulating 100 networks of up to 4000 cells would take most of an hour on 2 cores;
+   the stored data of each replica is a real simulation, so reading and analysing it
+   costs what a distinct run costs). Each run is also written as a neo pickle
+   (``neo.io.PickleIO``), the files the classic loop reads.
+3. Classic loop: for each pickle, unpickle the Block, then per population elephant per
+   spike train (``mean_firing_rate``, ``cv(isi(.))``, ``fanofactor`` of the 100 ms window
+   counts of ``BinnedSpikeTrain``), ``correlation_coefficient`` of the first 100 trains
+   binned at 5 ms, ``welch_psd`` of ``time_histogram(trains, 1 ms, output="rate")``.
+4. Lake: ``opsnn_lake.analysis.analyse(lake.search(...), ["rate", "cv", "fano",
+   "correlation", "psd"])`` with the same options, computed with dask (threads).
+5. Checks that every number agrees (rtol 1e-9), prints the ratio, the scaling from 25
+   to 100 runs and from 1 to 2 workers.
+
+Data are kept in ``DIR`` (default ``$TMPDIR/opsnn-lake-analyse-bench``) and reused on
+the next run; ``--fresh`` starts over.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("PYNEST_QUIET", "1")
+
+N_POP = (1000, 2000, 3000, 4000)
+G_INH = (30.0, 40.0, 51.0, 60.0, 70.0)
+OPTIONS = {
+    "fano": {"window": 100.0},
+    "correlation": {"units": 100, "bin_size": 5.0},
+    "psd": {"bin_size": 1.0},
+}
+STATS = ["rate", "cv", "fano", "correlation", "psd"]
+
+
+def simulate(source: Path, n_real: int) -> list[str]:
+    """Run the real VA simulations (two at a time, one process each)."""
+    from opsnn_lake import Lake
+    from opsnn_lake.simulators.runner import RunRequest, run_in_subprocess
+
+    Lake(source)
+    requests = [
+        RunRequest(
+            model="va",
+            parameters={
+                "n_pop": N_POP[i % len(N_POP)],
+                "g_inh": G_INH[i % len(G_INH)],
+                "tstop": 1000.0,
+            },
+            seed=100 + i,
+        )
+        for i in range(n_real)
+    ]
+
+    def one(request: RunRequest) -> dict:
+        result = run_in_subprocess(request, source, timeout=1800)
+        print(
+            f"  {result['status']:6s} {result.get('run_id')} n_pop={request.parameters['n_pop']}"
+            f" g_inh={request.parameters['g_inh']} ({result['seconds']:.1f} s)",
+            flush=True,
+        )
+        if result["status"] == "failed":
+            raise RuntimeError(f"simulation failed: {result['error']}\n{result.get('log')}")
+        return result
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return [r["run_id"] for r in pool.map(one, requests)]
+
+
+def plain_block(block):
+    """The Block with ordinary SpikeTrain lists (to_neo builds them lazily)."""
+    for seg in block.segments:
+        seg.spiketrains = list(seg.spiketrains)
+    return block
+
+
+def build_lake(data: Path, real: list[str], n_runs: int) -> tuple[object, dict[str, Path]]:
+    from neo.io import PickleIO
+
+    from opsnn_lake import Lake
+
+    source = Lake(data / "source")
+    lake = Lake(data / "lake")
+    pickles = data / "pickles"
+    pickles.mkdir(exist_ok=True)
+    files: dict[str, Path] = {}
+    blocks: dict[str, object] = {}
+    for k in range(n_runs):
+        src = real[k % len(real)]
+        prov = source.provenance(src)
+        params = {**prov.parameters, "replica": k // len(real)}
+        params.pop("setup", None)
+        if src not in blocks:
+            blocks[src] = plain_block(source.to_neo(src))
+        run_id = lake.add(blocks[src], model="va", parameters=params, seed=k, simulator="nest")
+        files[run_id] = pickles / f"{run_id}.pkl"
+        if not files[run_id].exists():
+            tmp = files[run_id].with_suffix(".tmp")
+            PickleIO(str(tmp)).write_block(blocks[src])
+            tmp.rename(files[run_id])
+    return lake, files
+
+
+def classic(files: list[Path]) -> tuple[float, dict]:
+    """The loop users write today: unpickle each neo file, elephant per spike train."""
+    import quantities as pq
+    from elephant.conversion import BinnedSpikeTrain
+    from elephant.spectral import welch_psd
+    from elephant.spike_train_correlation import correlation_coefficient
+    from elephant.statistics import cv, fanofactor, isi, mean_firing_rate, time_histogram
+    from neo.io import PickleIO
+
+    results = {}
+    warnings.simplefilter("ignore")  # elephant warns about silent trains, spikes at t_stop
+    start = time.perf_counter()
+    for path in files:
+        block = PickleIO(str(path)).read_block()
+        for seg in block.segments:
+            pops: dict[str, list] = {}
+            for st in seg.spiketrains:
+                pops.setdefault(st.annotations["source_population"], []).append(st)
+            for pop, trains in pops.items():
+                rate = [mean_firing_rate(st).rescale("Hz").magnitude for st in trains]
+                cvs = [cv(isi(st)) for st in trains]
+                fano = [
+                    fanofactor(
+                        [
+                            np.zeros(c)
+                            for c in BinnedSpikeTrain(st, bin_size=100 * pq.ms).to_array()[0]
+                        ]
+                    )
+                    for st in trains
+                ]
+                corr = correlation_coefficient(BinnedSpikeTrain(trains[:100], bin_size=5 * pq.ms))
+                hist = time_histogram(trains, bin_size=1 * pq.ms, output="rate").rescale("Hz")
+                _, psd = welch_psd(hist)
+                results[(path.stem, pop)] = {
+                    "rate": np.asarray(rate, float),
+                    "cv": np.asarray(cvs, float),
+                    "fano": np.asarray(fano, float),
+                    "correlation": np.asarray(corr),
+                    "psd": psd.magnitude[0],
+                }
+    return time.perf_counter() - start, results
+
+
+def lake_analysis(lake, n_runs: int, workers: int | None, client=None):
+    """search -> analyse -> numbers, end to end; threads, or a distributed client."""
+    import dask
+
+    from opsnn_lake.analysis import analyse
+
+    start = time.perf_counter()
+    runs = lake.search().iloc[:n_runs]
+    tree = analyse(runs, STATS, lake=lake, options=OPTIONS)
+    if client is not None:
+        tree = tree.compute()  # the client is the default scheduler
+    else:
+        with dask.config.set(scheduler="threads", num_workers=workers):
+            tree = tree.compute()
+    return time.perf_counter() - start, tree, runs
+
+
+def distributed_timings(lake, n_runs: int, repeat: int) -> dict[int, float]:
+    """The same on dask.distributed worker processes (1 thread each): 1 vs 2 workers."""
+    from distributed import Client, LocalCluster
+
+    out = {}
+    for workers in (1, 2):
+        with (
+            LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                         dashboard_address=None, memory_limit="2GiB") as cluster,
+            Client(cluster) as client,
+        ):  # fmt: skip
+            lake_analysis(lake, 10, None, client)  # warm the workers up (imports)
+            out[workers] = statistics.median(
+                lake_analysis(lake, n_runs, None, client)[0] for _ in range(repeat)
+            )
+    return out
+
+
+def check(tree, reference: dict) -> int:
+    """Compare every number; return how many were compared."""
+    n = 0
+    for (run_id, pop), ref in reference.items():
+        for stat in STATS:
+            sel = {"run": run_id, "segment": "segment000", "population": pop}
+            ours = tree[stat].dataset[stat].sel(sel).values
+            if stat == "correlation":
+                k = ref[stat].shape[0]
+                ours = ours[:k, :k]
+            np.testing.assert_allclose(
+                ours, ref[stat], rtol=1e-9, atol=1e-12, equal_nan=True,
+                err_msg=f"{stat} of {run_id}/{pop}",
+            )  # fmt: skip
+            n += np.size(ours)
+    return n
+
+
+def free_cores() -> float:
+    """Control: the speed-up of a GIL-free numpy job from 1 to 2 threads right now, i.e.
+    how much of a second core this machine gives (2 on an idle 2-core machine)."""
+    import threading
+
+    x = np.random.default_rng(0).random(2_000_000)
+
+    def work() -> None:
+        for _ in range(4):
+            np.sort(x)
+
+    times = []
+    for n in (1, 2):
+        threads = [threading.Thread(target=work) for _ in range(n)]
+        start = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        times.append((time.perf_counter() - start) / n)
+    return times[0] / times[1]
+
+
+def _size(paths) -> int:
+    return sum(p.stat().st_size for p in paths)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--data", default=str(Path(tempfile.gettempdir()) / "opsnn-lake-analyse-bench")
+    )
+    parser.add_argument("--real", type=int, default=10, help="real VA simulations")
+    parser.add_argument("--runs", type=int, default=100, help="runs in the lake")
+    parser.add_argument("--classic-runs", type=int, help="runs for the classic loop (default all)")
+    parser.add_argument("--repeat", type=int, default=3, help="timings per lake measurement")
+    parser.add_argument("--fresh", action="store_true", help="delete DATA first")
+    args = parser.parse_args(argv)
+    logging.disable(logging.WARNING)
+    warnings.simplefilter("ignore")
+    data = Path(args.data)
+    if args.fresh:
+        shutil.rmtree(data, ignore_errors=True)
+    data.mkdir(parents=True, exist_ok=True)
+
+    t0 = time.perf_counter()
+    print(f"simulating {args.real} VA runs (1000-4000 cells, 1 s) into {data / 'source'}")
+    real = simulate(data / "source", args.real)
+    print(f"  done in {time.perf_counter() - t0:.0f} s")
+    t0 = time.perf_counter()
+    lake, files = build_lake(data, real, args.runs)
+    runs = lake.search()
+    print(
+        f"lake: {len(runs)} runs, {int(runs.n_units.sum())} units, {int(runs.n_spikes.sum())} "
+        f"spikes, {runs.bytes.sum() / 1e6:.1f} MB of stores (built in "
+        f"{time.perf_counter() - t0:.0f} s); pickles {_size(files.values()) / 1e6:.0f} MB"
+    )
+
+    import elephant.statistics  # noqa: F401  (both sides pay their imports before timing)
+    import scipy.signal  # noqa: F401
+
+    lake_analysis(lake, 10, None)  # warm-up: imports, first zarr open
+
+    n_classic = args.classic_runs or args.runs
+    order = list(runs.index)[:n_classic]
+    print(f"classic loop on {n_classic} runs ...", flush=True)
+    t_classic, reference = classic([files[r] for r in order])
+    per_run = t_classic / n_classic
+    print(f"  {t_classic:.1f} s ({per_run:.2f} s per run)")
+
+    timings = {}
+    for n in (25, 50, 100):
+        if n > args.runs:
+            continue
+        for workers in (1, 2):
+            ts = []
+            for _ in range(args.repeat):
+                t, tree, sel = lake_analysis(lake, n, workers)
+                ts.append(t)
+            timings[(n, workers)] = statistics.median(ts)
+            if n == min(100, args.runs) and workers == 2:
+                compared = check(
+                    tree, {k: v for k, v in reference.items() if k[0] in set(sel.index)}
+                )
+    full = min(100, args.runs)
+    processes = distributed_timings(lake, full, args.repeat)
+    t_lake = timings[(full, 2)]
+    classic_full = per_run * full
+    print()
+    print(f"{'runs':>5} {'workers':>8} {'lake (s)':>9} {'per run (ms)':>13}")
+    for (n, w), t in sorted(timings.items()):
+        print(f"{n:>5} {w:>8} {t:>9.2f} {1000 * t / n:>13.1f}")
+    print()
+    print(f"numbers checked against elephant: {compared} values agree (rtol 1e-9)")
+    print(
+        f"classic loop: {classic_full:.1f} s for {full} runs"
+        + ("" if n_classic == full else f" (measured on {n_classic}, scaled)")
+    )
+    print(f"lake (dask, 2 workers): {t_lake:.2f} s for {full} runs")
+    print(f"ratio: {classic_full / t_lake:.0f}x faster (target >= 100x)")
+    if (25, 2) in timings:
+        print(f"scaling 25 -> {full} runs: x{timings[(full, 2)] / timings[(25, 2)]:.2f} time "
+              f"for x{full / 25:.0f} runs")  # fmt: skip
+    print(f"1 -> 2 workers ({full} runs): x{timings[(full, 1)] / timings[(full, 2)]:.2f} speed-up "
+          f"with threads ({timings[(full, 1)]:.2f} -> {timings[(full, 2)]:.2f} s), "
+          f"x{processes[1] / processes[2]:.2f} with dask.distributed processes "
+          f"({processes[1]:.2f} -> {processes[2]:.2f} s)")  # fmt: skip
+    print(
+        f"(machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; control: a "
+        f"GIL-free numpy job runs x{free_cores():.2f} faster on 2 threads than on 1 right now)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
