@@ -12,6 +12,7 @@ Tags (documented in ``docs/format.md``)::
 
     {"__tuple__": [...]}                                   tuple
     {"__numpy__": "<i8", "value": 3}                       numpy scalar (dtype string)
+                                                           (datetime64/timedelta64: int64 count)
     {"__ndarray__": [...], "dtype": "<f8", "shape": [n]}   numpy array (nested lists)
     {"__quantity__": <value>, "units": "ms"}               quantities.Quantity
     {"__datetime__": "2024-01-01T00:00:00"}                datetime.datetime (ISO 8601)
@@ -25,7 +26,8 @@ Tags (documented in ``docs/format.md``)::
     {"__dict__": {...}}                                    dict with a key starting "__"
 
 Inside ``__ndarray__`` lists, non-finite floats are the strings ``"nan"``, ``"inf"``,
-``"-inf"``; complex arrays hold ``[real, imag]`` pairs; bytes arrays base64 strings.
+``"-inf"``; complex arrays hold ``[real, imag]`` pairs; bytes arrays base64 strings;
+datetime64/timedelta64 arrays their int64 counts (NaT is the smallest int64).
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ from opsnn_lake.errors import SchemaError
 __all__ = ["decode", "encode", "encode_mapping", "units_string"]
 
 # bool, int, uint, float, complex, str, bytes: what JSON lists can carry losslessly.
-_NUMPY_KINDS = "biufcUS"
+_NUMPY_KINDS = "biufcUSmM"  # + datetime64/timedelta64, written as their int64 counts
 _TAGS = (
     "__tuple__",
     "__numpy__",
@@ -160,7 +162,8 @@ def encode(value: Any, *, where: str = "value") -> Any:
                 f"{where}: numpy scalar of dtype {value.dtype} cannot be stored losslessly"
             )
         _check_precision(value.dtype, where)
-        return {"__numpy__": value.dtype.str, "value": encode(value.item(), where=where)}
+        item = np.array(value).view("<i8").item() if value.dtype.kind in "mM" else value.item()
+        return {"__numpy__": value.dtype.str, "value": encode(item, where=where)}
     if isinstance(value, str):  # a str subclass: kept as plain text
         return str(value)
     if isinstance(value, int):
@@ -191,7 +194,7 @@ def encode(value: Any, *, where: str = "value") -> Any:
     if isinstance(value, bytes):
         return {"__bytes__": base64.b64encode(value).decode("ascii")}
     raise SchemaError(
-        f"{where}: a {type(value).__name__} cannot be stored losslessly; use str, numbers, "
+        f"{where}: {type(value).__name__} values cannot be stored losslessly; use str, numbers, "
         "bool, None, lists, tuples, dicts, numpy values, quantities or datetimes"
     )
 
@@ -217,6 +220,8 @@ def _encode_array(array: np.ndarray, where: str) -> dict[str, Any]:
         data: Any = _float_list(np.stack([array.real, array.imag], axis=-1))
     elif kind == "f":
         data = _float_list(array)
+    elif kind in "mM":
+        data = array.view("<i8").tolist()
     elif kind == "S":
         flat = [base64.b64encode(b).decode("ascii") for b in array.ravel().tolist()]
         data = np.array(flat, dtype=object).reshape(array.shape).tolist() if flat else []
@@ -257,6 +262,8 @@ def decode(value: Any) -> Any:
         return tuple(decode(v) for v in inner)
     if tag == "__numpy__":
         dtype = np.dtype(value["__numpy__"])
+        if dtype.kind in "mM":
+            return np.array(value["value"], dtype="<i8").view(dtype)[()]
         return np.array(decode(value["value"]), dtype=dtype)[()]
     if tag == "__ndarray__":
         return _decode_array(value)
@@ -290,6 +297,8 @@ def _decode_array(value: Mapping[str, Any]) -> np.ndarray:
         parts = parts.reshape(*shape, 2) if shape is not None else parts
         array = np.empty(parts.shape[:-1], dtype=dtype)
         array.real, array.imag = parts[..., 0], parts[..., 1]  # no arithmetic: NaN stays put
+    elif dtype.kind in "mM":
+        array = np.asarray(data, dtype="<i8").view(dtype)
     elif dtype.kind == "S":
         flat = [base64.b64decode(s) for s in np.asarray(data, dtype=object).ravel().tolist()]
         array = np.array(flat, dtype=dtype)

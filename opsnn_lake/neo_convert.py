@@ -267,12 +267,17 @@ def _scalar_kind(value: Any) -> str | None:
 
 
 def _split(
-    records: Sequence[Mapping[str, Any]], *, arrays_ok: bool, where: str
+    records: Sequence[Mapping[str, Any]],
+    *,
+    arrays_ok: bool,
+    where: Sequence[str],
+    what: str,
 ) -> tuple[dict[str, Any], dict[str, np.ndarray], dict[str, list[Any]], dict[str, str]]:
     """Split per-object metadata into common values, numeric arrays and JSON lists.
 
     A key becomes an array only if every record has it with the same scalar type (so
     types come back as given); Python scalars are listed in the fourth result.
+    ``where`` names each record's object and ``what`` the metadata, for errors.
     """
     common: dict[str, Any] = {}
     arrays: dict[str, np.ndarray] = {}
@@ -281,7 +286,10 @@ def _split(
     keys = list(dict.fromkeys(k for rec in records for k in rec))
     for key in keys:
         if not isinstance(key, str):
-            raise SchemaError(f"{where}: key {key!r} is not a string; annotation keys must be str")
+            i = next(i for i, rec in enumerate(records) if key in rec)
+            raise SchemaError(
+                f"{where[i]} {what}: key {key!r} is not a string; annotation keys must be str"
+            )
         everywhere = all(key in rec for rec in records)
         values = [rec.get(key) for rec in records]
         if arrays_ok and everywhere:
@@ -297,13 +305,13 @@ def _split(
         # their sampling rate, and encoding a quantity costs more than the rest of a train.
         cache: dict[int, Any] = {}
         encoded = []
-        for rec in records:
+        for i, rec in enumerate(records):
             if key not in rec:
                 encoded.append(_MISSING)
                 continue
             value = rec[key]
             if id(value) not in cache:
-                cache[id(value)] = jsonable.encode(value, where=f"{where}[{key!r}]")
+                cache[id(value)] = jsonable.encode(value, where=f"{where[i]} {what}[{key!r}]")
             encoded.append(cache[id(value)])
         if everywhere and all(e == encoded[0] for e in encoded):
             common[key] = encoded[0]
@@ -375,8 +383,12 @@ def _add_spikes(node: Node, trains: list[neo.SpikeTrain], positions: list[int], 
             node.variables[bound] = Variable(dims=(DIM_UNIT,), data=values, attrs={"units": unit})
             node.coords.append(bound)
     # Per-train annotations: numbers become unit coordinates, the rest JSON.
+    names = [
+        f"{where}, spike train {pos} ({st.name!r})"
+        for pos, st in zip(positions, trains, strict=True)
+    ]
     common, arrays, lists, types = _split(
-        [st.annotations for st in trains], arrays_ok=True, where=f"{where} annotations"
+        [st.annotations for st in trains], arrays_ok=True, where=names, what="annotations"
     )
     if node.attrs.get("label_from_annotation"):
         common.pop(POPULATION_KEY, None)  # restored from the group's label
@@ -391,7 +403,8 @@ def _add_spikes(node: Node, trains: list[neo.SpikeTrain], positions: list[int], 
     train_common, _, train_lists, _ = _split(
         [{k: getattr(st, k, None) for k in _TRAIN_ATTRS} for st in trains],
         arrays_ok=False,
-        where=f"{where} spike train attributes",
+        where=names,
+        what="attribute",
     )
     # Per-spike array_annotations: one variable on the spike dimension per numeric key
     # of one dtype in every train; anything else as JSON per train.
@@ -411,8 +424,8 @@ def _add_spikes(node: Node, trains: list[neo.SpikeTrain], positions: list[int], 
         spike_vars[key] = name
     if any(json_arrays):
         lists["__array_annotations__"] = [
-            jsonable.encode(rec, where=f"{where}, spike train {pos} array_annotations")
-            for rec, pos in zip(json_arrays, positions, strict=True)
+            jsonable.encode(rec, where=f"{name} array_annotations")
+            for rec, name in zip(json_arrays, names, strict=True)
         ]
     meta.update(
         annotations=_wrap(common),
@@ -790,7 +803,7 @@ def nodes_to_block(nodes: Mapping[str, Node], *, where: str = "store") -> neo.Bl
     """
     root = _node(nodes, "", where)
     try:
-        block = neo.Block(**_container_kwargs(root.attrs["block"]))
+        block = _container(neo.Block, root.attrs["block"])
         seg_names = root.attrs["segments"]
     except KeyError as err:
         raise SchemaError(f"{where}: root attribute {err} is missing") from None
@@ -813,7 +826,7 @@ def nodes_to_block(nodes: Mapping[str, Node], *, where: str = "store") -> neo.Bl
 def _read_segment(
     nodes: Mapping[str, Node], seg_name: str, seg_node: Node, where: str
 ) -> neo.Segment:
-    seg = neo.Segment(**_container_kwargs(seg_node.attrs["segment"]))
+    seg = _container(neo.Segment, seg_node.attrs["segment"])
     pops = [_node(nodes, f"{seg_name}/{p}", where) for p in seg_node.attrs["populations"]]
     parts = [_TrainPart(pop) for pop in pops]
     order = seg_node.attrs.get("spiketrain_positions")
@@ -840,10 +853,14 @@ def _node(nodes: Mapping[str, Node], path: str, where: str) -> Node:
         raise SchemaError(f"{where}: group {path!r} is listed but missing") from None
 
 
-def _container_kwargs(meta: Mapping[str, Any]) -> dict[str, Any]:
+def _container(cls: type, meta: Mapping[str, Any]) -> Any:
     decoded = jsonable.decode(dict(meta))
     annotations = decoded.pop("annotations", {}) or {}
-    return {**decoded, **annotations}
+    obj = cls(**decoded)
+    # Set directly: neo's constructor refuses some values it accepts by assignment
+    # (numpy datetimes, say), and the store gives back what it was given.
+    obj.annotations.update(annotations)
+    return obj
 
 
 def _attach_trains(

@@ -257,6 +257,8 @@ def _scalars() -> Any:
         st.builds(np.float64, st.floats()),
         st.builds(np.bool_, st.booleans()),
         st.builds(np.str_, st.text(max_size=4)),
+        st.integers(-(2**40), 2**40).map(lambda k: np.datetime64(k, "ms")),
+        st.integers(-(2**40), 2**40).map(lambda k: np.timedelta64(k, "us")),
         st.builds(np.complex64, st.floats(width=32, allow_nan=False, allow_infinity=False)),
         st.builds(
             pq.Quantity,
@@ -282,6 +284,8 @@ def _arrays() -> Any:
             "<U3",
             "|S2",
             np.complex128,
+            "<M8[s]",
+            "<m8[ms]",
         ]
     )
     return hnp.arrays(dtypes, hnp.array_shapes(min_dims=0, max_dims=2, min_side=0, max_side=3))
@@ -307,7 +311,9 @@ def annotations(*, max_size: int = 3) -> Any:
     st = _st()
     keys = st.one_of(
         st.text(max_size=8).filter(lambda k: k != "source_population"),
-        st.sampled_from(["__tuple__", "__ndarray__", "units", "channel_ids", "time", "v"]),
+        st.sampled_from(
+            ["__tuple__", "__ndarray__", "units", "channel_ids", "time", "v", "name", "index"]
+        ),
     )
     return st.dictionaries(keys, annotation_values(), max_size=max_size)
 
