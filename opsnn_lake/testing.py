@@ -25,6 +25,7 @@ __all__ = [
     "blocks",
     "labels",
     "nest_network_block",
+    "values_equal",
 ]
 
 # Labels that must be sanitised for paths and kept verbatim in attrs.
@@ -200,6 +201,26 @@ def _eq_array(x: np.ndarray, y: np.ndarray) -> bool:
     return True
 
 
+def values_equal(x: Any, y: Any) -> bool:
+    """Type-strict equality of annotation values, as the store keeps them.
+
+    Same type (``int`` is not ``numpy.int64``, a tuple not a list), arrays and
+    quantities of the same dtype, shape and units, floats of the same value and sign
+    (NaN equals NaN), containers recursively.
+
+    Parameters
+    ----------
+    x, y : Any
+        The values.
+
+    Returns
+    -------
+    bool
+        Whether the store would call them the same.
+    """
+    return _eq(x, y)
+
+
 def _eq(x: Any, y: Any) -> bool:
     """Type-strict equality that compares arrays elementwise (NaN equal to NaN) and recurses."""
     if type(x) is not type(y):
@@ -212,7 +233,7 @@ def _eq(x: Any, y: Any) -> bool:
         return x.keys() == y.keys() and all(_eq(x[k], y[k]) for k in x)
     if isinstance(x, list | tuple):
         return len(x) == len(y) and all(_eq(u, v) for u, v in zip(x, y, strict=True))
-    if isinstance(x, float | np.floating | complex | np.complexfloating):
+    if isinstance(x, float | complex | np.generic):  # bits: NaN, NaT and -0.0 included
         return _eq_array(np.asarray(x), np.asarray(y))
     return bool(x == y)
 
