@@ -162,7 +162,13 @@ def encode(value: Any, *, where: str = "value") -> Any:
                 f"{where}: numpy scalar of dtype {value.dtype} cannot be stored losslessly"
             )
         _check_precision(value.dtype, where)
-        item = np.array(value).view("<i8").item() if value.dtype.kind in "mM" else value.item()
+        kind = value.dtype.kind
+        if kind in "mM":
+            item: Any = np.array(value).view("<i8").item()
+        elif kind in "US":  # .item() would drop trailing NULs the scalar holds
+            item = value[:]
+        else:
+            item = value.item()
         return {"__numpy__": value.dtype.str, "value": encode(item, where=where)}
     if isinstance(value, str):  # a str subclass: kept as plain text
         return str(value)
@@ -264,6 +270,8 @@ def decode(value: Any) -> Any:
         dtype = np.dtype(value["__numpy__"])
         if dtype.kind in "mM":
             return np.array(value["value"], dtype="<i8").view(dtype)[()]
+        if dtype.kind in "US":
+            return dtype.type(decode(value["value"]))
         return np.array(decode(value["value"]), dtype=dtype)[()]
     if tag == "__ndarray__":
         return _decode_array(value)

@@ -676,6 +676,12 @@ class LazySpikeTrains(neo.core.spiketrainlist.SpikeTrainList):
         """True once the ``SpikeTrain`` objects exist."""
         return self._items is not None
 
+    def __getstate__(self) -> dict[str, Any]:
+        # Pickling or deep-copying a Block (neo's PickleIO, copy.deepcopy) needs the
+        # trains themselves: the factory is a closure over the store's arrays.
+        self._materialise()
+        return {**self.__dict__, "_factory": None}
+
     def _materialise(self) -> None:
         if self._items is None:
             self._spiketrains_from_array()

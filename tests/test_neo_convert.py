@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import subprocess
 import sys
@@ -170,6 +171,14 @@ def test_lazy_list_methods_build_the_trains_first(call):
     assert not trains.is_materialised
     assert LIST_CALLS[call](trains)
     assert trains.is_materialised
+
+
+def test_lazy_blocks_pickle_and_copy(tmp_path):
+    block = _two_population_block(True)
+    back = nodes_to_block(block_to_nodes(block))
+    assert_blocks_equal(block, copy.deepcopy(back))
+    neo.io.PickleIO(str(tmp_path / "b.pkl")).write_block(back)
+    assert_blocks_equal(block, neo.io.PickleIO(str(tmp_path / "b.pkl")).read_block())
 
 
 def test_empty_segment_has_an_empty_train_list():
