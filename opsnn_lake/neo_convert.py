@@ -320,7 +320,9 @@ def _split(
     return common, arrays, lists, types
 
 
-def _var_name(key: str, taken: Mapping[str, Any], prefix: str = "") -> str:
+def _var_name(key: str, node: Node, prefix: str = "") -> str:
+    """A variable name for an annotation key: sanitised, clear of every name in use."""
+    taken = set(node.variables) | set(node.dim_sizes())
     name = prefix + sanitize_label(key, fallback="annotation")
     if name in _RESERVED or name in taken:
         name = f"ann_{name}"
@@ -396,7 +398,7 @@ def _add_spikes(node: Node, trains: list[neo.SpikeTrain], positions: list[int], 
     if "channel_id" in arrays:  # lets signals of the same cells share the unit dim
         node.attrs["_unit_ids"] = arrays["channel_id"]
     for key, values in arrays.items():
-        name = _var_name(key, node.variables)
+        name = _var_name(key, node)
         node.variables[name] = Variable(dims=(DIM_UNIT,), data=values)
         node.coords.append(name)
         ann_vars[key] = name
@@ -419,7 +421,7 @@ def _add_spikes(node: Node, trains: list[neo.SpikeTrain], positions: list[int], 
                 if key in st.array_annotations:
                     rec[key] = st.array_annotations[key]
             continue
-        name = _var_name(key, node.variables, prefix="spike_")
+        name = _var_name(key, node, prefix="spike_")
         node.variables[name] = Variable(dims=(DIM_SPIKE,), data=np.concatenate(parts))
         spike_vars[key] = name
     if any(json_arrays):
@@ -580,7 +582,7 @@ def _add_signal(node: Node, sig: neo.AnalogSignal, *, where: str) -> None:
             and value.shape == (n_chan,)
             and value.dtype.kind in "biuf"
         ):
-            var = _var_name(key, node.variables, prefix=f"{name}_")
+            var = _var_name(key, node, prefix=f"{name}_")
             node.variables[var] = Variable(dims=(unit_dim,), data=value)
             node.coords.append(var)
             chan_vars[key] = var
@@ -589,7 +591,7 @@ def _add_signal(node: Node, sig: neo.AnalogSignal, *, where: str) -> None:
     arr_json: dict[str, Any] = {}
     for key, value in sig.array_annotations.items():
         if value.dtype.kind in "biuf" and value.shape == (n_chan,):
-            var = _var_name(key, node.variables, prefix=f"{name}_")
+            var = _var_name(key, node, prefix=f"{name}_")
             node.variables[var] = Variable(dims=(unit_dim,), data=np.asarray(value))
             node.coords.append(var)
             arr_vars[key] = var

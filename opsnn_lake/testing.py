@@ -354,7 +354,9 @@ def _per_train_annotations(draw: Any, n: int) -> list[dict[str, Any]]:
     }
     for key in draw(
         st.lists(
-            st.sampled_from(["channel_id", "gid", "rate", "flag", "v"]), max_size=3, unique=True
+            st.sampled_from(["channel_id", "gid", "rate", "v", "unit_v", "time_v"]),
+            max_size=3,
+            unique=True,
         )
     ):
         kind = draw(st.sampled_from(sorted(makers)))
@@ -448,7 +450,9 @@ def _signal(draw: Any, label: str | None) -> neo.AnalogSignal:
         name=draw(
             st.one_of(
                 st.none(),
-                st.sampled_from(["v", "gsyn_exc", "time", "spike_x"]),
+                st.sampled_from(
+                    ["v", "gsyn_exc", "time", "spike_x", "time_v", "unit_v", "v_channel_ids"]
+                ),
                 st.text(max_size=6),
             )
         ),
