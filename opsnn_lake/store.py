@@ -289,7 +289,10 @@ def _read_array(array: Any, *, where: str) -> Variable:
         if offset is not None:
             data += offset
     dims = tuple(array.metadata.dimension_names or ())
-    return Variable(dims=dims, data=np.asarray(data), attrs=attrs)
+    # Keep the packing so that writing these nodes again packs them the same way.
+    return Variable(
+        dims=dims, data=np.asarray(data), attrs=attrs, scale_factor=scale, add_offset=offset or 0.0
+    )
 
 
 def open_tree(path: str | os.PathLike[str], *, chunks: Any = None) -> Any:
