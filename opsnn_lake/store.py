@@ -269,10 +269,10 @@ def read_nodes(path: str | os.PathLike[str]) -> dict[str, Node]:
         else:
             nodes[name] = Node(attrs=dict(member.attrs))
     for node in nodes.values():  # CF: data variables name their coordinates
-        listed = {
+        listed = (
             c for v in node.variables.values() for c in v.attrs.get("coordinates", "").split()
-        }
-        node.coords = [n for n in node.variables if n in listed]
+        )
+        node.coords = [c for c in dict.fromkeys(listed) if c in node.variables]
     return nodes
 
 
