@@ -26,7 +26,13 @@ from opsnn_lake.testing import assert_blocks_equal, blocks
 PROPERTY = settings(
     max_examples=40,
     deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    # Generation-speed checks only: Blocks are big examples by nature.
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.large_base_example,
+        HealthCheck.filter_too_much,
+    ],
 )
 _example = itertools.count()
 
