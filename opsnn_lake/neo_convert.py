@@ -965,6 +965,11 @@ class _TrainPart:
         common = jsonable.decode(meta["annotations"])
         if node.attrs.get("label_from_annotation"):
             common[POPULATION_KEY] = node.attrs["label"]
+        # Containers must not be shared between trains (editing one would edit all):
+        # decode them afresh per train; immutable values are shared, as neo does.
+        fresh = [k for k, v in common.items() if isinstance(v, list | dict | set | np.ndarray)]
+        encoded = meta["annotations"]
+        encoded = encoded.get("__dict__", encoded)  # unwrap _wrap()
         types = meta.get("annotation_types", {})
         arrays = {
             k: node.variables[v].data.tolist() if k in types else node.variables[v].data
@@ -1003,6 +1008,8 @@ class _TrainPart:
                 value = values[i] if values is not None else _MISSING
                 setattr(st, key, attrs_common.get(key) if value is _MISSING else value)
             annotations = dict(common)
+            for key in fresh:
+                annotations[key] = jsonable.decode(encoded[key])
             for key, values in lists.items():
                 if values[i] is not _MISSING:
                     annotations[key] = values[i]

@@ -211,14 +211,32 @@ def test_python_scalar_annotations_keep_their_type(lake):
     assert_blocks_equal(block, back)
 
 
+def test_trains_do_not_share_annotation_containers():
+    block = neo.Block()
+    seg = neo.Segment()
+    seg.spiketrains.extend(  # a list: neo's extend() drops a generator's items
+        [
+            neo.SpikeTrain([1.0] * pq.ms, t_stop=2 * pq.ms, tags=["a"], meta={"k": [1]})
+            for _ in range(2)
+        ]
+    )
+    block.segments.append(seg)
+    first, second = nodes_to_block(block_to_nodes(block)).segments[0].spiketrains
+    first.annotations["tags"].append("b")
+    first.annotations["meta"]["k"].append(2)
+    assert second.annotations == {"tags": ["a"], "meta": {"k": [1]}}
+
+
 def test_names_colliding_with_dimensions_stay_readable_by_xarray(lake):
     """Signals named like the dims other signals need ("time_v", "unit_v") and annotation
     keys named like signals: every variable and dim name stays distinct."""
     block = neo.Block()
     seg = neo.Segment()
     seg.spiketrains.extend(
-        neo.SpikeTrain([1.0] * pq.ms, t_stop=9 * pq.ms, v=np.int64(i), unit_v=np.int64(i))
-        for i in range(3)
+        [
+            neo.SpikeTrain([1.0] * pq.ms, t_stop=9 * pq.ms, v=np.int64(i), unit_v=np.int64(i))
+            for i in range(3)
+        ]
     )
 
     def sig(name, n_time, n_chan, rate):
