@@ -51,7 +51,8 @@ def content_sha256(nodes: Mapping[str, Node]) -> str:
         digest.update(json.dumps([path, node.attrs], sort_keys=True, default=str).encode())
         for name in sorted(node.variables):
             var = node.variables[name]
-            digest.update(json.dumps([name, var.dims, var.data.dtype.str, var.data.shape]).encode())
+            header = [name, var.dims, var.data.dtype.str, var.data.shape, var.attrs]
+            digest.update(json.dumps(header, sort_keys=True, default=str).encode())
             digest.update(var.data.tobytes())
     return digest.hexdigest()
 
@@ -239,6 +240,8 @@ class Lake:
         SchemaError
             For a Block or provenance the store cannot keep (nothing is written).
         """
+        if not isinstance(block, neo.Block):
+            raise SchemaError(f"lake.add: expected a neo.Block, got {type(block).__name__}")
         where = provenance.pop("where", None) or f"Block {block.name!r}"
         unknown = set(provenance) - set(Provenance.field_names())
         if unknown:

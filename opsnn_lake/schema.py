@@ -49,6 +49,9 @@ SPIKE_COUNT = "spike_count"
 
 MAX_LABEL_LENGTH = 64
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+_WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL"} | {
+    f"{d}{i}" for d in ("COM", "LPT") for i in range(10)
+}
 
 
 def sanitize_label(label: object, *, fallback: str) -> str:
@@ -85,6 +88,8 @@ def sanitize_label(label: object, *, fallback: str) -> str:
     name = re.sub(r"\.{2,}", ".", name)
     if not name:
         return fallback
+    if name.split(".")[0].upper() in _WINDOWS_RESERVED:  # "CON", "nul.txt": devices there
+        name = f"_{name}"
     if len(name) > MAX_LABEL_LENGTH:
         import hashlib
 

@@ -171,7 +171,7 @@ async def _write_async(
 
 
 async def _write_array(group: Any, name: str, var: Variable, node: Node) -> None:
-    from zarr.codecs import BloscCodec
+    from zarr.codecs import BloscCodec, Crc32cCodec
 
     data, var_attrs, filters = var.data, dict(var.attrs), None
     packed = _packed(var)
@@ -189,8 +189,12 @@ async def _write_array(group: Any, name: str, var: Variable, node: Node) -> None
         chunks=_chunks(data.shape, data.dtype.itemsize),
         dimension_names=var.dims,
         filters=filters,
-        compressors=[BloscCodec(cname="zstd", clevel=1, shuffle="bitshuffle")],
+        # crc32c (a core v3 codec) makes a truncated or damaged chunk an error instead of
+        # wrong numbers: blosc stores incompressible chunks raw, with no check of its own.
+        compressors=[BloscCodec(cname="zstd", clevel=1, shuffle="bitshuffle"), Crc32cCodec()],
         attributes=var_attrs,
+        # Every chunk is written, so a missing chunk file is damage, not "all zeros".
+        config={"write_empty_chunks": True},
     )
     if data.size:
         await array.setitem(Ellipsis, data)
@@ -279,8 +283,11 @@ def read_nodes(path: str | os.PathLike[str]) -> dict[str, Node]:
 def _read_array(array: Any, *, where: str) -> Variable:
     try:
         data = array[...]
-    except Exception as err:  # a truncated chunk surfaces as a codec error of any type
+        missing = array.nchunks - array.nchunks_initialized
+    except Exception as err:  # a damaged chunk surfaces as a codec error of any type
         raise SchemaError(f"{where}: cannot read the array (corrupt or truncated): {err}") from err
+    if missing:
+        raise SchemaError(f"{where}: {missing} of {array.nchunks} chunk files are missing")
     attrs = dict(array.attrs)
     scale = attrs.pop("scale_factor", None)
     offset = attrs.pop("add_offset", None)
