@@ -5,13 +5,21 @@ visible with one ``rename``, so a store is seen complete or not at all, whatever
 happens to the writing process.
 
 Encoding (see ``docs/format.md``): every array is Blosc/zstd-compressed with bit
-shuffling; spike times on a simulator's time grid are stored as int64 multiples of a
-CF ``scale_factor`` with a delta filter (about 1.3 bytes a spike instead of 8),
-verified bitwise before writing; the time coordinate of signals likewise.
+shuffling and ends in a CRC-32C; spike times on a simulator's time grid are stored as
+int64 multiples of a CF ``scale_factor`` with a delta filter (about 1.3 bytes a spike
+instead of 8), verified bitwise before writing; the time coordinate of signals likewise.
+
+The writer follows the zarr v3 spec directly: it writes each metadata document and
+encodes each chunk with the codecs zarr-python itself runs. Going through zarr-python's
+per-array machinery cost five times the compression itself, on the path every
+simulation run pays; ``tests/test_store_writer.py`` checks that the files equal those
+zarr-python writes for the same arrays. Reading goes through zarr and xarray.
 """
 
 from __future__ import annotations
 
+import itertools
+import json
 import os
 import shutil
 import warnings
@@ -36,6 +44,7 @@ __all__ = [
 
 CHUNK_BYTES = 8 * 2**20  # one chunk per run for typical runs; several for long recordings
 _PACKING_ATTRS = ("scale_factor", "add_offset")
+_BLOSC = {"cname": "zstd", "clevel": 1, "shuffle": "bitshuffle", "blocksize": 0}
 
 
 # zarr warns that numcodecs' filters and consolidated metadata are not in the v3 core
@@ -81,25 +90,135 @@ def _packed(var: Variable) -> tuple[np.ndarray, dict[str, float]] | None:
     return k, attrs
 
 
-def _int_filters(k: np.ndarray) -> list[Any]:
-    """Filters for packed integers: divide by their common divisor, then delta-encode.
+def _int_filters(k: np.ndarray) -> list[tuple[Any, dict[str, Any]]]:
+    """Filters for packed integers, as (numcodecs codec, zarr metadata) pairs.
 
-    NEST's spike times are tics (0.001 ms) that are multiples of 100 (one 0.1 ms step);
-    storing ``k / 100`` before the delta saves a third of the bytes. numcodecs decodes
-    the division as ``round-to-nearest(q / 0.01)``, exact for integers below 2**52;
-    the round trip is checked here anyway.
+    Divide by the integers' common divisor, then delta-encode. NEST's spike times are
+    tics (0.001 ms) that are multiples of 100 (one 0.1 ms step); storing ``k / 100``
+    before the delta saves a third of the bytes. numcodecs decodes the division as
+    ``q / 0.01`` rounded to nearest, exact for integers below 2**52; checked anyway.
     """
-    from numcodecs import FixedScaleOffset as NumcodecsFSO
-    from zarr.codecs.numcodecs import Delta, FixedScaleOffset
+    from numcodecs import Delta, FixedScaleOffset
 
-    filters: list[Any] = [Delta(dtype="<i8")]
+    filters: list[tuple[Any, dict[str, Any]]] = []
     divisor = int(np.gcd.reduce(k)) if k.size else 0
     if divisor > 1:
         config = {"offset": 0, "scale": 1.0 / divisor, "dtype": "<i8", "astype": "<i8"}
-        codec = NumcodecsFSO(**config)
+        codec = FixedScaleOffset(**config)
         if np.array_equal(codec.decode(codec.encode(k)), k):
-            filters.insert(0, FixedScaleOffset(**config))
+            filters.append((codec, {"name": "numcodecs.fixedscaleoffset", "configuration": config}))
+    delta = {"name": "numcodecs.delta", "configuration": {"dtype": "<i8"}}
+    filters.append((Delta(dtype="<i8"), delta))
     return filters
+
+
+def _encode_array(
+    var: Variable, coordinates: str | None
+) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """The zarr v3 metadata document and encoded chunk files of one variable.
+
+    The codecs are those zarr-python itself runs (numcodecs Blosc, google_crc32c);
+    ``tests/test_store_writer.py`` checks the files equal zarr-python's.
+    """
+    import google_crc32c
+    from numcodecs import Blosc
+
+    data, attrs, filters = var.data, dict(var.attrs), []
+    packed = _packed(var)
+    if packed is not None:
+        data, packing = packed
+        attrs.update(packing)
+        filters = _int_filters(data)
+    if data.dtype.kind not in "biuf":
+        raise SchemaError(f"variable on dims {var.dims}: dtype {data.dtype} cannot be stored")
+    if coordinates:
+        attrs["coordinates"] = coordinates  # CF: tells xarray what is a coordinate
+    dtype = data.dtype.newbyteorder("<") if data.dtype.itemsize > 1 else data.dtype
+    chunks = _chunks(data.shape, dtype.itemsize)
+    serializer: dict[str, Any] = {"name": "bytes"}
+    if dtype.itemsize > 1:
+        serializer["configuration"] = {"endian": "little"}
+    blosc = {"typesize": dtype.itemsize, **_BLOSC}
+    # crc32c (a core v3 codec) makes a truncated or damaged chunk an error instead of
+    # wrong numbers: blosc stores incompressible chunks raw, with no check of its own.
+    codecs = [
+        *(meta for _, meta in filters),
+        serializer,
+        {"name": "blosc", "configuration": blosc},
+        {"name": "crc32c"},
+    ]
+    metadata = {
+        "shape": list(data.shape),
+        "data_type": dtype.name,
+        "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": list(chunks)}},
+        "chunk_key_encoding": {"name": "default", "configuration": {"separator": "/"}},
+        "fill_value": False if dtype.kind == "b" else (0.0 if dtype.kind == "f" else 0),
+        "codecs": codecs,
+        "attributes": attrs,
+        "dimension_names": list(var.dims),
+        "zarr_format": 3,
+        "node_type": "array",
+        "storage_transformers": [],
+    }
+    compressor = Blosc.from_config({**blosc, "shuffle": Blosc.BITSHUFFLE})
+    files = {}
+    grid = [-(-size // chunk) for size, chunk in zip(data.shape, chunks, strict=True)]
+    # Every chunk is written, even one equal to the fill value, so a missing chunk file
+    # is damage rather than "all zeros".
+    for index in itertools.product(*(range(n) for n in grid)):
+        block = data[tuple(slice(i * c, (i + 1) * c) for i, c in zip(index, chunks, strict=True))]
+        if block.shape != chunks:  # edge chunks are padded with the fill value, as zarr does
+            full = np.zeros(chunks, dtype=dtype)
+            full[tuple(slice(0, n) for n in block.shape)] = block
+            block = full
+        encoded = np.ascontiguousarray(block, dtype=dtype)
+        for codec, _ in filters:
+            encoded = codec.encode(encoded)
+        raw = np.frombuffer(encoded.astype(encoded.dtype.newbyteorder("<"), copy=False), np.uint8)
+        chunk = compressor.encode(raw)
+        crc = np.uint32(google_crc32c.value(chunk)).astype("<u4").tobytes()
+        files["c/" + "/".join(map(str, index))] = bytes(chunk) + crc
+    return metadata, files
+
+
+def _encode_store(
+    nodes: Mapping[str, Node], attrs: Mapping[str, Any] | Callable[[], Mapping[str, Any]]
+) -> tuple[dict[str, bytes], dict[str, Any]]:
+    """Every file of a store (consolidated metadata in the root document), and its attrs."""
+    files: dict[str, bytes] = {}
+    consolidated: dict[str, Any] = {}
+    for gpath in sorted(nodes, key=lambda p: (p.count("/"), p)):
+        node = nodes[gpath]
+        if gpath:
+            group = {"attributes": node.attrs, "zarr_format": 3, "node_type": "group"}
+            files[f"{gpath}/zarr.json"] = _json(group)
+            consolidated[gpath] = {**group, "consolidated_metadata": _inline({})}
+        coordinates = " ".join(node.coords) or None
+        for name, var in node.variables.items():
+            is_data_var = name not in node.coords and var.dims != (name,)
+            metadata, chunks = _encode_array(var, coordinates if is_data_var else None)
+            path = f"{gpath}/{name}" if gpath else name
+            consolidated[path] = metadata
+            files[f"{path}/zarr.json"] = _json(metadata)
+            files.update({f"{path}/{key}": chunk for key, chunk in chunks.items()})
+    final = dict(attrs() if callable(attrs) else attrs)  # after encoding: may record timings
+    root_attrs = {**nodes.get("", Node()).attrs, **final}
+    root = {
+        "attributes": root_attrs,
+        "zarr_format": 3,
+        "consolidated_metadata": _inline(consolidated),
+        "node_type": "group",
+    }
+    files["zarr.json"] = _json(root)
+    return files, final
+
+
+def _inline(metadata: dict[str, Any]) -> dict[str, Any]:
+    return {"kind": "inline", "must_understand": False, "metadata": metadata}
+
+
+def _json(document: Mapping[str, Any]) -> bytes:
+    return json.dumps(document, allow_nan=True, indent=2).encode()  # as zarr-python writes
 
 
 def write_store(
@@ -124,92 +243,25 @@ def write_store(
     dict
         The root attributes written.
     """
-    zarr = _zarr()
-    from zarr.core.sync import sync
-
     path = Path(path)
     if path.exists():
         raise FileExistsError(f"{path}: store directory exists already; refusing to overwrite")
-    # Build the hierarchy in memory as one coroutine, then write its files in one pass:
-    # a synchronous zarr call per array costs a round trip to zarr's event-loop thread
-    # and a thread hop per file, which together took half the write of a typical run.
-    files: dict[str, Any] = {}
-    root_attrs = sync(_write_async(zarr.storage.MemoryStore(store_dict=files), nodes, attrs))
-    for key, buffer in files.items():
+    files, final = _encode_store(nodes, attrs)
+    for key, content in files.items():
         target = path / key
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(buffer.to_bytes())
-    return root_attrs
-
-
-async def _write_async(
-    store: Any,
-    nodes: Mapping[str, Node],
-    attrs: Mapping[str, Any] | Callable[[], Mapping[str, Any]],
-) -> dict[str, Any]:
-    import asyncio
-
-    import zarr.api.asynchronous as azarr
-
-    root_node = nodes.get("", Node())
-    groups = {"": await azarr.create_group(store=store, zarr_format=3, attributes=root_node.attrs)}
-    for gpath in sorted(nodes, key=lambda p: (p.count("/"), p)):
-        if gpath:
-            parent, _, name = gpath.rpartition("/")
-            groups[gpath] = await groups[parent].create_group(name, attributes=nodes[gpath].attrs)
-    await asyncio.gather(
-        *(
-            _write_array(groups[gpath], name, var, node)
-            for gpath, node in nodes.items()
-            for name, var in node.variables.items()
-        )
-    )
-    final = dict(attrs() if callable(attrs) else attrs)
-    await groups[""].update_attributes({**root_node.attrs, **final})
-    await azarr.consolidate_metadata(store)
+        target.write_bytes(content)
     return final
 
 
-async def _write_array(group: Any, name: str, var: Variable, node: Node) -> None:
-    from zarr.codecs import BloscCodec, Crc32cCodec
-
-    data, var_attrs, filters = var.data, dict(var.attrs), None
-    packed = _packed(var)
-    if packed is not None:
-        data, packing = packed
-        var_attrs.update(packing)
-        filters = _int_filters(data)
-    is_data_var = name not in node.coords and var.dims != (name,)
-    if is_data_var and node.coords:
-        var_attrs["coordinates"] = " ".join(node.coords)  # CF: tells xarray what is a coordinate
-    array = await group.create_array(
-        name,
-        shape=data.shape,
-        dtype=data.dtype,
-        chunks=_chunks(data.shape, data.dtype.itemsize),
-        dimension_names=var.dims,
-        filters=filters,
-        # crc32c (a core v3 codec) makes a truncated or damaged chunk an error instead of
-        # wrong numbers: blosc stores incompressible chunks raw, with no check of its own.
-        compressors=[BloscCodec(cname="zstd", clevel=1, shuffle="bitshuffle"), Crc32cCodec()],
-        attributes=var_attrs,
-        # Every chunk is written, so a missing chunk file is damage, not "all zeros".
-        config={"write_empty_chunks": True},
-    )
-    if data.size:
-        await array.setitem(Ellipsis, data)
-
-
 def warm_up() -> None:
-    """Pay zarr's one-off set-up (imports, event loop, codecs) now, e.g. before ``sim.run``.
+    """Pay the one-off cost of the first write (imports, codec set-up) now.
 
-    The first store a process writes costs ~0.2 s more than the next; a simulation run
-    calls this before simulating so that cost never lands on the write.
+    A simulation run calls this before ``sim.run`` so that the cost never lands on
+    the write of its results.
     """
-    from zarr.core.sync import sync
-
     node = Node(variables={"x": Variable(dims=("x",), data=np.arange(4.0), scale_factor=1.0)})
-    sync(_write_async(_zarr().storage.MemoryStore(store_dict={}), {"": node}, {}))
+    _encode_store({"": node}, {})
 
 
 def publish(staged: str | os.PathLike[str], final: str | os.PathLike[str]) -> bool:
