@@ -109,8 +109,9 @@ def nest_nodes(
     fetched: dict[int, Mapping[str, np.ndarray]] = {}
 
     def events(device: Any) -> Mapping[str, np.ndarray]:
-        # Views of one population share its recorders: copy their events out of NEST once.
-        key = int(device.global_id)
+        # Views of one population share its recorder objects: copy their events out of
+        # NEST once. (The device's global_id would itself be a NEST status query.)
+        key = id(device)
         if key not in fetched:
             fetched[key] = nest.GetStatus(device, "events")[0]
         return fetched[key]
