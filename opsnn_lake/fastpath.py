@@ -29,15 +29,10 @@ from opsnn_lake.neo_convert import (
     POPULATION_KEY,
     _add_signal,
     merge_blocks,
-    time_scale,
+    spike_group,
 )
 from opsnn_lake.schema import (
-    DIM_SPIKE,
-    DIM_UNIT,
-    SPIKE_COUNT,
-    SPIKE_TIME,
     Node,
-    Variable,
     unique_names,
 )
 
@@ -201,31 +196,23 @@ def _add_spikes(
     if times.size > 1 and (np.diff(times)[np.diff(same_cell) == 0] < 0).any():
         raise SchemaError(f"population {node.attrs['label']!r}: recorder spike times are unsorted")
     t_start = float(recorder._recording_start_time.rescale("ms").magnitude)
-    node.variables[SPIKE_TIME] = Variable(
-        dims=(DIM_SPIKE,),
-        data=times,
-        attrs={"units": "ms", "dtype": "<f8"},
-        scale_factor=time_scale(times),
+    spike_group(
+        node,
+        times=times,
+        counts=counts,
+        units="ms",
+        dtype="<f8",
+        t_start=np.full(ids.size, t_start),
+        t_stop=np.full(ids.size, float(t_now)),
+        # The recorder belongs to the parent of a PopulationView and indexes by it, as
+        # the neo route does; neo names each train's id `channel_id`.
+        unit_annotations={
+            "source_index": _index(recorder.population, ids),
+            "channel_id": ids.astype(np.int64),
+        },
+        annotations={},
+        attributes=_TRAIN_ATTRIBUTES,
     )
-    node.variables[SPIKE_COUNT] = Variable(
-        dims=(DIM_UNIT,), data=counts, attrs={"sample_dimension": DIM_SPIKE}
-    )
-    # The recorder belongs to the parent of a PopulationView, and indexes by it (as neo route).
-    source_index = _index(recorder.population, ids)
-    node.variables["source_index"] = Variable(dims=(DIM_UNIT,), data=source_index.astype(np.int64))
-    node.variables["channel_id"] = Variable(dims=(DIM_UNIT,), data=ids.astype(np.int64))
-    node.coords.extend(["source_index", "channel_id"])
-    node.attrs["_unit_ids"] = node.variables["channel_id"].data
-    node.attrs["spiketrains"] = {
-        "t_start": t_start,
-        "t_stop": float(t_now),
-        "annotations": {},
-        "annotation_vars": {"source_index": "source_index", "channel_id": "channel_id"},
-        "annotation_lists": {},
-        "attributes": dict(_TRAIN_ATTRIBUTES),
-        "attribute_lists": {},
-        "array_annotation_vars": {},
-    }
 
 
 def _stable_order(senders: np.ndarray) -> np.ndarray:

@@ -38,7 +38,14 @@ from opsnn_lake.schema import (
     unique_names,
 )
 
-__all__ = ["LazySpikeTrains", "block_to_nodes", "merge_blocks", "nodes_to_block", "time_scale"]
+__all__ = [
+    "LazySpikeTrains",
+    "block_to_nodes",
+    "merge_blocks",
+    "nodes_to_block",
+    "spike_group",
+    "time_scale",
+]
 
 POPULATION_KEY = "source_population"  # PyNN's annotation naming a train's population
 _MISSING = {"__missing__": True}
@@ -370,20 +377,6 @@ def _add_spikes(node: Node, trains: list[neo.SpikeTrain], positions: list[int], 
         )
     bounds = {b: _bounds(trains, b, unit, where=where) for b in ("t_start", "t_stop")}
     _check_times(times, counts, bounds["t_start"], bounds["t_stop"], trains, positions, where)
-    attrs: dict[str, Any] = {"units": unit, "dtype": dtypes.pop()}
-    node.variables[SPIKE_TIME] = Variable(
-        dims=(DIM_SPIKE,), data=times, attrs=attrs, scale_factor=time_scale(times)
-    )
-    node.variables[SPIKE_COUNT] = Variable(
-        dims=(DIM_UNIT,), data=counts, attrs={"sample_dimension": DIM_SPIKE}
-    )
-    meta: dict[str, Any] = {}
-    for bound, values in bounds.items():
-        if (values == values[0]).all():
-            meta[bound] = float(values[0])
-        else:
-            node.variables[bound] = Variable(dims=(DIM_UNIT,), data=values, attrs={"units": unit})
-            node.coords.append(bound)
     # Per-train annotations: numbers become unit coordinates, the rest JSON.
     names = [
         f"{where}, spike train {pos} ({st.name!r})"
@@ -394,20 +387,28 @@ def _add_spikes(node: Node, trains: list[neo.SpikeTrain], positions: list[int], 
     )
     if node.attrs.get("label_from_annotation"):
         common.pop(POPULATION_KEY, None)  # restored from the group's label
-    ann_vars: dict[str, str] = {}
-    if "channel_id" in arrays:  # lets signals of the same cells share the unit dim
-        node.attrs["_unit_ids"] = arrays["channel_id"]
-    for key, values in arrays.items():
-        name = _var_name(key, node)
-        node.variables[name] = Variable(dims=(DIM_UNIT,), data=values)
-        node.coords.append(name)
-        ann_vars[key] = name
     train_common, _, train_lists, _ = _split(
         [{k: getattr(st, k, None) for k in _TRAIN_ATTRS} for st in trains],
         arrays_ok=False,
         where=names,
         what="attribute",
     )
+    spike_group(
+        node,
+        times=times,
+        counts=counts,
+        units=unit,
+        dtype=dtypes.pop(),
+        t_start=bounds["t_start"],
+        t_stop=bounds["t_stop"],
+        unit_annotations=arrays,
+        annotations=common,
+        annotation_lists=lists,
+        annotation_types=types,
+        attributes=train_common,
+        attribute_lists=train_lists,
+    )
+    meta = node.attrs["spiketrains"]
     # Per-spike array_annotations: one variable on the spike dimension per numeric key
     # of one dtype in every train; anything else as JSON per train.
     spike_vars: dict[str, str] = {}
@@ -424,21 +425,90 @@ def _add_spikes(node: Node, trains: list[neo.SpikeTrain], positions: list[int], 
         name = _var_name(key, node, prefix="spike_")
         node.variables[name] = Variable(dims=(DIM_SPIKE,), data=np.concatenate(parts))
         spike_vars[key] = name
+    meta["array_annotation_vars"] = spike_vars
     if any(json_arrays):
-        lists["__array_annotations__"] = [
+        meta["annotation_lists"]["__array_annotations__"] = [
             jsonable.encode(rec, where=f"{name} array_annotations")
             for rec, name in zip(json_arrays, names, strict=True)
         ]
-    meta.update(
-        annotations=_wrap(common),
-        annotation_vars=ann_vars,
-        annotation_lists=lists,
-        attributes=train_common,
-        attribute_lists=train_lists,
-        array_annotation_vars=spike_vars,
+
+
+def spike_group(
+    node: Node,
+    *,
+    times: np.ndarray,
+    counts: np.ndarray,
+    units: str,
+    dtype: str,
+    t_start: np.ndarray,
+    t_stop: np.ndarray,
+    unit_annotations: Mapping[str, np.ndarray],
+    annotations: Mapping[str, Any],
+    attributes: Mapping[str, Any],
+    annotation_lists: Mapping[str, list[Any]] | None = None,
+    annotation_types: Mapping[str, Any] | None = None,
+    attribute_lists: Mapping[str, list[Any]] | None = None,
+) -> None:
+    """Lay out one population's spike trains, given as flat arrays, in ``node``.
+
+    The one place that decides the spike layout, shared by the neo route (after it has
+    split per-train metadata) and the NEST fast path (which never builds trains).
+
+    Parameters
+    ----------
+    node : Node
+        The population group; gets ``spike_time``, ``spike_count``, unit coordinates and
+        the ``spiketrains`` attribute.
+    times : numpy.ndarray
+        All spike times (float64, in ``units``), sorted by unit then time.
+    counts : numpy.ndarray
+        Spikes per unit (int64).
+    units, dtype : str
+        Time unit of the trains (e.g. ``"ms"``) and their original dtype string.
+    t_start, t_stop : numpy.ndarray
+        Per-unit bounds (in ``units``); stored as scalars when all equal.
+    unit_annotations : Mapping[str, numpy.ndarray]
+        Numeric per-unit annotations (become unit coordinates, e.g. ``channel_id``).
+    annotations, attributes : Mapping
+        Annotations and SpikeTrain attributes common to every train (JSON-encoded).
+    annotation_lists, annotation_types, attribute_lists : Mapping, optional
+        Per-train JSON metadata (neo route only; per-spike array annotations are
+        added by the neo route after this layout).
+    """
+    node.variables[SPIKE_TIME] = Variable(
+        dims=(DIM_SPIKE,),
+        data=times,
+        attrs={"units": units, "dtype": dtype},
+        scale_factor=time_scale(times),
     )
-    if types:
-        meta["annotation_types"] = types
+    node.variables[SPIKE_COUNT] = Variable(
+        dims=(DIM_UNIT,), data=counts, attrs={"sample_dimension": DIM_SPIKE}
+    )
+    meta: dict[str, Any] = {}
+    for bound, values in (("t_start", t_start), ("t_stop", t_stop)):
+        if (values == values[0]).all():
+            meta[bound] = float(values[0])
+        else:
+            node.variables[bound] = Variable(dims=(DIM_UNIT,), data=values, attrs={"units": units})
+            node.coords.append(bound)
+    ann_vars: dict[str, str] = {}
+    if "channel_id" in unit_annotations:  # lets signals of the same cells share the unit dim
+        node.attrs["_unit_ids"] = unit_annotations["channel_id"]
+    for key, values in unit_annotations.items():
+        name = _var_name(key, node)
+        node.variables[name] = Variable(dims=(DIM_UNIT,), data=values)
+        node.coords.append(name)
+        ann_vars[key] = name
+    meta.update(
+        annotations=_wrap(dict(annotations)),
+        annotation_vars=ann_vars,
+        annotation_lists=dict(annotation_lists or {}),
+        attributes=dict(attributes),
+        attribute_lists=dict(attribute_lists or {}),
+        array_annotation_vars={},
+    )
+    if annotation_types:
+        meta["annotation_types"] = dict(annotation_types)
     node.attrs["spiketrains"] = meta
 
 

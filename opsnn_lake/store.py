@@ -43,7 +43,6 @@ __all__ = [
 ]
 
 CHUNK_BYTES = 8 * 2**20  # one chunk per run for typical runs; several for long recordings
-_PACKING_ATTRS = ("scale_factor", "add_offset")
 _BLOSC = {"cname": "zstd", "clevel": 1, "shuffle": "bitshuffle", "blocksize": 0}
 
 
