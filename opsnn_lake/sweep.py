@@ -17,6 +17,8 @@ A spec names a model and the configurations to run::
       stimulus: {model: moving_bump, parameters: {side: 12}, seed: 1}
     timeout: 600              # seconds per run
     workers: 2                # parallel runs on the local dask cluster
+    slurm:                    # SLURM jobs for --cluster slurm (else slurm.yaml beside)
+      {partition: short, jobs: 4, cores: 2, memory: 4GB, walltime: "02:00:00"}
 
 The spec is read with a safe YAML loader and checked before anything runs: an unknown
 key, parameter or simulator is an error naming it and listing the valid ones.
@@ -25,8 +27,9 @@ Each configuration gets its content-derived run id first; the ones already in th
 are skipped without starting a simulator. The others run in parallel on dask, each in
 its own Python process (a simulator kernel holds global state): by default on a local
 in-process dask cluster whose ``workers`` threads each start one run at a time, or on a
-running dask.distributed cluster given by ``--scheduler ADDRESS`` (its workers must see
-the lake and the model files at the same paths). A run that crashes or exceeds
+running dask.distributed cluster given by ``--scheduler ADDRESS``, or on SLURM jobs with
+``--cluster slurm`` (dask-jobqueue; see :mod:`opsnn_lake.cluster`). Remote workers must
+see the lake and the model files at the same paths. A run that crashes or exceeds
 ``timeout`` is reported with its error and leaves nothing in the lake; the others go on.
 """
 
@@ -42,6 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from opsnn_lake.cluster import CLUSTERS, SlurmOptions, dask_client, slurm_options_for
 from opsnn_lake.errors import SchemaError
 from opsnn_lake.lake import Lake
 
@@ -70,6 +74,7 @@ SPEC_KEYS = (
     "inputs",
     "timeout",
     "workers",
+    "slurm",
 )
 INPUT_KEYS = ("model", "parameters", "seed")
 
@@ -88,6 +93,7 @@ class SweepSpec:
     inputs: dict[str, dict[str, Any]] = field(default_factory=dict)
     timeout: float | None = None
     workers: int | None = None
+    slurm: SlurmOptions = field(default_factory=SlurmOptions)
     path: Path | None = None
 
     @property
@@ -216,6 +222,9 @@ def parse_spec(data: Any, *, path: Path | None = None) -> SweepSpec:
         inputs={k: dict(v) for k, v in inputs.items()},
         timeout=float(timeout) if timeout is not None else None,
         workers=workers,
+        slurm=data["slurm"]
+        if isinstance(data.get("slurm"), SlurmOptions)
+        else slurm_options_for(path, data.get("slurm")),
         path=path,
     )
 
@@ -340,6 +349,7 @@ def run_sweep(
     lake: Lake | str | os.PathLike[str] = "lake",
     *,
     scheduler: str | None = None,
+    cluster: str | None = None,
     workers: int | None = None,
     timeout: float | None = None,
     progress: bool = True,
@@ -355,8 +365,11 @@ def run_sweep(
         Where runs go (created if missing).
     scheduler : str, optional
         Address of a running dask.distributed scheduler; default: a local cluster.
+    cluster : {"local", "slurm"}, optional
+        ``"slurm"`` runs the simulations in SLURM jobs (the spec's ``slurm`` options).
     workers : int, optional
-        Parallel runs on the local cluster (default: the spec's, else the CPU count).
+        Parallel runs on the local cluster, or SLURM jobs (default: the spec's ``workers``,
+        resp. ``slurm.jobs``, else the CPU count).
     timeout : float, optional
         Seconds per run (default: the spec's, else none).
     progress : bool
@@ -370,7 +383,7 @@ def run_sweep(
         One result per distinct configuration: ``"cached"``, ``"done"`` or ``"failed"``
         (with ``error``).
     """
-    from distributed import Client, LocalCluster, as_completed
+    from distributed import as_completed
     from tqdm import tqdm
 
     if not isinstance(lake, Lake):
@@ -385,22 +398,22 @@ def run_sweep(
             todo.append(item)
     if not todo:
         return report
-    n_workers = workers or spec.workers or os.cpu_count() or 1
+    if cluster == "slurm":
+        n_workers = workers or spec.slurm.jobs
+    else:
+        n_workers = min(workers or spec.workers or os.cpu_count() or 1, len(todo))
     timeout = timeout if timeout is not None else spec.timeout
     work_dir = str(Path(cwd or os.getcwd()).absolute())
-    if scheduler:
-        client = Client(scheduler)
-        cluster = None
-    else:
-        # Threads are enough here: each one only waits for its own simulator process.
-        cluster = LocalCluster(
-            n_workers=1,
-            threads_per_worker=min(n_workers, len(todo)),
-            processes=False,
-            dashboard_address=None,
-        )
-        client = Client(cluster)
-    try:
+    # Local threads are enough: each one only waits for its own simulator process.
+    with dask_client(
+        scheduler=scheduler,
+        cluster=cluster,
+        slurm=spec.slurm,
+        workers=n_workers,
+        processes=False,
+        work_dir=work_dir,
+        announce=None if progress else lambda line: None,
+    ) as client:
         futures = {
             client.submit(
                 _task,
@@ -425,10 +438,6 @@ def run_sweep(
                     outcome = {"status": "failed", "error": f"{type(err).__name__}: {err}"}
                 report.results.append(_result(item, outcome))
                 bar.update()
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
     order = {item["run_id"]: i for i, item in enumerate(planned)}
     report.results.sort(key=lambda r: order[r["run_id"]])
     return report
@@ -480,7 +489,15 @@ def configure(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("spec", help="sweep spec YAML file (e.g. simulate/va_sweep.yaml)")
     parser.add_argument("--simulator", help="override the spec's simulator (nest, spinnaker)")
     parser.add_argument("--scheduler", metavar="ADDRESS", help="a running dask scheduler")
-    parser.add_argument("--workers", type=int, help="parallel runs on the local cluster")
+    parser.add_argument(
+        "--cluster",
+        choices=CLUSTERS,
+        help="where runs go: local processes (default) or SLURM jobs (dask-jobqueue; "
+        "options from the spec's 'slurm' section or slurm.yaml beside it)",
+    )
+    parser.add_argument(
+        "--workers", "--jobs", type=int, help="parallel runs on the local cluster, or SLURM jobs"
+    )
     parser.add_argument("--timeout", type=float, help="seconds per run")
     parser.add_argument(
         "--dry-run", action="store_true", help="list the configurations and their run ids only"
@@ -503,7 +520,12 @@ def run(args: argparse.Namespace) -> int:
             print(f"{item['run_id']}  {state:7}  seed={config['seed']}  {config['parameters']}")
         return 0
     report = run_sweep(
-        spec, lake, scheduler=args.scheduler, workers=args.workers, timeout=args.timeout
+        spec,
+        lake,
+        scheduler=args.scheduler,
+        cluster=args.cluster,
+        workers=args.workers,
+        timeout=args.timeout,
     )
     print(format_report(report, spec))
     return 1 if report.failed else 0

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from opsnn_lake.cli_lake import parse_where
+from opsnn_lake.cluster import CLUSTERS
 from opsnn_lake.errors import SchemaError
 from opsnn_lake.lake import Lake
 
@@ -61,6 +62,17 @@ def configure(parser: argparse.ArgumentParser, command: str) -> None:
         )
         parser.add_argument(
             "--scheduler", help="address of a dask.distributed scheduler to compute on"
+        )
+        parser.add_argument(
+            "--cluster",
+            choices=CLUSTERS,
+            help="compute on local worker processes or on SLURM jobs (dask-jobqueue)",
+        )
+        parser.add_argument(
+            "--slurm-config",
+            metavar="YAML",
+            help="SLURM options for --cluster slurm (partition, jobs, cores, memory, "
+            "walltime, modules, env); default: ./slurm.yaml if present",
         )
         return
     sub = parser.add_subparsers(dest="plot", required=True, metavar="{raster,stat}")
@@ -136,10 +148,14 @@ def run(args: argparse.Namespace) -> int:
 def _compute(tree: Any, args: argparse.Namespace) -> Any:
     import dask
 
-    if args.scheduler:
-        from distributed import Client
+    if args.scheduler or args.cluster:
+        from opsnn_lake.cluster import SlurmOptions, dask_client, load_slurm_options
 
-        with Client(args.scheduler):
+        config = args.slurm_config or ("slurm.yaml" if Path("slurm.yaml").is_file() else None)
+        slurm = load_slurm_options(config) if config else SlurmOptions()
+        with dask_client(
+            scheduler=args.scheduler, cluster=args.cluster, slurm=slurm, workers=args.workers
+        ):
             return tree.compute()
     with dask.config.set(scheduler="threads", num_workers=args.workers):
         return tree.compute()
