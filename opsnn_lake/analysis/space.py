@@ -264,9 +264,7 @@ def activity_map(
         raise SchemaError(f"output={output!r} is not valid; choose one of {', '.join(OUTPUTS)}")
     bin_ms = check_bin_size(bin, "bin")
     rs: RunSet = as_runset(runs, lake)
-    groups = rs.select(
-        segments=segment, populations=population if population is not None else None
-    )
+    groups = rs.select(segments=segment, populations=population if population is not None else None)
     by_run: dict[str, list[GroupInfo]] = {}
     for g in groups:
         by_run.setdefault(g.run, []).append(g)

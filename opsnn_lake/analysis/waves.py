@@ -389,7 +389,7 @@ def wave_velocity(
             "min_r2": float(min_r2),
             "min_concentration": float(min_concentration),
         },
-        drop_axis=[2, 3],
+        drop_axis=[3],
         chunks=(data.chunks[0], (len(spans),), (len(VELOCITY_FIELDS),)),
         dtype=np.float64,
     )
