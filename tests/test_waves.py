@@ -107,7 +107,7 @@ def test_spatial_correlation_falls_with_distance(wave_lake):
 
 
 def test_activity_map_is_lazy_per_run_and_counts_every_spike(wave_lake):
-    lake, truth, _ = wave_lake
+    lake, _, _ = wave_lake
     runs = lake.search(model="v1_sheet")
     maps = activity_map(runs, lake=lake, population="exc", bin=5.0)
     assert maps.dims == ("run", "time", "y", "x")

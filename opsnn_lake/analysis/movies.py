@@ -111,7 +111,7 @@ def movie_frame(
     lake: Lake,
     time: float,
     population: str | None = None,
-    bin: float = 2.0,  # noqa: A002 - as activity_map
+    bin: float = 2.0,
     grid: int | Sequence[int] | None = None,
     path: str | Path | None = None,
 ) -> Figure:
@@ -141,7 +141,7 @@ def activity_movie(
     lake: Lake,
     path: str | Path,
     population: str | None = None,
-    bin: float = 2.0,  # noqa: A002 - as activity_map
+    bin: float = 2.0,
     grid: int | Sequence[int] | None = None,
     t_start: float | None = None,
     t_stop: float | None = None,
@@ -229,7 +229,7 @@ def wave_statistic(
     *,
     lake: Lake | None = None,
     population: str | None = None,
-    bin: float = 5.0,  # noqa: A002 - as activity_map
+    bin: float = 5.0,
     grid: int | Sequence[int] | None = None,
     window: float | None = None,
     t_start: float | None = None,

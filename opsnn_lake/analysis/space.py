@@ -204,7 +204,7 @@ def activity_map(
     lake: Lake | None = None,
     population: str | None = None,
     segment: str | None = None,
-    bin: Any = 2.0,  # noqa: A002 - the name users asked for
+    bin: Any = 2.0,
     grid: int | Sequence[int] | None = None,
     output: str = "counts",
     t_start: Any = None,
