@@ -95,7 +95,8 @@ def population_space(pop: Any) -> tuple[np.ndarray | None, dict[str, Any] | None
     parent = getattr(pop, "parent", None) or pop
     try:
         raw = parent.positions
-    except (AttributeError, NotImplementedError):
+    except (AttributeError, NotImplementedError, ValueError):
+        # sPyNNaker refuses (ValueError) for a population it was given no structure.
         return None, None
     positions = np.asarray(raw, dtype=np.float64)
     if positions.ndim != 2 or positions.shape[0] != 3:
@@ -124,10 +125,12 @@ def _annotate_positions(seg: neo.Segment, positions: np.ndarray) -> None:
     A spike train gets ``x``, ``y``, ``z`` scalars (numpy floats: the store keeps them
     as ``unit`` coordinates), an analog signal per-channel array annotations.
     """
-    for st in seg.spiketrains:
-        index = int(st.annotations["source_index"])
-        for axis, key in enumerate(POSITION_KEYS):
-            st.annotations[key] = positions[axis, index]
+    trains = list(seg.spiketrains)
+    if all("source_index" in st.annotations for st in trains):  # else no cell to look up
+        for st in trains:
+            index = int(st.annotations["source_index"])
+            for axis, key in enumerate(POSITION_KEYS):
+                st.annotations[key] = positions[axis, index]
     for sig in seg.analogsignals:
         index = np.asarray(sig.array_annotations.get("channel_index", []), dtype=np.int64)
         if index.size == sig.shape[1]:

@@ -31,13 +31,14 @@ import numpy as np
 from opsnn_lake.analysis.psth import bin_spikes, check_bin_size, n_bins, time_axis, time_coord
 from opsnn_lake.analysis.runs import GroupInfo, Plan, RunSet, Spikes, as_ms, as_runset
 from opsnn_lake.errors import SchemaError
+from opsnn_lake.schema import SPIKE_COUNT, SPIKE_TIME
 
 if TYPE_CHECKING:
     import xarray as xr
 
     from opsnn_lake.lake import Lake
 
-__all__ = ["OUTPUTS", "Layout", "activity_map", "group_layout"]
+__all__ = ["OUTPUTS", "Layout", "activity_map", "group_layout", "layout"]
 
 OUTPUTS = ("counts", "rate")
 _REL = 1e-6  # relative tolerance of grid spacings and pixel centres
@@ -70,33 +71,46 @@ class Layout:
         return np.bincount(inside, minlength=ny * nx).reshape(ny, nx)
 
 
-def _positions(g: GroupInfo) -> tuple[np.ndarray, np.ndarray, bool]:
-    """The units' x and y positions (a metadata-sized read: one value per cell), and
-    whether they are PyNN cell positions in µm (which come with ``z``)."""
-    if isinstance(g.source, str):
-        from opsnn_lake.analysis.runs import _zarr_group
+def _store_meta(path: str, cache: dict[str, Any]) -> dict[str, Any]:
+    """A store's root ``zarr.json`` (its consolidated metadata), parsed once per call."""
+    if path not in cache:
+        try:
+            cache[path] = json.loads((Path(path) / "zarr.json").read_text())
+        except (OSError, ValueError) as err:
+            raise SchemaError(f"{path}: cannot read the store metadata (zarr.json): {err}") from err
+    return cache[path]
 
-        group = _zarr_group(g.source, g.path)
-        if "x" in group and "y" in group:
-            x, y = np.asarray(group["x"][...], float), np.asarray(group["y"][...], float)
-            return x, y, "z" in group
-    elif "x" in g.source.coords and "y" in g.source.coords:
-        x, y = np.asarray(g.source["x"].values, float), np.asarray(g.source["y"].values, float)
-        return x, y, "z" in g.source.coords
-    raise SchemaError(
+
+def _array_meta(g: GroupInfo, cache: dict[str, Any]) -> dict[str, Any]:
+    """Consolidated metadata of the group's arrays, by name (empty for DataTrees)."""
+    if not isinstance(g.source, str):
+        return {}
+    nodes = _store_meta(g.source, cache).get("consolidated_metadata", {}).get("metadata", {})
+    prefix = g.path + "/"
+    return {k[len(prefix) :]: v for k, v in nodes.items() if k.startswith(prefix)}
+
+
+def _has_positions(g: GroupInfo, cache: dict[str, Any]) -> bool:
+    if isinstance(g.source, str):
+        arrays = _array_meta(g, cache)
+        return "x" in arrays and "y" in arrays
+    return "x" in g.source.coords and "y" in g.source.coords
+
+
+def _no_positions(g: GroupInfo) -> SchemaError:
+    return SchemaError(
         f"{g.where()}: the group has no x/y unit coordinates (cell positions); runs "
         "stored before positions were kept can be re-run, or choose a population with them"
     )
 
 
-def _structure(g: GroupInfo) -> dict[str, Any]:
+def _structure(g: GroupInfo, cache: dict[str, Any]) -> dict[str, Any]:
     """The population's PyNN structure record (``extent``, ``periodic``…), if stored."""
     if not isinstance(g.source, str):
         return {}
     try:
-        attrs = json.loads((Path(g.source) / "zarr.json").read_text()).get("attributes", {})
-        annotations = attrs["block"]["annotations"]
-    except (OSError, ValueError, KeyError, TypeError):
+        annotations = _store_meta(g.source, cache)["attributes"]["block"]["annotations"]
+    except (KeyError, TypeError):
         return {}
     if not isinstance(annotations, dict):
         return {}
@@ -125,15 +139,29 @@ def _spacing(centres: np.ndarray) -> float:
     return float(centres[1] - centres[0]) if centres.size > 1 else 1.0
 
 
-def group_layout(g: GroupInfo, grid: int | Sequence[int] | None = None) -> Layout:
-    """Pixel of each cell of a group on the map's grid (see the module docstring).
+def layout(
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    structure: dict[str, Any],
+    pynn: bool,
+    grid: int | Sequence[int] | None = None,
+    where: str = "group",
+) -> Layout:
+    """Pixel of each cell on the map's grid (see the module docstring).
 
     Parameters
     ----------
-    g : GroupInfo
-        A spike group with x/y unit coordinates.
+    x, y : numpy.ndarray
+        The cells' positions.
+    structure : dict
+        The stored structure record (``extent``, ``periodic``), possibly empty.
+    pynn : bool
+        Positions are PyNN's (µm); else grid cells or pixels.
     grid : int or (ny, nx), optional
         Pixels per side; None: one pixel per grid position.
+    where : str
+        Name of the group, for errors.
 
     Returns
     -------
@@ -142,14 +170,14 @@ def group_layout(g: GroupInfo, grid: int | Sequence[int] | None = None) -> Layou
     Raises
     ------
     SchemaError
-        If the group has no positions, or (``grid=None``) they are not on a regular grid.
+        If ``grid`` is None and the positions are not on a regular grid, or ``grid``
+        is not a positive size.
     """
-    x, y, pynn = _positions(g)
-    structure = _structure(g)
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
     periodic = bool(structure.get("periodic", False))
     units = "um" if pynn else "1"  # inputs: grid cells or pixels
     if grid is None:
-        cx, cy = _regular(x, "x", g.where()), _regular(y, "y", g.where())
+        cx, cy = _regular(x, "x", where), _regular(y, "y", where)
     else:
         cx, cy = np.unique(x), np.unique(y)
     extent = structure.get("extent")
@@ -175,27 +203,103 @@ def group_layout(g: GroupInfo, grid: int | Sequence[int] | None = None) -> Layou
     return Layout(pixel=pixel, x=centres_x, y=centres_y, periodic=periodic, units=units)
 
 
-def _map_task(
+def group_layout(
+    g: GroupInfo, grid: int | Sequence[int] | None = None, *, cache: dict[str, Any] | None = None
+) -> Layout:
+    """:func:`layout` of a group's cells, reading their positions now.
+
+    Raises
+    ------
+    SchemaError
+        If the group has no positions, or :func:`layout` refuses them.
+    """
+    cache = {} if cache is None else cache
+    if not _has_positions(g, cache):
+        raise _no_positions(g)
+    if isinstance(g.source, str):
+        from opsnn_lake.analysis.runs import _zarr_group
+
+        group = _zarr_group(g.source, g.path)
+        x, y, pynn = group["x"][...], group["y"][...], "z" in group
+    else:
+        x, y = g.source["x"].values, g.source["y"].values
+        pynn = "z" in g.source.coords
+    return layout(x, y, structure=_structure(g, cache), pynn=pynn, grid=grid, where=g.where())
+
+
+def _bin_map(
     spikes: Spikes,
-    pixel: np.ndarray,
-    shape: tuple[int, int],
+    lay: Layout,
     window: tuple[float, float, float, int],
     first: int,
     total: int,
-    rate_factor: np.ndarray | None,
+    output: tuple[str, float],
+    shuffle: tuple[int, int] | None,
 ) -> np.ndarray:
+    """One run's map, shape ``(1, total, ny, nx)``."""
     t_start, t_stop, bin_size, nbins = window
+    pixel = lay.pixel
+    if shuffle is not None:  # the same permutation wherever the task runs
+        pixel = np.random.default_rng(list(shuffle)).permutation(pixel)
     index, bins = bin_spikes(spikes.times, t_start, t_stop, bin_size, nbins)
     pix = pixel[spikes.unit_of_spike[index]]
     keep = pix >= 0
+    shape = lay.shape
     npix = shape[0] * shape[1]
     flat = np.bincount(bins[keep] * npix + pix[keep], minlength=nbins * npix)
     counts = flat.reshape(nbins, *shape).astype(np.float64)
-    if rate_factor is not None:
-        counts *= rate_factor  # per cell and second; NaN where a pixel has no cell
+    kind, bin_ms = output
+    if kind == "rate":  # per cell and second; NaN where a pixel has no cell
+        cells = lay.cells_per_pixel().astype(np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            counts *= np.where(cells > 0, 1000.0 / (cells * bin_ms), np.nan)
     out = np.full((1, total, *shape), np.nan)
     out[0, first : first + nbins] = counts
     return out
+
+
+def _map_task(spikes: Spikes, lay: Layout, *args: Any) -> np.ndarray:
+    """A map from spikes read by the plan and a layout known when the graph was built."""
+    return _bin_map(spikes, lay, *args)
+
+
+def _map_from_store(
+    read: tuple[Any, ...],
+    geometry: tuple[dict[str, Any], bool, Any, str],
+    ref: tuple[np.ndarray, np.ndarray],
+    *args: Any,
+) -> np.ndarray:
+    """Read a run's spikes and positions in one trip, lay its cells out, bin them.
+
+    The positions are read here, by the task, not while the graph is built: building
+    the graph of many runs then reads no array at all. A run whose grid differs from
+    the first run's is refused here.
+    """
+    from opsnn_lake.analysis.runs import read_spikes_zarr
+
+    spikes = read_spikes_zarr(*read)
+    structure, pynn, grid, where = geometry
+    lay = layout(
+        spikes.coords["x"], spikes.coords["y"], structure=structure, pynn=pynn, grid=grid,
+        where=where,
+    )  # fmt: skip
+    _check_grid(lay, ref, where)
+    return _bin_map(spikes, lay, *args)
+
+
+def _check_grid(lay: Layout, ref: tuple[np.ndarray, np.ndarray], where: str) -> None:
+    x, y = ref
+    if (
+        lay.x.shape != x.shape
+        or lay.y.shape != y.shape
+        or not (np.allclose(lay.x, x, rtol=_REL) and np.allclose(lay.y, y, rtol=_REL))
+    ):
+        raise SchemaError(
+            f"{where}: its grid ({lay.shape[0]} x {lay.shape[1]} pixels from "
+            f"x={lay.x[0]:g}, y={lay.y[0]:g}) differs from that of the first run "
+            f"({y.size} x {x.size} from x={x[0]:g}, y={y[0]:g}); pass grid=(ny, nx) or "
+            "map runs of one sheet size together"
+        )
 
 
 def activity_map(
@@ -265,6 +369,7 @@ def activity_map(
     bin_ms = check_bin_size(bin, "bin")
     rs: RunSet = as_runset(runs, lake)
     groups = rs.select(segments=segment, populations=population if population is not None else None)
+    cache: dict[str, Any] = {}
     by_run: dict[str, list[GroupInfo]] = {}
     for g in groups:
         by_run.setdefault(g.run, []).append(g)
@@ -272,7 +377,7 @@ def activity_map(
     for run in rs.run_ids:
         found = by_run.get(run, [])
         if population is None:
-            found = [g for g in found if _has_positions(g)]
+            found = [g for g in found if _has_positions(g, cache)]
         if len(found) != 1:
             names = sorted({f"{g.segment}/{g.population}" for g in found})
             raise SchemaError(
@@ -280,19 +385,10 @@ def activity_map(
                 "pass population= (and segment=) naming exactly one"
             )
         chosen.append(found[0])
+    for g in chosen:
+        if not _has_positions(g, cache):
+            raise _no_positions(g)
     lo, hi = as_ms(t_start, "t_start"), as_ms(t_stop, "t_stop")
-    layouts = [group_layout(g, grid) for g in chosen]
-    ref = layouts[0] if layouts else None
-    for g, lay in zip(chosen, layouts, strict=True):
-        assert ref is not None
-        if lay.shape != ref.shape or not (
-            np.allclose(lay.x, ref.x, rtol=_REL) and np.allclose(lay.y, ref.y, rtol=_REL)
-        ):
-            raise SchemaError(
-                f"{g.where()}: its grid ({lay.shape[0]} x {lay.shape[1]} pixels from "
-                f"x={lay.x[0]:g}, y={lay.y[0]:g}) differs from that of run {chosen[0].run!r}; "
-                "pass grid=(ny, nx) or map runs of one sheet size together"
-            )
     windows, starts = [], []
     for g in chosen:
         a, b = g.common_bounds(lo, hi)
@@ -306,19 +402,37 @@ def activity_map(
         starts, [w[3] for w in windows], bin_ms, where=[g.where() for g in chosen]
     )
     total = times.size
+    # The first run's grid is the map's (read now, for the coordinates); every other
+    # run is laid out by its own task and must give the same pixel centres.
+    ref = group_layout(chosen[0], grid, cache=cache) if chosen else None
+    ref_xy = (ref.x, ref.y) if ref is not None else (np.zeros(0), np.zeros(0))
     plan = Plan("activity_map", (bin_ms, grid, output, lo, hi, shuffle), chosen)
-    blocks = []
-    for i, (g, lay) in enumerate(zip(chosen, layouts, strict=True)):
-        pixel = lay.pixel
-        if shuffle is not None:
-            pixel = np.random.default_rng([shuffle, i]).permutation(pixel)
-        factor = None
-        if output == "rate":
-            cells = lay.cells_per_pixel().astype(np.float64)
-            with np.errstate(divide="ignore"):
-                factor = np.where(cells > 0, 1000.0 / (cells * bin_ms), np.nan)
-        key = plan.spikes(g, 0, g.n_units)
-        blocks.append((_map_task, key, pixel, lay.shape, windows[i], firsts[i], total, factor))
+    blocks: list[tuple[Any, ...]] = []
+    periodic = []
+    for i, g in enumerate(chosen):
+        structure = _structure(g, cache)
+        periodic.append(bool(structure.get("periodic", False)))
+        rest = (
+            windows[i],
+            firsts[i],
+            total,
+            (output, bin_ms),
+            None if shuffle is None else (int(shuffle), i),
+        )
+        arrays = _array_meta(g, cache)
+        names = (SPIKE_COUNT, SPIKE_TIME, "x", "y")
+        if isinstance(g.source, str) and all(n in arrays for n in names):
+            read = (
+                g.source, g.path, 0, g.n_units, g.n_units, ["x", "y"], dict(g.spike_attrs),
+                {n: arrays[n] for n in names},
+            )  # fmt: skip
+            geometry = (structure, "z" in arrays, grid, g.where())
+            blocks.append((_map_from_store, read, geometry, ref_xy, *rest))
+        else:  # a DataTree: positions from its (small) coordinates now
+            lay = ref if i == 0 else group_layout(g, grid, cache=cache)
+            assert lay is not None
+            _check_grid(lay, ref_xy, g.where())
+            blocks.append((_map_task, plan.spikes(g, 0, g.n_units), lay, *rest))
     shape = ref.shape if ref is not None else (0, 0)
     data = plan.array(
         "activity_map",
@@ -345,17 +459,9 @@ def activity_map(
             "bin_ms": bin_ms,
             "output": output,
             "population": population or (chosen[0].population if chosen else ""),
-            "periodic": int(bool(layouts) and all(lay.periodic for lay in layouts)),
+            "periodic": int(bool(periodic) and all(periodic)),
             "position_units": units,
             "shuffled": -1 if shuffle is None else int(shuffle),
         },
     )
 
-
-def _has_positions(g: GroupInfo) -> bool:
-    if isinstance(g.source, str):
-        from opsnn_lake.analysis.runs import _zarr_group
-
-        group = _zarr_group(g.source, g.path)
-        return "x" in group and "y" in group
-    return "x" in g.source.coords and "y" in g.source.coords

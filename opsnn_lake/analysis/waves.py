@@ -77,7 +77,7 @@ def _axis_track(
     step = coord[1] - coord[0] if coord.size > 1 else 1.0
     length = step * coord.size
     if periodic:
-        return _circular_track(e, m, t, coord, length)
+        return _circular_track(excess, times, ok, coord, length)
     centre = (e @ coord) / m
     spread = (e @ coord**2) / m - centre**2
     conc = 1.0 - np.clip(spread / (length**2 / 12.0), 0.0, 1.0)
@@ -92,30 +92,42 @@ def _axis_track(
 
 
 def _circular_track(
-    e: np.ndarray, m: np.ndarray, t: np.ndarray, coord: np.ndarray, length: float
+    excess: np.ndarray, times: np.ndarray, ok: np.ndarray, coord: np.ndarray, length: float
 ) -> tuple[float, float, float, float]:
     """:func:`_axis_track` on a torus: a circular-linear fit of the centre's phase.
 
     The activity of a frame is a phasor ``z`` on the circle (its angle the circular
     centre, its length the mass times the concentration). The speed maximises
     ``|sum z exp(-i 2 pi v t / L)|``: the line that keeps the phases most aligned,
-    found on a grid then refined; no frame-to-frame unwrapping, which a frame of a few
-    stray spikes would throw off by a whole turn.
+    found on a grid (a zero-padded FFT when frames are evenly spaced, as map bins are)
+    then refined; no frame-to-frame unwrapping, which a frame of a few stray spikes
+    would throw off by a whole turn.
     """
     theta = 2 * np.pi * (coord - coord[0]) / length
-    z = e @ np.exp(1j * theta)
+    z_all = excess @ np.exp(1j * theta)  # 0 in frames without activity
+    m, z, t = excess[ok].sum(axis=1), z_all[ok], times[ok]
     concentration = float(np.abs(z).sum() / m.sum())
     if t.size < 2:
         return 0.0, 0.0, 0.0, concentration
-    dt = float(np.min(np.diff(t))) if t.size > 1 else 1.0
-    v_max = length / (2 * dt)  # beyond it a frame's move aliases to the other way round
-    resolution = length / max(float(t[-1] - t[0]), dt) / 20
-    grid = np.arange(-v_max, v_max + resolution, resolution)
+    span = max(float(times[-1] - times[0]), 1e-12)
+    steps = np.diff(times)
+    dt = float(steps.min())
 
     def power(vs: np.ndarray) -> np.ndarray:
         return np.abs(np.exp(-2j * np.pi * np.outer(vs, t) / length) @ z)
 
-    v = float(grid[np.argmax(power(grid))])
+    # Speeds beyond length / (2 dt) alias (a frame's move looks like one the other way
+    # round); grid spacing a twentieth of the peak's width, length / span.
+    resolution = length / span / 20
+    if np.allclose(steps, dt, rtol=1e-9, atol=0):
+        n = 1 << int(np.ceil(np.log2(20 * times.size)))
+        spectrum = np.abs(np.fft.fft(z_all, n))
+        v = float(np.fft.fftfreq(n, d=dt)[np.argmax(spectrum)] * length)
+        resolution = length / (n * dt)
+    else:
+        v_max = length / (2 * dt)
+        grid = np.arange(-v_max, v_max + resolution, resolution)
+        v = float(grid[np.argmax(power(grid))])
     fine = np.linspace(v - resolution, v + resolution, 41)
     v = float(fine[np.argmax(power(fine))])
     rotated = z * np.exp(-2j * np.pi * v * t / length)
