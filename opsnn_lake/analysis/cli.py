@@ -99,6 +99,7 @@ def _movie_parser(sub: Any) -> None:
     movie.add_argument("--t-start", type=float, help="start of the time range (ms)")
     movie.add_argument("--t-stop", type=float, help="end of the time range (ms)")
     movie.add_argument("--fps", type=float, default=10.0, help="frames per second (default 10)")
+    movie.add_argument("--smooth", type=int, default=1, help="frame = mean of N bins (default 1)")
     movie.add_argument("-o", "--output", help=".gif or .mp4 file (default: <run id>.gif)")
 
 
@@ -279,6 +280,7 @@ def _movie(args: argparse.Namespace) -> int:
         t_start=args.t_start,
         t_stop=args.t_stop,
         fps=args.fps,
+        smooth=args.smooth,
     )
     print(f"wrote {output}")
     return 0

@@ -47,10 +47,11 @@ def _one_run_map(
     grid: int | Sequence[int] | None,
     t_start: float | None,
     t_stop: float | None,
+    smooth: int = 1,
 ) -> xr.DataArray:
     from opsnn_lake.analysis.space import activity_map
 
-    return activity_map(
+    maps = activity_map(
         [run_id],
         lake=lake,
         population=population,
@@ -60,11 +61,18 @@ def _one_run_map(
         t_start=t_start,
         t_stop=t_stop,
     ).isel(run=0)
+    if smooth > 1:  # a centred moving average over frames: single spikes become a trace
+        attrs = dict(maps.attrs)
+        maps = maps.rolling(time=int(smooth), center=True, min_periods=1).mean()
+        maps.attrs.update(attrs)
+    return maps
 
 
-def _frame_figure(frames: xr.DataArray, vmax: float) -> tuple[Figure, Any, Any]:
+def _frame_figure(frames: xr.DataArray, vmax: float, smooth: int) -> tuple[Figure, Any, Any]:
     from matplotlib.figure import Figure
 
+    bin_ms = float(frames.attrs["bin_ms"])
+    smoothing = f", mean of {smooth} × {bin_ms:g} ms" if smooth > 1 else ""
     x, y = frames["x"].values, frames["y"].values
     dx = (x[1] - x[0]) if x.size > 1 else 1.0
     dy = (y[1] - y[0]) if y.size > 1 else 1.0
@@ -81,7 +89,7 @@ def _frame_figure(frames: xr.DataArray, vmax: float) -> tuple[Figure, Any, Any]:
         vmax=vmax,
         interpolation="nearest",
     )
-    fig.colorbar(image, ax=ax, label="rate per cell (Hz)")
+    fig.colorbar(image, ax=ax, label="rate per cell (Hz)" + smoothing)
     axis = "µm" if units == "um" else ("pixel" if units == "1" else units)
     ax.set_xlabel(f"x ({axis})")
     ax.set_ylabel(f"y ({axis})")
@@ -113,15 +121,16 @@ def movie_frame(
     population: str | None = None,
     bin: float = 2.0,
     grid: int | Sequence[int] | None = None,
+    smooth: int = 1,
     path: str | Path | None = None,
 ) -> Figure:
     """One frame of :func:`activity_movie`: the bin holding ``time`` (ms), as a figure.
 
     Parameters are those of :func:`activity_movie`; ``path`` writes a PNG.
     """
-    frames = _one_run_map(run_id, lake, population, bin, grid, None, None).compute()
+    frames = _one_run_map(run_id, lake, population, bin, grid, None, None, smooth).compute()
     index = int(np.clip(np.searchsorted(frames["time"].values, time, side="right") - 1, 0, None))
-    fig, image, stamp = _frame_figure(frames, _scale(frames.values))
+    fig, image, stamp = _frame_figure(frames, _scale(frames.values), smooth)
     _draw(frames, index, image, stamp, run_id, float(frames.attrs["bin_ms"]))
     if path is not None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -146,6 +155,7 @@ def activity_movie(
     t_start: float | None = None,
     t_stop: float | None = None,
     fps: float = 10.0,
+    smooth: int = 1,
 ) -> Path:
     """Write a movie of one run's activity map (rate per cell), frame by time bin.
 
@@ -167,6 +177,9 @@ def activity_movie(
         Time range (ms); default the whole run.
     fps : float
         Frames per second of the movie.
+    smooth : int
+        Show each frame as the centred mean of this many bins (1: raw bins); sparse
+        spikes then leave a visible trace.
 
     Returns
     -------
@@ -188,10 +201,10 @@ def activity_movie(
         raise SchemaError(f"{path}: movies are .gif or .mp4, got {suffix or 'no suffix'!r}")
     if suffix == ".mp4" and shutil.which("ffmpeg") is None:
         raise SchemaError(f"{path}: writing MP4 needs ffmpeg on the PATH; write a .gif instead")
-    frames = _one_run_map(run_id, lake, population, bin, grid, t_start, t_stop).compute()
+    frames = _one_run_map(run_id, lake, population, bin, grid, t_start, t_stop, smooth).compute()
     if frames.sizes["time"] == 0:
         raise SchemaError(f"run {run_id!r}: no time bins to show")
-    fig, image, stamp = _frame_figure(frames, _scale(frames.values))
+    fig, image, stamp = _frame_figure(frames, _scale(frames.values), smooth)
     canvas = FigureCanvasAgg(fig)
     bin_ms = float(frames.attrs["bin_ms"])
     path.parent.mkdir(parents=True, exist_ok=True)

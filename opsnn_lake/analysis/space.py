@@ -464,4 +464,3 @@ def activity_map(
             "shuffled": -1 if shuffle is None else int(shuffle),
         },
     )
-
