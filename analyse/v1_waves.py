@@ -63,8 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     value = wave_statistic(runs, "wave_speed", population=args.population, bin=args.bin)
     plot_statistic(value, "lambda_exc", y="g_inh", path=out / "wave_speed.png")
-    finite = speed.fillna(-np.inf)
-    run = str(finite.run[int(finite.argmax())].values)
+    fastest = int(np.argmax(np.nan_to_num(speed.values, nan=-np.inf)))
+    run = str(speed.run.values[fastest])
     lake = Lake(cat.lake_dir, create=False)  # the lake behind the catalog: one run's movie
     show = {"lake": lake, "population": args.population, "bin": args.bin}
     movie = activity_movie(run, path=out / f"{run}.gif", **show)
