@@ -99,7 +99,10 @@ def population_space(pop: Any) -> tuple[np.ndarray | None, dict[str, Any] | None
         # sPyNNaker refuses (ValueError) for a population it was given no structure.
         return None, None
     positions = np.asarray(raw, dtype=np.float64)
-    if positions.ndim != 2 or positions.shape[0] != 3:
+    size = len(parent)
+    if positions.shape == (size, 3) and size != 3:
+        positions = positions.T  # sPyNNaker 7.4 gives positions as (cells, 3), PyNN (3, cells)
+    if positions.shape != (3, size):
         return None, None
     structure: dict[str, Any] = {}
     struct = getattr(parent, "structure", None)
@@ -132,9 +135,9 @@ def _annotate_positions(seg: neo.Segment, positions: np.ndarray) -> None:
             for axis, key in enumerate(POSITION_KEYS):
                 st.annotations[key] = positions[axis, index]
     for sig in seg.analogsignals:
-        index = np.asarray(sig.array_annotations.get("channel_index", []), dtype=np.int64)
-        if index.size == sig.shape[1]:
-            sig.array_annotate(**{k: positions[a, index] for a, k in enumerate(POSITION_KEYS)})
+        channels = np.asarray(sig.array_annotations.get("channel_index", []), dtype=np.int64)
+        if channels.size == sig.shape[1]:
+            sig.array_annotate(**{k: positions[a, channels] for a, k in enumerate(POSITION_KEYS)})
 
 
 def nest_nodes(

@@ -257,3 +257,37 @@ def test_movie_of_a_tonic_input_run(tmp_path):
     )
     with Image.open(gif) as movie:
         assert movie.n_frames >= 4
+
+
+def test_positions_on_a_virtual_spinnaker_board(tmp_path, monkeypatch):
+    """sPyNNaker (whole mapping pipeline on a virtual board, no data) keeps positions."""
+    from opsnn_lake.simulators import RunRequest, plan_run, run_in_subprocess
+
+    (tmp_path / "spynnaker.cfg").write_text(
+        "[Machine]\nvirtual_board = True\nversion = 5\n\n"
+        f"[Reports]\ndefault_report_file_path = {tmp_path / 'reports'}\n\n"
+        "[Logging]\ndefault = warning\n"
+    )
+    user = tmp_path / "user_config"  # sPyNNaker wants one user cfg; not the real ~
+    user.mkdir()
+    (user / ".spynnaker.cfg").write_text("")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(user))
+    monkeypatch.chdir(tmp_path)
+    lake = Lake(tmp_path / "lake")
+    bump = _bump(lake, side=6, duration=50.0)
+    params = {"side_exc": 6, "side_inh": 3, "tstop": 50.0, "stimulus": bump}
+    planned = plan_run("v1_sheet", simulator="spinnaker", parameters=params, lake=lake)
+    request = RunRequest(model="v1_sheet", simulator="spinnaker", parameters=params)
+    out = run_in_subprocess(request, lake.path, run_id=planned.run_id, timeout=300)
+    assert out["status"] == "done", out
+    tree = lake.open(planned.run_id)
+    exc = (
+        tree["segment000/exc"]
+        if "segment000" in tree
+        else next(iter(tree.children.values()))["exc"]
+    )
+    i = np.arange(36)
+    np.testing.assert_allclose(exc["x"].values, (i // 6 + 0.5) * EXTENT / 6)
+    np.testing.assert_allclose(exc["y"].values, (i % 6 + 0.5) * EXTENT / 6)
+    structure = tree.attrs["block"]["annotations"]["populations"]["exc"]["structure"]
+    assert structure["extent"] == [[0.0, EXTENT], [0.0, EXTENT]] and structure["periodic"] is True

@@ -211,7 +211,7 @@ def activity_movie(
     if suffix == ".mp4":
         from matplotlib.animation import FFMpegWriter
 
-        writer = FFMpegWriter(fps=fps)
+        writer = FFMpegWriter(fps=max(1, round(fps)))
         with writer.saving(fig, str(path), dpi=fig.dpi):
             for i in range(frames.sizes["time"]):
                 _draw(frames, i, image, stamp, run_id, bin_ms)

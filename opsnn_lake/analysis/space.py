@@ -190,7 +190,10 @@ def layout(
         iy = np.searchsorted(cy, y)
         centres_x, centres_y = cx, cy
     else:
-        ny, nx = (int(grid), int(grid)) if np.ndim(grid) == 0 else (int(grid[0]), int(grid[1]))
+        if isinstance(grid, Sequence):
+            ny, nx = int(grid[0]), int(grid[1])
+        else:
+            ny = nx = int(grid)
         if ny < 1 or nx < 1:
             raise SchemaError(f"grid={grid!r}: expected a positive number of pixels per side")
         dx, dy = (x1 - x0) / nx, (y1 - y0) / ny
@@ -420,11 +423,11 @@ def activity_map(
             None if shuffle is None else (int(shuffle), i),
         )
         arrays = _array_meta(g, cache)
-        names = (SPIKE_COUNT, SPIKE_TIME, "x", "y")
-        if isinstance(g.source, str) and all(n in arrays for n in names):
+        wanted = (SPIKE_COUNT, SPIKE_TIME, "x", "y")
+        if isinstance(g.source, str) and all(n in arrays for n in wanted):
             read = (
                 g.source, g.path, 0, g.n_units, g.n_units, ["x", "y"], dict(g.spike_attrs),
-                {n: arrays[n] for n in names},
+                {n: arrays[n] for n in wanted},
             )  # fmt: skip
             geometry = (structure, "z" in arrays, grid, g.where())
             blocks.append((_map_from_store, read, geometry, ref_xy, *rest))

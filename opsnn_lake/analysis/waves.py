@@ -161,7 +161,7 @@ def _fit_centroid(
             vel[i], resid, total, tracked = v, resid + r, total + tot, True
     r2 = 1.0 - resid / total if tracked and total > 0 else 0.0
     out[4] = r2
-    speed = float(np.hypot(*vel))
+    speed = float(np.hypot(vel[0], vel[1]))
     if not tracked or r2 < min_r2 or not speed > 0:
         return out
     out[0], out[1] = speed, np.degrees(np.arctan2(vel[1], vel[0]))
@@ -317,7 +317,7 @@ def _window_coords(
     stops = np.array([times[b - 1] + bin_ms for _, b in spans]) if times.size else np.zeros(0)
     # A run parameter named like a result (the bump's own ``speed``) gets a prefix.
     run_coords = {
-        (f"param_{k}" if k in VELOCITY_FIELDS else k): v.variable
+        (f"param_{k}" if k in VELOCITY_FIELDS else str(k)): v.variable
         for k, v in maps.coords.items()
         if v.dims == ("run",)
     }
