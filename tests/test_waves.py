@@ -281,11 +281,8 @@ def test_positions_on_a_virtual_spinnaker_board(tmp_path, monkeypatch):
     out = run_in_subprocess(request, lake.path, run_id=planned.run_id, timeout=300)
     assert out["status"] == "done", out
     tree = lake.open(planned.run_id)
-    exc = (
-        tree["segment000/exc"]
-        if "segment000" in tree
-        else next(iter(tree.children.values()))["exc"]
-    )
+    (segment,) = tree.children.values()
+    exc = segment["exc"]
     i = np.arange(36)
     np.testing.assert_allclose(exc["x"].values, (i // 6 + 0.5) * EXTENT / 6)
     np.testing.assert_allclose(exc["y"].values, (i % 6 + 0.5) * EXTENT / 6)
