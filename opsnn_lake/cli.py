@@ -26,7 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "check": ("opsnn_lake.cli_lake", "find orphan stores, rows and staging left-overs"),
     "reindex": ("opsnn_lake.cli_lake", "rebuild the index from the stores"),
     "analyse": ("opsnn_lake.analysis.cli", "compute statistics across runs"),
-    "plot": ("opsnn_lake.analysis.cli", "plot a raster or a statistic against parameters"),
+    "plot": ("opsnn_lake.analysis.cli", "plot a raster, a statistic or a movie"),
 }
 
 

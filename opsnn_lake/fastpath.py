@@ -36,7 +36,10 @@ from opsnn_lake.schema import (
     unique_names,
 )
 
-__all__ = ["neo_route_block", "nest_nodes"]
+__all__ = ["POSITION_KEYS", "neo_route_block", "nest_nodes", "population_space"]
+
+#: Per-cell annotations holding a PyNN cell's position (µm), in this order.
+POSITION_KEYS = ("x", "y", "z")
 
 # What neo gives every SpikeTrain PyNN builds (neo's defaults), encoded once.
 _TRAIN_ATTRIBUTES = {
@@ -57,11 +60,84 @@ def neo_route_block(populations: Mapping[str, Any]) -> neo.Block:
     blocks = {}
     for label, pop in populations.items():
         block = pop.get_data()
+        positions, structure = population_space(pop)
         for seg in block.segments:
             for obj in [*seg.spiketrains, *seg.analogsignals]:
                 obj.annotations[POPULATION_KEY] = label
+            if positions is not None:
+                _annotate_positions(seg, positions)
+        if structure is not None:
+            block.annotations["structure"] = structure
         blocks[label] = block
     return merge_blocks(blocks)
+
+
+def population_space(pop: Any) -> tuple[np.ndarray | None, dict[str, Any] | None]:
+    """Cell positions and spatial structure of a PyNN population (or view's parent).
+
+    Parameters
+    ----------
+    pop : Population or PopulationView
+        A PyNN population of any back-end.
+
+    Returns
+    -------
+    positions : numpy.ndarray or None
+        Shape (3, size of the parent population): x, y, z in µm as PyNN gives them,
+        indexed by the cells' index in the parent (PyNN's ``source_index``); None if the
+        back-end gives no positions.
+    structure : dict or None
+        ``{"type": "Grid2D", "parameters": {...}, "shape": [nx, ny]}`` from PyNN's
+        structure (``shape`` for grids only), plus the population's ``extent``
+        (``[[x0, x1], [y0, y1]]``, µm) and ``periodic`` annotations when the model gave
+        them; None when PyNN knows none of it.
+    """
+    parent = getattr(pop, "parent", None) or pop
+    try:
+        raw = parent.positions
+    except (AttributeError, NotImplementedError, ValueError):
+        # sPyNNaker refuses (ValueError) for a population it was given no structure.
+        return None, None
+    positions = np.asarray(raw, dtype=np.float64)
+    size = len(parent)
+    if positions.shape == (size, 3) and size != 3:
+        positions = positions.T  # sPyNNaker 7.4 gives positions as (cells, 3), PyNN (3, cells)
+    if positions.shape != (3, size):
+        return None, None
+    structure: dict[str, Any] = {}
+    struct = getattr(parent, "structure", None)
+    if struct is not None:
+        params = {}
+        for name in getattr(struct, "parameter_names", ()):
+            value = getattr(struct, name, None)
+            if isinstance(value, bool | int | float | str) or value is None:
+                params[name] = value.item() if isinstance(value, np.generic) else value
+        structure.update(type=type(struct).__name__, parameters=params)
+        if hasattr(struct, "calculate_size") and type(struct).__name__.startswith("Grid"):
+            structure["shape"] = [int(v) for v in struct.calculate_size(positions.shape[1])]
+    annotations = getattr(parent, "annotations", None) or {}
+    for key in ("extent", "periodic"):
+        if key in annotations:
+            structure[key] = annotations[key]
+    return positions, structure or None
+
+
+def _annotate_positions(seg: neo.Segment, positions: np.ndarray) -> None:
+    """Positions of the cells of a ``get_data`` segment as annotations (neo route).
+
+    A spike train gets ``x``, ``y``, ``z`` scalars (numpy floats: the store keeps them
+    as ``unit`` coordinates), an analog signal per-channel array annotations.
+    """
+    trains = list(seg.spiketrains)
+    if all("source_index" in st.annotations for st in trains):  # else no cell to look up
+        for st in trains:
+            index = int(st.annotations["source_index"])
+            for axis, key in enumerate(POSITION_KEYS):
+                st.annotations[key] = positions[axis, index]
+    for sig in seg.analogsignals:
+        channels = np.asarray(sig.array_annotations.get("channel_index", []), dtype=np.int64)
+        if channels.size == sig.shape[1]:
+            sig.array_annotate(**{k: positions[a, channels] for a, k in enumerate(POSITION_KEYS)})
 
 
 def nest_nodes(
@@ -120,13 +196,16 @@ def nest_nodes(
                 "(sim.reset() was called); store multi-segment runs with the neo route"
             )
         node = Node(attrs={"label": label, "label_from_annotation": True})
+        positions, structure = population_space(pop)
         spikes_var = next((v for v in recorder.recorded if v.name == "spikes"), None)
         if spikes_var is not None:
             ids = np.array(
                 sorted(recorder.filter_recorded(spikes_var, pop._record_filter)), dtype=int
             )
             spikes = events(recorder._spike_detector.device)
-            _add_spikes(node, spikes, ids, pop, recorder, t_now, offset=state._time_offset)
+            _add_spikes(
+                node, spikes, ids, pop, recorder, t_now, positions, offset=state._time_offset
+            )
         for variable in recorder.recorded:
             if variable.name != "spikes":
                 sig = _signal(
@@ -136,6 +215,7 @@ def nest_nodes(
                     label,
                     events(recorder._multimeter.device),
                     t_now,
+                    positions,
                     offset=state._time_offset,
                 )
                 if sig is not None:  # None: recorded on other cells of the parent only
@@ -144,6 +224,8 @@ def nest_nodes(
             node.attrs.pop(scratch, None)
         nodes[f"{seg_name}/{name}"] = node
         block_annotations[label] = {**recorder.metadata}
+        if structure is not None:
+            block_annotations[label]["structure"] = structure
     meta = {
         "name": None,
         "description": None,
@@ -181,6 +263,7 @@ def _add_spikes(
     pop: Any,
     recorder: Any,
     t_now: float,
+    positions: np.ndarray | None,
     *,
     offset: float,
 ) -> None:
@@ -196,6 +279,12 @@ def _add_spikes(
     if times.size > 1 and (np.diff(times)[np.diff(same_cell) == 0] < 0).any():
         raise SchemaError(f"population {node.attrs['label']!r}: recorder spike times are unsorted")
     t_start = float(recorder._recording_start_time.rescale("ms").magnitude)
+    index = _index(recorder.population, ids)
+    # The recorder belongs to the parent of a PopulationView and indexes by it, as
+    # the neo route does; neo names each train's id `channel_id`.
+    per_unit = {"source_index": index, "channel_id": ids.astype(np.int64)}
+    if positions is not None:
+        per_unit.update({k: positions[a, index] for a, k in enumerate(POSITION_KEYS)})
     spike_group(
         node,
         times=times,
@@ -204,12 +293,7 @@ def _add_spikes(
         dtype="<f8",
         t_start=np.full(ids.size, t_start),
         t_stop=np.full(ids.size, float(t_now)),
-        # The recorder belongs to the parent of a PopulationView and indexes by it, as
-        # the neo route does; neo names each train's id `channel_id`.
-        unit_annotations={
-            "source_index": _index(recorder.population, ids),
-            "channel_id": ids.astype(np.int64),
-        },
+        unit_annotations=per_unit,
         annotations={},
         attributes=_TRAIN_ATTRIBUTES,
     )
@@ -234,6 +318,7 @@ def _signal(
     label: str,
     events: Mapping[str, np.ndarray],
     t_now: float,
+    positions: np.ndarray | None,
     *,
     offset: float,
 ) -> neo.AnalogSignal | None:
@@ -265,6 +350,10 @@ def _signal(
     elif per_cell.shape[1]:
         per_cell[:, 0] = initial
     units = recorder.population.find_units(variable)
+    index = _index(recorder.population, ids)
+    array_annotations = {"channel_index": index}
+    if positions is not None:
+        array_annotations.update({k: positions[a, index] for a, k in enumerate(POSITION_KEYS)})
     return neo.AnalogSignal(
         per_cell.T,
         units="dimensionless" if units == "unknown" else units,
@@ -273,5 +362,5 @@ def _signal(
         name=name,
         channel_ids=ids,
         source_population=label,
-        array_annotations={"channel_index": _index(recorder.population, ids)},
+        array_annotations=array_annotations,
     )

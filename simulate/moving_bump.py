@@ -76,7 +76,8 @@ def generate(params: dict[str, Any]) -> neo.Block:
     """Draw the spike trains; return them as a Block (population ``"bump"``).
 
     Each train carries ``x`` and ``y`` (grid cell) annotations; the Block's annotations
-    hold ``side`` so a network can lay the sources out on its own sheet.
+    hold ``side`` so a network can lay the sources out on its own sheet, and the grid's
+    ``structure`` (shape, extent in grid cells, periodic) as the lake keeps PyNN's.
     """
     rates, x, y = bump_rates(params)
     dt = float(params["dt"])
@@ -86,7 +87,14 @@ def generate(params: dict[str, Any]) -> neo.Block:
     fires = rng.random(rates.shape) < rates * dt * 1e-3
     jitter = rng.random(rates.shape)
     steps_per_bin = max(round(dt / res), 1)
-    block = neo.Block(name=NAME, side=int(params["side"]), generator=NAME)
+    side = int(params["side"])
+    structure = {
+        "type": "grid",
+        "shape": [side, side],
+        "extent": [[-0.5, side - 0.5], [-0.5, side - 0.5]],  # source x sits at x (cells)
+        "periodic": bool(int(params["periodic"])),
+    }
+    block = neo.Block(name=NAME, side=side, generator=NAME, structure=structure)
     seg = neo.Segment(name="bump", index=0)
     for i in range(rates.shape[1]):
         bins = np.flatnonzero(fires[:, i])

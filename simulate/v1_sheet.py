@@ -13,6 +13,18 @@ the same sheet from their ``x``/``y`` grid annotations and connected to the exci
 cells with a Gaussian footprint of width ``sigma_in`` µm. The runner records the input's
 run id in the provenance (``lake.search(input=<id>)`` finds the sheets it drove).
 
+Input spike times are played from ``stimulus_onset`` ms on and put on the sheet's ``dt``
+grid (the first step at or after each spike). PyNN's NEST back-end delivers a source
+spike through a parrot neuron one ``min_delay`` late and so asks NEST for it at
+``t - min_delay``, which must be > 0: an input whose first spike would fall at or before
+``min_delay`` (a moving bump fires from 0.1 ms on) is refused before the simulation
+starts, with the onset that makes it playable. The default onset, ``min_delay + dt``,
+plays every input.
+
+The populations carry ``extent`` (``[[x0, x1], [y0, y1]]``, µm) and ``periodic``
+annotations; with PyNN's ``Grid2D`` structure and its cells' positions the lake stores
+them with every run (see ``docs/format.md``, *Positions*).
+
 Parameters are in PyNN units except distances (µm), speeds (µm/ms) and conductances (nS).
 """
 
@@ -53,6 +65,7 @@ PARAMETERS: dict[str, float | int | str] = {
     "p_in": 0.8,  # peak probability of an input -> exc connection
     "sigma_in": 60.0,  # (µm) Gaussian footprint of an input source
     "g_in": 8.0,  # (nS)
+    "stimulus_onset": -1.0,  # (ms) sheet time of the input's time 0; < 0: min_delay + dt
     # --- simulation ----------------------------------------------------------------------
     "dt": 0.1,  # (ms)
     "tstop": 500.0,  # (ms)
@@ -102,8 +115,48 @@ def _sheet(
     return pop
 
 
-def _stimulus(sim: ModuleType, block: neo.Block, extent: float, on_board: bool) -> BasePopulation:
+def stimulus_onset(params: dict[str, Any]) -> float:
+    """Sheet time (ms) at which the input's time 0 is played."""
+    onset = float(params["stimulus_onset"])
+    return float(params["min_delay"]) + float(params["dt"]) if onset < 0 else onset
+
+
+def stimulus_times(
+    trains: list[neo.SpikeTrain], params: dict[str, Any], *, on_board: bool
+) -> list[np.ndarray]:
+    """Input spike times (ms) as the sheet plays them: shifted by the onset, on its dt grid.
+
+    Raises
+    ------
+    ValueError
+        On NEST, if a spike would fall at or before ``min_delay`` (PyNN asks NEST for it
+        at ``t - min_delay``, which must be positive); the message gives the onset to use.
+    """
+    dt, onset, min_delay = float(params["dt"]), stimulus_onset(params), float(params["min_delay"])
+    out = []
+    for st in trains:
+        t = np.asarray(st.rescale("ms").magnitude, dtype=float) + onset
+        # Up to the next step of the grid (1e-9 absorbs the float error of on-grid times);
+        # rounded to the nearest double of k * dt, as NEST checks times against its grid.
+        k = np.ceil(t / dt - 1e-9)
+        out.append(np.round(k * dt, 9))
+    first = min((float(t[0]) for t in out if t.size), default=np.inf)
+    if not on_board and first <= min_delay + 1e-9:
+        need = min_delay + dt - (first - onset)
+        raise ValueError(
+            f"{NAME}: the stimulus's first spike would play at {first:g} ms, at or before "
+            f"min_delay = {min_delay:g} ms; PyNN's NEST back-end cannot deliver it (NEST: "
+            f"'spike time cannot be set to 0'). Set stimulus_onset >= {need:g} ms "
+            "(or leave it at -1: min_delay + dt)"
+        )
+    return out
+
+
+def _stimulus(
+    sim: ModuleType, block: neo.Block, params: dict[str, Any], on_board: bool
+) -> BasePopulation:
     """The input run as spike sources at their places on the sheet."""
+    extent = float(params["extent"])
     trains = list(block.segments[0].spiketrains)
     if not trains:
         raise ValueError(f"{NAME}: the stimulus run has no spike trains")
@@ -111,7 +164,7 @@ def _stimulus(sim: ModuleType, block: neo.Block, extent: float, on_board: bool) 
     if missing:
         raise ValueError(f"{NAME}: stimulus trains {missing[:5]} lack x/y grid annotations")
     side = int(block.annotations.get("side", 1 + max(int(st.annotations["x"]) for st in trains)))
-    times = [np.asarray(st.rescale("ms").magnitude, dtype=float) for st in trains]
+    times = stimulus_times(trains, params, on_board=on_board)
     spike_times = [t.tolist() for t in times] if on_board else [sim.Sequence(t) for t in times]
     stim = sim.Population(
         len(trains), sim.SpikeSourceArray(spike_times=spike_times), label="stimulus"
@@ -119,7 +172,16 @@ def _stimulus(sim: ModuleType, block: neo.Block, extent: float, on_board: bool) 
     step = extent / side
     xy = np.array([[int(st.annotations["x"]), int(st.annotations["y"])] for st in trains])
     stim.positions = np.vstack([(xy.T + 0.5) * step, np.zeros(len(trains))])
+    _annotate(stim, extent=[[0.0, extent], [0.0, extent]], periodic=bool(int(params["periodic"])))
     return stim
+
+
+def _annotate(pop: BasePopulation, **annotations: Any) -> None:
+    # sPyNNaker's Population has PyNN's ``annotations`` dict but no ``annotate``.
+    if hasattr(pop, "annotate"):
+        pop.annotate(**annotations)
+    else:
+        pop.annotations.update(annotations)
 
 
 def build(
@@ -161,6 +223,11 @@ def build(
     n_exc, n_inh = int(p["side_exc"]) ** 2, int(p["side_inh"]) ** 2
     exc = _sheet(sim, n_exc, cell, _grid(int(p["side_exc"]), extent), "exc", on_board)
     inh = _sheet(sim, n_inh, cell, _grid(int(p["side_inh"]), extent), "inh", on_board)
+    # Before anything is connected: an input the simulator cannot play is refused
+    # before the (longer) network build, not by NEST half way through.
+    stim = _stimulus(sim, inputs["stimulus"], p, on_board)
+    for pop in (exc, inh):
+        _annotate(pop, extent=[[0.0, extent], [0.0, extent]], periodic=bool(int(p["periodic"])))
     v_init = RandomDistribution("uniform", low=p["v_reset"], high=p["v_thresh"], rng=rng)
     exc.initialize(v=v_init)
     inh.initialize(v=v_init)
@@ -194,7 +261,6 @@ def build(
                 label=f"{pre.label}->{post.label}",
             )
 
-    stim = _stimulus(sim, inputs["stimulus"], extent, on_board)
     sim.Projection(
         stim,
         exc,

@@ -12,6 +12,8 @@ Per group (dim ``group``, indexed by run, segment, population):
     :func:`correlation_coefficients` (× unit_i × unit_j)
 Per run and population, pooled over segments: :func:`psth` (× time)
 Per recorded channel (dim ``channel``): :func:`signal_summary`
+Space (dims run × time × y × x): :func:`activity_map`; from it, per run and time window,
+    :func:`wave_velocity` and :func:`spatial_correlation` (× distance)
 
 Several at once, reading each store once: :func:`analyse` (an ``xarray.DataTree``);
 :func:`save` writes any result as zarr or netCDF. Plots: :mod:`opsnn_lake.analysis.plots`.
@@ -41,8 +43,10 @@ from opsnn_lake.analysis.psth import psth
 from opsnn_lake.analysis.rates import firing_rate, population_rate
 from opsnn_lake.analysis.runs import RunSet, as_runset
 from opsnn_lake.analysis.signals import signal_summary
+from opsnn_lake.analysis.space import activity_map
 from opsnn_lake.analysis.spectra import rate_psd
 from opsnn_lake.analysis.variability import fano_factor, isi_cv
+from opsnn_lake.analysis.waves import spatial_correlation, wave_velocity
 from opsnn_lake.errors import SchemaError
 
 if TYPE_CHECKING:
@@ -54,6 +58,7 @@ if TYPE_CHECKING:
 __all__ = [
     "STATISTICS",
     "RunSet",
+    "activity_map",
     "analyse",
     "as_runset",
     "correlation_coefficients",
@@ -66,7 +71,9 @@ __all__ = [
     "rate_psd",
     "save",
     "signal_summary",
+    "spatial_correlation",
     "summary_table",
+    "wave_velocity",
 ]
 
 #: Statistic names (as used by :func:`analyse` and ``opsnn-lake analyse --stat``).
