@@ -36,7 +36,7 @@ from intake.source.base import DataSource, Schema
 
 from opsnn_lake.errors import RunNotFoundError, SchemaError
 from opsnn_lake.index import FIXED_COLUMNS, RunIndex
-from opsnn_lake.lake import check_lake_dir
+from opsnn_lake.marker import check_lake_dir
 
 if TYPE_CHECKING:
     import neo
@@ -202,6 +202,28 @@ class RunSource(DataSource):
         if self._data is not None:
             self._data.close()
         self._data = None
+
+    def _display_summary(self) -> Any:
+        from opsnn_lake.display import summarize_run
+
+        return summarize_run(self._existing(), self.metadata)
+
+    def __repr__(self) -> str:
+        from opsnn_lake.display import run_text
+
+        return run_text(self._display_summary())
+
+    def _repr_html_(self) -> str:
+        """Notebook display: populations, units, spikes, parameters, provenance."""
+        from opsnn_lake.display import run_html
+
+        return run_html(self._display_summary())
+
+    def _ipython_display_(self) -> None:
+        # intake's DataSource shows its YAML description; show the run instead.
+        from IPython.display import HTML, display
+
+        display(HTML(self._repr_html_()))
 
 
 class RunEntry(CatalogEntry):
@@ -390,9 +412,75 @@ class LakeCatalog(Catalog):
     def _ipython_key_completions_(self) -> list[str]:
         return self.run_ids()
 
+    def _display_summary(self) -> Any:
+        from opsnn_lake.display import summarize_runs, units_of_runs
+
+        frame = self.to_dataframe()
+        title = f"LakeCatalog {self.name!r}" + (" (search result)" if self._terms else "")
+        return summarize_runs(
+            frame,
+            title=title,
+            location=str(self._lake_dir),
+            units=units_of_runs(self._lake_dir, frame),
+            criteria=self._terms,
+        )
+
     def __repr__(self) -> str:
-        where = f", criteria={self._terms}" if self._terms else ""
-        return f"<LakeCatalog {self.name!r}: {len(self)} runs in {self._lake_dir}{where}>"
+        from opsnn_lake.display import runs_text
+
+        return runs_text(self._display_summary())
+
+    def _repr_html_(self) -> str:
+        """Notebook display: run count, models, simulators, size, parameters' values."""
+        from opsnn_lake.display import runs_html
+
+        return runs_html(self._display_summary())
+
+    def _ipython_display_(self) -> None:
+        # intake's Catalog defines _ipython_display_ (it shows the YAML entry), which
+        # IPython prefers over _repr_html_; show the runs instead.
+        from IPython.display import HTML, display
+
+        display(HTML(self._repr_html_()))
+
+    def unique(self, column: str | None = None) -> Any:
+        """Distinct values of a column or parameter among this catalog's runs.
+
+        Parameters
+        ----------
+        column : str, optional
+            A parameter (``"g_inh"``) or index column (``"model"``, ``"seed"``).
+
+        Returns
+        -------
+        list or pandas.Series
+            With ``column``: its sorted distinct values (missing values left out).
+            Without: a Series, one entry per column, each the list of its distinct values
+            (as ``intake_esm``'s ``unique()``).
+
+        Raises
+        ------
+        SchemaError
+            If ``column`` is neither an index column nor a parameter of these runs.
+        """
+        import pandas as pd
+
+        frame = self.to_dataframe().reset_index()
+        if column is not None:
+            if column not in frame.columns:
+                known = ", ".join(c for c in frame.columns if c not in ("path",))
+                raise SchemaError(f"unique: no column or parameter {column!r}; known: {known}")
+            values = frame[column].dropna().unique().tolist()
+            return sorted(values, key=lambda v: (str(type(v)), v))
+        skip = {"path", "created", "inputs"}
+        return pd.Series(
+            {
+                c: sorted(frame[c].dropna().unique().tolist(), key=lambda v: (str(type(v)), v))
+                for c in frame.columns
+                if c not in skip
+            },
+            name="unique",
+        )
 
     # ------------------------------------------------------------ properties
 

@@ -32,16 +32,13 @@ import pandas as pd
 from opsnn_lake import store as _store
 from opsnn_lake.errors import NotALakeError, RunNotFoundError, SchemaError
 from opsnn_lake.index import RunIndex, row_from_attrs
+from opsnn_lake.marker import LAKE_FORMAT, LAKE_MARKER, LAKE_VERSION, check_lake_dir
+from opsnn_lake.marker import check_marker as _check_marker
 from opsnn_lake.neo_convert import block_to_nodes, nodes_to_block
 from opsnn_lake.provenance import Provenance
 from opsnn_lake.schema import SCHEMA_NAME, SCHEMA_VERSION, SPIKE_COUNT, SPIKE_TIME, Node
 
 __all__ = ["CheckReport", "Lake", "check_lake_dir", "content_sha256", "summarize"]
-
-LAKE_FORMAT = "opsnn-lake"
-LAKE_VERSION = 1
-LAKE_MARKER = "lake.json"
-
 
 def content_sha256(nodes: Mapping[str, Node]) -> str:
     """Checksum of a store's content: every group's attributes and arrays."""
@@ -110,39 +107,6 @@ class CheckReport:
         return out
 
 
-def _check_marker(marker: Path) -> None:
-    try:
-        meta = json.loads(marker.read_text())
-    except (OSError, ValueError) as err:
-        raise NotALakeError(f"{marker}: unreadable lake marker: {err}") from None
-    if not isinstance(meta, dict) or meta.get("format") != LAKE_FORMAT:
-        raise NotALakeError(f"{marker}: not an OpSNN lake marker (format {LAKE_FORMAT!r} expected)")
-    if not isinstance(meta.get("version"), int) or meta["version"] > LAKE_VERSION:
-        raise NotALakeError(
-            f"{marker}: lake version {meta.get('version')!r} is newer than this "
-            f"opsnn_lake supports ({LAKE_VERSION}); upgrade opsnn_lake"
-        )
-
-
-def check_lake_dir(path: str | os.PathLike[str]) -> Path:
-    """The absolute path of an existing lake, checked without writing anything.
-
-    Raises
-    ------
-    NotALakeError
-        If ``path`` does not exist or is not an OpSNN lake (no valid ``lake.json``).
-    """
-    lake_path = Path(path).absolute()
-    marker = lake_path / LAKE_MARKER
-    if not marker.is_file():
-        what = "does not exist" if not lake_path.exists() else "is not an OpSNN lake (no lake.json)"
-        raise NotALakeError(
-            f"{lake_path}: {what}; create a lake with opsnn_lake.Lake(path) or `opsnn-lake demo`"
-        )
-    _check_marker(marker)
-    return lake_path
-
-
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -204,7 +168,21 @@ class Lake:
         self.index = RunIndex(self.path / "index.sqlite")
 
     def __repr__(self) -> str:
-        return f"Lake({str(self.path)!r}, runs={len(self.index)})"
+        from opsnn_lake.display import runs_text
+
+        return runs_text(self._display_summary())
+
+    def _repr_html_(self) -> str:
+        from opsnn_lake.display import runs_html
+
+        return runs_html(self._display_summary())
+
+    def _display_summary(self) -> Any:
+        from opsnn_lake.display import summarize_runs, units_of_runs
+
+        frame = self.search()
+        units = units_of_runs(self.path, frame)
+        return summarize_runs(frame, title="Lake", location=str(self.path), units=units)
 
     def __len__(self) -> int:
         return len(self.index)
@@ -466,7 +444,7 @@ class Lake:
         """
         stores: Iterable[Path] = self._stores()
         if progress:
-            from tqdm import tqdm
+            from tqdm.auto import tqdm
 
             stores = tqdm(list(stores), desc="reindex", unit="run")
         rows: dict[str, dict[str, Any] | None] = {}

@@ -371,7 +371,7 @@ def run_sweep(
         (with ``error``).
     """
     from distributed import Client, LocalCluster, as_completed
-    from tqdm import tqdm
+    from tqdm.auto import tqdm
 
     if not isinstance(lake, Lake):
         lake = Lake(lake)
