@@ -513,9 +513,7 @@ def run_text(run: RunSummary) -> str:
     ]
     for p in run.populations:
         signals = f", signals {', '.join(p.signals)}" if p.signals else ""
-        lines.append(
-            f"  {p.segment}/{p.name}: {p.n_units} units, {p.n_spikes} spikes{signals}"
-        )
+        lines.append(f"  {p.segment}/{p.name}: {p.n_units} units, {p.n_spikes} spikes{signals}")
     shown = ", ".join(
         f"{k}={_fmt(v)}{' ' + run.units[k] if k in run.units else ''}"
         for k, v in run.parameters.items()
@@ -565,7 +563,7 @@ def dashboard_link(client: Any) -> str | None:
     """The dask dashboard URL of a distributed client, or None when it has none."""
     try:
         services = client.scheduler_info().get("services", {})
-    except Exception:  # noqa: BLE001 - a display helper never fails the work it reports on
+    except Exception:  # a display helper never fails the work it reports on
         return None
     if "dashboard" not in services:
         return None

@@ -77,7 +77,7 @@ def configure(parser: argparse.ArgumentParser, command: str) -> None:
                       help=f"the statistic; one of {', '.join(STATISTICS)}")  # fmt: skip
     stat.add_argument("--x", required=True, help="parameter on the x axis")
     group = stat.add_mutually_exclusive_group()
-    group.add_argument("--hue", help="second parameter: one line per value")
+    group.add_argument("--hue", help="second parameter, or 'population': one line per value")
     group.add_argument("--y", help="second parameter: heat map over (x, y)")
     stat.add_argument("--log", action="store_true", help="logarithmic value axis")
     _options(stat)
@@ -209,6 +209,11 @@ def _plot_stat(args: argparse.Namespace) -> int:
     if args.stat == "signals":  # a Dataset: plot the time-averaged mean
         value = value["mean"]
     output = Path(args.output or f"{args.stat}-vs-{args.x}.png")
-    plot_statistic(value, args.x, hue=args.hue, y=args.y, path=output, logy=args.log or None)
+    from opsnn_lake.display import units_of_runs
+
+    units = units_of_runs(lake.path, runs)
+    plot_statistic(
+        value, args.x, hue=args.hue, y=args.y, path=output, logy=args.log or None, units=units
+    )
     print(f"wrote {output}")
     return 0

@@ -66,6 +66,19 @@ RESERVED = {
     "channel_id",
     "channel_id_i",
     "channel_id_j",
+    # the statistics' own names: a parameter called "rate" must not become a coordinate
+    # named like the DataArray it labels (xarray refuses to make a Dataset of that)
+    "rate",
+    "cv",
+    "fano",
+    "correlation",
+    "population_rate",
+    "psd",
+    "psth",
+    "mean",
+    "std",
+    "min",
+    "max",
 }
 
 
