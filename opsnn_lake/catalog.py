@@ -78,6 +78,21 @@ def _local_path(value: Any, *, what: str) -> Path:
     return Path(os.path.normpath(value))
 
 
+def _plain_criteria(criteria: Mapping[str, Any]) -> dict[str, Any]:
+    """numpy values as the Python ones they hold (numpy is imported only if in use)."""
+
+    def numpyish(value: Any) -> bool:
+        if isinstance(value, list | tuple):
+            return any(numpyish(v) for v in value)
+        return type(value).__module__.split(".")[0] == "numpy"
+
+    if not any(numpyish(v) for v in criteria.values()):
+        return dict(criteria)
+    from opsnn_lake.jsonable import plain
+
+    return {key: plain(value) for key, value in criteria.items()}
+
+
 # --------------------------------------------------------------------------- one run
 
 
@@ -546,7 +561,7 @@ class LakeCatalog(Catalog):
         SchemaError
             For a name no run has (the message lists the known ones) or a bad value.
         """
-        terms = self._index.terms(criteria)
+        terms = self._index.terms(_plain_criteria(criteria))
         if text:
             terms.insert(0, ["run_id", "contains", str(text)])
         new = type(self)(

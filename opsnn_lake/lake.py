@@ -311,7 +311,10 @@ class Lake:
         --------
         >>> lake.search(model="va", g_inh=(40, 60), seed=[1, 2])  # doctest: +SKIP
         """
-        return self.index.search(criteria)
+        from opsnn_lake.jsonable import plain
+
+        # numpy scalars and arrays search like the Python values they hold
+        return self.index.search({key: plain(value) for key, value in criteria.items()})
 
     def open(self, run_id: str, *, chunks: Any = None) -> Any:
         """The run's store as a lazy :class:`xarray.DataTree` (dask arrays)."""
