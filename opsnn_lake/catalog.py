@@ -298,6 +298,13 @@ class _RunEntries(Mapping[str, RunEntry]):
 
     def __getitem__(self, key: str) -> RunEntry:
         row = self._cat._row(key) if isinstance(key, str) else None
+        if row is None and isinstance(key, str) and key:
+            # a unique prefix of a run id of this catalog stands for it
+            ids = [r for r in self._cat._index.run_ids(
+                [*self._cat._terms, ["run_id", "contains", key]]) if r.startswith(key)]  # fmt: skip
+            if len(ids) > 1:
+                raise KeyError(f"{key!r} is ambiguous: {', '.join(ids[:5])}")
+            row = self._cat._row(ids[0]) if ids else None
         if row is None:
             raise KeyError(key)
         return RunEntry(self._cat, row)

@@ -99,8 +99,8 @@ def plain(value: Any) -> Any:
 
     For values a person types as numbers (parameters, seeds): ``np.int64(3)`` → ``3``,
     ``np.bool_(True)`` → ``True``, ``np.float64(0.5)`` → ``0.5``, a numeric array →
-    a (nested) list; lists and tuples keep their type. Anything else is returned unchanged (and left to
-    the caller's validation), so ``plain`` never hides a value it cannot convert.
+    a (nested) list; lists and tuples keep their type. Anything else is returned
+    unchanged (and left to the caller's validation), so ``plain`` hides nothing.
 
     Examples
     --------

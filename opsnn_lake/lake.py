@@ -38,7 +38,15 @@ from opsnn_lake.neo_convert import block_to_nodes, nodes_to_block
 from opsnn_lake.provenance import Provenance
 from opsnn_lake.schema import SCHEMA_NAME, SCHEMA_VERSION, SPIKE_COUNT, SPIKE_TIME, Node
 
-__all__ = ["CheckReport", "Lake", "check_lake_dir", "content_sha256", "summarize"]
+__all__ = [
+    "CheckReport",
+    "Lake",
+    "check_lake_dir",
+    "content_sha256",
+    "resolve_run_id",
+    "summarize",
+]
+
 
 def content_sha256(nodes: Mapping[str, Node]) -> str:
     """Checksum of a store's content: every group's attributes and arrays."""
@@ -105,6 +113,30 @@ class CheckReport:
         out += [f"staging left-over: {p}" for p in self.staging_leftovers]
         out += [f"unreadable store {p}: {why}" for p, why in self.bad_stores.items()]
         return out
+
+
+def resolve_run_id(index: RunIndex, run_id: str, *, where: str) -> str:
+    """A full run id from a unique prefix (a full id is returned as it is).
+
+    Raises
+    ------
+    RunNotFoundError
+        Naming ``where`` and, for an ambiguous prefix, the matching run ids.
+    """
+    if not isinstance(run_id, str) or not run_id:
+        raise RunNotFoundError(f"{where}: a run id must be a non-empty string, got {run_id!r}")
+    if run_id in index:
+        return run_id
+    matches = [r for r in index.run_ids([["run_id", "contains", run_id]]) if r.startswith(run_id)]
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise RunNotFoundError(
+            f"{where}: no run {run_id!r} (nor one starting with it); see lake.search() "
+            "or `opsnn-lake ls`"
+        )
+    shown = ", ".join(matches[:5]) + (f" … ({len(matches)} in all)" if len(matches) > 5 else "")
+    raise RunNotFoundError(f"{where}: run id prefix {run_id!r} is ambiguous: {shown}")
 
 
 def _pid_alive(pid: int) -> bool:
@@ -284,7 +316,19 @@ class Lake:
 
     # ------------------------------------------------------------------ reading
 
+    def resolve_run_id(self, run_id: str) -> str:
+        """The full run id of ``run_id`` or of a unique prefix of one (``"va-3a9f"``).
+
+        Raises
+        ------
+        RunNotFoundError
+            If no run id starts with ``run_id``, or several do (the message lists them).
+        """
+        return resolve_run_id(self.index, run_id, where=str(self.path))
+
     def _existing(self, run_id: str) -> Path:
+        if run_id not in self.index and not self.store_path(run_id).exists():
+            run_id = self.resolve_run_id(run_id)
         path = self.store_path(run_id)
         if not path.exists():
             hint = "" if run_id in self.index else " (not in the index either)"

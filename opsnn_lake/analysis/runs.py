@@ -879,6 +879,7 @@ def as_runset(runs: Any, lake: Lake | None = None) -> RunSet:
 
 
 def _from_ids(ids: Sequence[str], lake: Lake) -> RunSet:
+    ids = [lake.resolve_run_id(i) if isinstance(i, str) else i for i in ids]  # prefixes
     frame = lake.search(run_id=list(ids)) if ids else lake.search().iloc[:0]
     missing = [i for i in ids if i not in frame.index]
     if missing:
