@@ -397,9 +397,13 @@ def run_sweep(
             n_workers=1,
             threads_per_worker=min(n_workers, len(todo)),
             processes=False,
-            dashboard_address=None,
+            dashboard_address=":0",  # any free port: never "8787 is already in use"
         )
         client = Client(cluster)
+    if progress:
+        from opsnn_lake.display import announce_dashboard
+
+        announce_dashboard(client, what="sweep")
     try:
         futures = {
             client.submit(

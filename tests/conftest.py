@@ -74,6 +74,36 @@ def hermetic_home() -> Iterator[Path]:
     shutil.rmtree(_HERMETIC_ROOT, ignore_errors=True)
 
 
+#: A small real sweep of simulate/va.py: 2 g_inh x 2 seeds, 400 cells, 400 ms (~10 s).
+SMALL_VA_SWEEP = """\
+model: va
+simulator: nest
+parameters: {n_pop: 400, pconn: 0.1, tstop: 400.0}
+grid:
+  g_inh: [30.0, 80.0]
+seeds: [1, 2]
+workers: 2
+"""
+
+
+@pytest.fixture(scope="session")
+def va_lake_dir(tmp_path_factory) -> Path:
+    """A folder like a user's project after a small sweep: ``lake/`` and ``catalogs/lake.yaml``.
+
+    Real NEST runs of ``simulate/va.py`` through the sweep command (one process each);
+    tests read it and must not add to it.
+    """
+    from opsnn_lake.cli import main
+
+    root = tmp_path_factory.mktemp("va_project")
+    spec = root / "small_sweep.yaml"
+    spec.write_text(SMALL_VA_SWEEP)
+    code = main(["sweep", str(spec), "--lake", str(root / "lake")])
+    assert code == 0, "the small VA sweep failed"
+    Lake(root / "lake").write_catalog(root / "catalogs" / "lake.yaml")
+    return root
+
+
 @pytest.fixture
 def lake(tmp_path) -> Lake:
     """An empty lake in a temporary directory."""

@@ -139,7 +139,10 @@ def _compute(tree: Any, args: argparse.Namespace) -> Any:
     if args.scheduler:
         from distributed import Client
 
-        with Client(args.scheduler):
+        from opsnn_lake.display import announce_dashboard
+
+        with Client(args.scheduler) as client:
+            announce_dashboard(client, what="analysis")
             return tree.compute()
     with dask.config.set(scheduler="threads", num_workers=args.workers):
         return tree.compute()

@@ -338,7 +338,7 @@ def plot_statistic(
         if curve is not None:
             value_label = f"{value_label}, mean over {curve}"
         _heatmap(fig, ax, frame, x, y, value_label, units)
-    n_runs = len(frame)
+    n_runs = frame.index.nunique()  # rows are (run, population) with hue="population"
     pops = ""
     if "population" in stat.coords:
         names = list(dict.fromkeys(np.atleast_1d(np.asarray(stat["population"].values))))
