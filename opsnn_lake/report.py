@@ -156,7 +156,8 @@ def _runs_table(frame: pd.DataFrame, columns: list[str], units: Mapping[str, str
         ]
         for c in columns:
             if c == "size":
-                cells.append(f"<td data-value='{int(row['bytes'])}'>{human_size(row['bytes'])}</td>")
+                nbytes = int(row["bytes"])
+                cells.append(f"<td data-value='{nbytes}'>{human_size(nbytes)}</td>")
             else:
                 cells.append(_cell(row[c]))
         rows.append(f"<tr>{''.join(cells)}</tr>")
@@ -178,9 +179,7 @@ def _parameter_plots(
     from opsnn_lake.analysis.plots import plot_statistic
 
     numeric = [
-        p
-        for p in params
-        if np.issubdtype(frame[p].dtype, np.number) and frame[p].nunique() > 1
+        p for p in params if np.issubdtype(frame[p].dtype, np.number) and frame[p].nunique() > 1
     ][:MAX_PARAMETER_PLOTS]
     spiking = frame[frame["n_spikes"] > 0] if "n_spikes" in frame.columns else frame
     if not numeric or spiking.empty:
@@ -244,7 +243,9 @@ def write_report(
         if rasters and summary.populations and any(p.n_units for p in summary.populations):
             fig = raster(run_id, lake=lake, path=out / "runs" / f"{run_id}.png")
             fig.clear()
-            image = f"<h2>raster</h2><img class='raster' src='{run_id}.png' alt='raster of {run_id}'>"
+            image = (
+                f"<h2>raster</h2><img class='raster' src='{run_id}.png' alt='raster of {run_id}'>"
+            )
         details = run_html(summary).replace("<details>", "<details open>")
         body = f"{nav}<h1>run {html.escape(run_id)}</h1>{details}{image}"
         (out / "runs" / f"{run_id}.html").write_text(_page(f"run {run_id}", body), "utf-8")

@@ -8,6 +8,7 @@ into its own DOM, which ``--dump-dom`` prints.
 
 from __future__ import annotations
 
+import contextlib
 import html
 import json
 import os
@@ -22,53 +23,7 @@ import pytest
 from opsnn_lake import Lake
 from opsnn_lake.cli import main
 
-HARNESS = """<!DOCTYPE html><html><body><iframe id="frame" width="1200" height="900"></iframe>
-<pre id="result">pending</pre><script>
-const frame = document.getElementById("frame");
-function load(src) {
-  return new Promise(function (done) { frame.onload = function () { done(frame.contentDocument); };
-                                       frame.src = src; });
-}
-(async function () {
-  const out = {};
-  try {
-    let d = await load(INDEX);
-    const rows = function () { return Array.from(d.querySelectorAll("#runs tbody tr")); };
-    const names = Array.from(d.querySelectorAll("#runs thead th")).map(function (t) { return t.dataset.name; });
-    out.columns = names;
-    out.n_rows = rows().length;
-    const box = d.getElementById("filter");
-    box.value = "g_inh=30"; box.dispatchEvent(new Event("input"));
-    out.filtered = rows().filter(function (r) { return !r.hidden; }).map(function (r) { return r.cells[0].textContent; });
-    out.count = d.getElementById("count").textContent;
-    box.value = "no-such-run"; box.dispatchEvent(new Event("input"));
-    out.none = rows().filter(function (r) { return !r.hidden; }).length;
-    box.value = ""; box.dispatchEvent(new Event("input"));
-    const k = names.indexOf("n_spikes");
-    const th = d.querySelectorAll("#runs thead th")[k];
-    th.click();
-    out.ascending = rows().map(function (r) { return Number(r.cells[k].dataset.value); });
-    th.click();
-    out.descending = rows().map(function (r) { return Number(r.cells[k].dataset.value); });
-    out.index_images = Array.from(d.images).map(function (i) { return [i.getAttribute("src"), i.naturalWidth]; });
-    const links = Array.from(d.querySelectorAll("#runs tbody a")).map(function (a) { return a.href; });
-    out.pages = [];
-    for (const href of links) {
-      const p = await load(href);
-      out.pages.push({href: href, h1: p.querySelector("h1").textContent,
-                      text: p.body.textContent,
-                      images: Array.from(p.images).map(function (i) { return i.naturalWidth; }),
-                      back: p.querySelector("a").href});
-    }
-    d = await load(out.pages[0].back);
-    out.back_rows = d.querySelectorAll("#runs tbody tr").length;
-  } catch (err) {
-    out.error = String(err);
-  }
-  document.getElementById("result").textContent = JSON.stringify(out);
-})();
-</script></body></html>
-"""
+HARNESS = Path(__file__).with_name("report_harness.html")  # INDEX: the report's URL
 
 
 def _chromium_dump(url: str, profile: Path) -> str:
@@ -87,10 +42,8 @@ def _chromium_dump(url: str, profile: Path) -> str:
     try:
         out, _ = proc.communicate(timeout=120)
     finally:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         proc.wait()
     return out
 
@@ -117,7 +70,7 @@ def test_report_files(report, va_lake_dir) -> None:
 def test_report_in_headless_chromium(report, va_lake_dir, tmp_path) -> None:
     harness = tmp_path / "harness.html"
     index = (report / "index.html").as_uri()
-    harness.write_text(HARNESS.replace("INDEX", json.dumps(index)))
+    harness.write_text(HARNESS.read_text().replace("INDEX", json.dumps(index)))
     dom = _chromium_dump(harness.as_uri(), tmp_path / "profile")
     found = re.search(r'<pre id="result">(.*?)</pre>', dom, re.S)
     assert found, dom[-2000:]
