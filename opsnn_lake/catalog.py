@@ -106,13 +106,18 @@ def _open_group(
     """One group of a store as a lazy Dataset (dask arrays), or a clear error."""
     import xarray as xr
 
+    from opsnn_lake.store import quiet_zarr
+
     group = group.strip("/")
     if not (path / group / "zarr.json").is_file():
         from opsnn_lake.store import open_tree
 
         groups = [g.lstrip("/") for g in open_tree(path).groups if g != "/"]
         raise SchemaError(f"{path}: no group {group!r}; groups: {', '.join(groups)}")
-    ds = xr.open_dataset(path, engine="zarr", group=group, chunks={} if chunks is None else chunks)
+    with quiet_zarr():  # zarr's notes on the documented numcodecs filters are noise
+        ds = xr.open_dataset(
+            path, engine="zarr", group=group, chunks={} if chunks is None else chunks
+        )
     if variables is not None:
         missing = [v for v in variables if v not in ds.variables]
         if missing:
@@ -297,14 +302,7 @@ class _RunEntries(Mapping[str, RunEntry]):
         self._cat = catalog
 
     def __getitem__(self, key: str) -> RunEntry:
-        row = self._cat._row(key) if isinstance(key, str) else None
-        if row is None and isinstance(key, str) and key:
-            # a unique prefix of a run id of this catalog stands for it
-            ids = [r for r in self._cat._index.run_ids(
-                [*self._cat._terms, ["run_id", "contains", key]]) if r.startswith(key)]  # fmt: skip
-            if len(ids) > 1:
-                raise KeyError(f"{key!r} is ambiguous: {', '.join(ids[:5])}")
-            row = self._cat._row(ids[0]) if ids else None
+        row = self._cat._row(self._cat.resolve_run_id(key)) if isinstance(key, str) else None
         if row is None:
             raise KeyError(key)
         return RunEntry(self._cat, row)
@@ -541,6 +539,27 @@ class LakeCatalog(Catalog):
     def _row(self, run_id: str) -> dict[str, Any] | None:
         row = self._index.get(run_id, self._terms)
         return None if row is None else RunIndex.public_row(row)
+
+    def resolve_run_id(self, key: str) -> str:
+        """The run id ``key`` stands for: itself, or the one run id it is a prefix of.
+
+        Returns ``key`` unchanged when it matches no run or several, so the caller's
+        look-up fails with intake's ``KeyError``.
+        """
+        if not key or self._row(key) is not None:
+            return key
+        ids = [
+            r
+            for r in self._index.run_ids([*self._terms, ["run_id", "contains", key]])
+            if r.startswith(key)
+        ]
+        return ids[0] if len(ids) == 1 else key
+
+    def __getitem__(self, key: Any) -> Any:
+        """A run by id or unique id prefix (``cat["va-3a9f"]``), as intake's catalogs."""
+        if isinstance(key, str) and "." not in key:
+            key = self.resolve_run_id(key)
+        return super().__getitem__(key)
 
     def run_ids(self) -> list[str]:
         """The run ids of this catalog, sorted."""
