@@ -82,8 +82,9 @@ def run(args: argparse.Namespace) -> int:
         with pd.option_context("display.max_rows", None, "display.width", 250):
             print(shown.to_string())
         hidden = len([c for c in frame.columns if c not in ("path", "bytes")]) - len(columns)
-        more = f" ({hidden} more columns: --columns all)" if hidden > 0 else ""
-        print(f"{len(frame)} runs, {total}{more}")
+        if hidden > 0:
+            print(f"({hidden} more columns: --columns all, or --columns +NAME)")
+        print(f"{len(frame)} runs, {total}")
         return 0
     if args.command == "check":
         report = lake.check(repair=args.repair)
