@@ -231,13 +231,21 @@ class RunSource(DataSource):
     def __repr__(self) -> str:
         from opsnn_lake.display import run_text
 
-        return run_text(self._display_summary())
+        try:
+            return run_text(self._display_summary())
+        except RunNotFoundError:  # a repr must not raise; say what is wrong instead
+            return f"<RunSource {self.path}: the store is missing>"
 
     def _repr_html_(self) -> str:
         """Notebook display: populations, units, spikes, parameters, provenance."""
+        import html
+
         from opsnn_lake.display import run_html
 
-        return run_html(self._display_summary())
+        try:
+            return run_html(self._display_summary())
+        except RunNotFoundError as err:
+            return f"<pre>{html.escape(str(err))}</pre>"
 
     def _ipython_display_(self) -> None:
         # intake's DataSource shows its YAML description; show the run instead.
