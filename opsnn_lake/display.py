@@ -51,6 +51,7 @@ __all__ = [
     "summarize_run",
     "summarize_runs",
     "units_of_runs",
+    "units_of_sources",
 ]
 
 #: Index columns that are not parameters (see :data:`opsnn_lake.index.FIXED_COLUMNS`).
@@ -158,6 +159,19 @@ def units_of_runs(lake_dir: str | os.PathLike[str], frame: pd.DataFrame) -> dict
     firsts = frame.groupby(models, dropna=False).head(1) if models is not None else frame.head(1)
     for rel in firsts["path"]:
         prov = _root_attrs_json(Path(lake_dir) / rel).get("provenance") or {}
+        for name, unit in model_units(prov).items():
+            units.setdefault(name, unit)
+    return units
+
+
+def units_of_sources(sources: Iterable[Any]) -> dict[str, str]:
+    """Parameter units from runs given as store paths or opened DataTrees (one per model)."""
+    units: dict[str, str] = {}
+    for source in sources:
+        if isinstance(source, str | os.PathLike):
+            prov = _root_attrs_json(Path(source)).get("provenance") or {}
+        else:
+            prov = dict(getattr(source, "attrs", {}).get("provenance") or {})
         for name, unit in model_units(prov).items():
             units.setdefault(name, unit)
     return units

@@ -109,6 +109,9 @@ def test_hue_population_error_bars_and_units(va_lake_dir, tmp_path) -> None:
     notes = [t.get_text() for t in ax.texts]
     assert any("mean ± SEM across runs" in t and "n = 2 runs per point" in t for t in notes)
     assert "4 runs" in fig._suptitle.get_text()
+    # without units=: the model's UNITS reach the result's coordinates, then the axis
+    assert rate["g_inh"].attrs["units"] == "nS"
+    assert plot_statistic(rate, "g_inh").axes[0].get_xlabel() == "g_inh (nS)"
 
 
 def test_correlation_label_names_bin_size_and_units(va_lake_dir) -> None:
