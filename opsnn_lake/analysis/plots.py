@@ -184,8 +184,9 @@ def raster(
 
 def _run_title(rs: RunSet, run_id: str, segment: str) -> str:
     row = rs.table.loc[run_id]
+    units = rs.parameter_units()
     params = [
-        f"{k}={_short(row[k])}"
+        f"{k}={_short(row[k])}" + (f" {units[k]}" if k in units else "")
         for k in rs.parameter_names()
         if k not in ("simulator", "seed", "model") and pd.notna(row[k])
     ]
