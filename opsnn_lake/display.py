@@ -587,9 +587,13 @@ def dashboard_link(client: Any) -> str | None:
 
 def announce_dashboard(client: Any, *, what: str, file: Any = None) -> str | None:
     """Print where to watch ``what`` (``"sweep"``, ``"analysis"``) on the dask dashboard."""
+    import importlib.util
+
     link = dashboard_link(client)
     if link:
-        print(f"{what}: dask dashboard at {link}", file=file or sys.stderr)
+        # distributed serves the link without bokeh too, but then only says to install it
+        hint = "" if importlib.util.find_spec("bokeh") else " (pip install bokeh to see it)"
+        print(f"{what}: dask dashboard at {link}{hint}", file=file or sys.stderr)
     return link
 
 

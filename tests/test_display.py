@@ -79,3 +79,19 @@ def test_first_open_imports_no_neo_pandas_xarray_or_zarr(va_lake_dir) -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     result = json.loads(done.stdout.splitlines()[-1])
     assert result["n"] == 2 and result["heavy"] == []
+
+
+def test_dashboard_link_is_announced_for_a_real_cluster(capsys) -> None:
+    from distributed import Client, LocalCluster
+
+    from opsnn_lake.display import announce_dashboard
+
+    with (
+        LocalCluster(
+            n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0"
+        ) as cluster,  # fmt: skip
+        Client(cluster) as client,
+    ):
+        link = announce_dashboard(client, what="sweep")
+    assert link and link.startswith("http://") and link.endswith("/status")
+    assert f"sweep: dask dashboard at {link}" in capsys.readouterr().err
