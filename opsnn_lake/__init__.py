@@ -28,12 +28,14 @@ from opsnn_lake.errors import (
 )
 
 if TYPE_CHECKING:
+    from opsnn_lake.catalog import LakeCatalog, open_catalog
     from opsnn_lake.lake import Lake
     from opsnn_lake.provenance import Provenance
 
 __all__ = [
     "IndexVersionError",
     "Lake",
+    "LakeCatalog",
     "LakeError",
     "NotALakeError",
     "Provenance",
@@ -41,11 +43,18 @@ __all__ = [
     "SchemaError",
     "UntrustedInputError",
     "__version__",
+    "open_catalog",
 ]
 
 # Heavy names load on first use (PEP 562), so intake can find the catalog driver and
 # the CLI can start without importing neo, pandas and zarr up front.
-_LAZY = {"Lake": "opsnn_lake.lake", "Provenance": "opsnn_lake.provenance"}
+# Add a public name here (and to __all__) to export it lazily.
+_LAZY = {
+    "Lake": "opsnn_lake.lake",
+    "LakeCatalog": "opsnn_lake.catalog",
+    "Provenance": "opsnn_lake.provenance",
+    "open_catalog": "opsnn_lake.catalog",
+}
 
 
 def __getattr__(name: str) -> Any:
@@ -54,6 +63,11 @@ def __getattr__(name: str) -> Any:
         globals()[name] = value
         return value
     raise AttributeError(f"module 'opsnn_lake' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    # Tab completion (``opsnn_lake.L<TAB>``) must offer the lazy names before first use.
+    return sorted(set(globals()) | set(__all__))
 
 
 try:

@@ -36,7 +36,7 @@ from intake.source.base import DataSource, Schema
 
 from opsnn_lake.errors import RunNotFoundError, SchemaError
 from opsnn_lake.index import FIXED_COLUMNS, RunIndex
-from opsnn_lake.lake import check_lake_dir
+from opsnn_lake.marker import check_lake_dir
 
 if TYPE_CHECKING:
     import neo
@@ -78,6 +78,21 @@ def _local_path(value: Any, *, what: str) -> Path:
     return Path(os.path.normpath(value))
 
 
+def _plain_criteria(criteria: Mapping[str, Any]) -> dict[str, Any]:
+    """numpy values as the Python ones they hold (numpy is imported only if in use)."""
+
+    def numpyish(value: Any) -> bool:
+        if isinstance(value, list | tuple):
+            return any(numpyish(v) for v in value)
+        return type(value).__module__.split(".")[0] == "numpy"
+
+    if not any(numpyish(v) for v in criteria.values()):
+        return dict(criteria)
+    from opsnn_lake.jsonable import plain
+
+    return {key: plain(value) for key, value in criteria.items()}
+
+
 # --------------------------------------------------------------------------- one run
 
 
@@ -91,13 +106,18 @@ def _open_group(
     """One group of a store as a lazy Dataset (dask arrays), or a clear error."""
     import xarray as xr
 
+    from opsnn_lake.store import quiet_zarr
+
     group = group.strip("/")
     if not (path / group / "zarr.json").is_file():
         from opsnn_lake.store import open_tree
 
         groups = [g.lstrip("/") for g in open_tree(path).groups if g != "/"]
         raise SchemaError(f"{path}: no group {group!r}; groups: {', '.join(groups)}")
-    ds = xr.open_dataset(path, engine="zarr", group=group, chunks={} if chunks is None else chunks)
+    with quiet_zarr():  # zarr's notes on the documented numcodecs filters are noise
+        ds = xr.open_dataset(
+            path, engine="zarr", group=group, chunks={} if chunks is None else chunks
+        )
     if variables is not None:
         missing = [v for v in variables if v not in ds.variables]
         if missing:
@@ -203,6 +223,36 @@ class RunSource(DataSource):
             self._data.close()
         self._data = None
 
+    def _display_summary(self) -> Any:
+        from opsnn_lake.display import summarize_run
+
+        return summarize_run(self._existing(), self.metadata)
+
+    def __repr__(self) -> str:
+        from opsnn_lake.display import run_text
+
+        try:
+            return run_text(self._display_summary())
+        except RunNotFoundError:  # a repr must not raise; say what is wrong instead
+            return f"<RunSource {self.path}: the store is missing>"
+
+    def _repr_html_(self) -> str:
+        """Notebook display: populations, units, spikes, parameters, provenance."""
+        import html
+
+        from opsnn_lake.display import run_html
+
+        try:
+            return run_html(self._display_summary())
+        except RunNotFoundError as err:
+            return f"<pre>{html.escape(str(err))}</pre>"
+
+    def _ipython_display_(self) -> None:
+        # intake's DataSource shows its YAML description; show the run instead.
+        from IPython.display import HTML, display
+
+        display(HTML(self._repr_html_()))
+
 
 class RunEntry(CatalogEntry):
     """Catalog entry of one run, made from its index row when it is looked up."""
@@ -260,7 +310,7 @@ class _RunEntries(Mapping[str, RunEntry]):
         self._cat = catalog
 
     def __getitem__(self, key: str) -> RunEntry:
-        row = self._cat._row(key) if isinstance(key, str) else None
+        row = self._cat._row(self._cat.resolve_run_id(key)) if isinstance(key, str) else None
         if row is None:
             raise KeyError(key)
         return RunEntry(self._cat, row)
@@ -390,9 +440,75 @@ class LakeCatalog(Catalog):
     def _ipython_key_completions_(self) -> list[str]:
         return self.run_ids()
 
+    def _display_summary(self) -> Any:
+        from opsnn_lake.display import summarize_runs, units_of_runs
+
+        frame = self.to_dataframe()
+        title = f"LakeCatalog {self.name!r}" + (" (search result)" if self._terms else "")
+        return summarize_runs(
+            frame,
+            title=title,
+            location=str(self._lake_dir),
+            units=units_of_runs(self._lake_dir, frame),
+            criteria=self._terms,
+        )
+
     def __repr__(self) -> str:
-        where = f", criteria={self._terms}" if self._terms else ""
-        return f"<LakeCatalog {self.name!r}: {len(self)} runs in {self._lake_dir}{where}>"
+        from opsnn_lake.display import runs_text
+
+        return runs_text(self._display_summary())
+
+    def _repr_html_(self) -> str:
+        """Notebook display: run count, models, simulators, size, parameters' values."""
+        from opsnn_lake.display import runs_html
+
+        return runs_html(self._display_summary())
+
+    def _ipython_display_(self) -> None:
+        # intake's Catalog defines _ipython_display_ (it shows the YAML entry), which
+        # IPython prefers over _repr_html_; show the runs instead.
+        from IPython.display import HTML, display
+
+        display(HTML(self._repr_html_()))
+
+    def unique(self, column: str | None = None) -> Any:
+        """Distinct values of a column or parameter among this catalog's runs.
+
+        Parameters
+        ----------
+        column : str, optional
+            A parameter (``"g_inh"``) or index column (``"model"``, ``"seed"``).
+
+        Returns
+        -------
+        list or pandas.Series
+            With ``column``: its sorted distinct values (missing values left out).
+            Without: a Series, one entry per column, each the list of its distinct values
+            (as ``intake_esm``'s ``unique()``).
+
+        Raises
+        ------
+        SchemaError
+            If ``column`` is neither an index column nor a parameter of these runs.
+        """
+        import pandas as pd
+
+        frame = self.to_dataframe().reset_index()
+        if column is not None:
+            if column not in frame.columns:
+                known = ", ".join(c for c in frame.columns if c not in ("path",))
+                raise SchemaError(f"unique: no column or parameter {column!r}; known: {known}")
+            values = frame[column].dropna().unique().tolist()
+            return sorted(values, key=lambda v: (str(type(v)), v))
+        skip = {"path", "created", "inputs"}
+        return pd.Series(
+            {
+                c: sorted(frame[c].dropna().unique().tolist(), key=lambda v: (str(type(v)), v))
+                for c in frame.columns
+                if c not in skip
+            },
+            name="unique",
+        )
 
     # ------------------------------------------------------------ properties
 
@@ -432,6 +548,27 @@ class LakeCatalog(Catalog):
         row = self._index.get(run_id, self._terms)
         return None if row is None else RunIndex.public_row(row)
 
+    def resolve_run_id(self, key: str) -> str:
+        """The run id ``key`` stands for: itself, or the one run id it is a prefix of.
+
+        Returns ``key`` unchanged when it matches no run or several, so the caller's
+        look-up fails with intake's ``KeyError``.
+        """
+        if not key or self._row(key) is not None:
+            return key
+        ids = [
+            r
+            for r in self._index.run_ids([*self._terms, ["run_id", "contains", key]])
+            if r.startswith(key)
+        ]
+        return ids[0] if len(ids) == 1 else key
+
+    def __getitem__(self, key: Any) -> Any:
+        """A run by id or unique id prefix (``cat["va-3a9f"]``), as intake's catalogs."""
+        if isinstance(key, str) and "." not in key:
+            key = self.resolve_run_id(key)
+        return super().__getitem__(key)
+
     def run_ids(self) -> list[str]:
         """The run ids of this catalog, sorted."""
         return self._index.run_ids(self._terms)
@@ -458,7 +595,7 @@ class LakeCatalog(Catalog):
         SchemaError
             For a name no run has (the message lists the known ones) or a bad value.
         """
-        terms = self._index.terms(criteria)
+        terms = self._index.terms(_plain_criteria(criteria))
         if text:
             terms.insert(0, ["run_id", "contains", str(text)])
         new = type(self)(

@@ -1,9 +1,10 @@
-"""The ``opsnn-lake`` command line: a thin layer over the public API.
+"""The opsnn-lake command line: a thin layer over the public API.
 
 Each sub-command lives with the feature it drives: a module listed in :data:`COMMANDS`
 that defines ``configure(parser, command)`` (add its options) and ``run(args) -> int``
-(do the work, return the exit code). Every command takes ``--lake`` (default ``./lake``).
-Exit codes: 0 success, 1 some work failed, 2 bad usage or input.
+(do the work, return the exit code). To add a command, add one line to
+:data:`COMMANDS`. Every command takes ``--lake`` (default ``./lake``), before or after
+the command name. Exit codes: 0 success, 1 some work failed, 2 bad usage or input.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from collections.abc import Sequence
 
 from opsnn_lake.errors import LakeError
 
-__all__ = ["COMMANDS", "main"]
+__all__ = ["COMMANDS", "build_parser", "main"]
 
+#: name → (module with configure/run, one-line help). One line per command.
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("opsnn_lake.demo", "run a small real NEST sweep into the lake and summarise it"),
     "sweep": ("opsnn_lake.sweep", "run a parameter sweep from a YAML spec"),
@@ -27,7 +29,38 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "reindex": ("opsnn_lake.cli_lake", "rebuild the index from the stores"),
     "analyse": ("opsnn_lake.analysis.cli", "compute statistics across runs"),
     "plot": ("opsnn_lake.analysis.cli", "plot a raster, a statistic or a movie"),
+    "report": ("opsnn_lake.report", "write a browsable static HTML report of the lake"),
 }
+
+DESCRIPTION = (
+    "OpSNN lake: spiking-network runs (PyNN on NEST or SpiNNaker, neo files, tonic data) "
+    "as zarr stores with provenance, searchable and analysable across runs."
+)
+EXAMPLES = """\
+examples:
+  opsnn-lake demo                                  a small NEST sweep into ./lake
+  opsnn-lake sweep simulate/va_sweep.yaml          a parameter x seed sweep
+  opsnn-lake ls --where g_inh=40..60               runs with 40 <= g_inh <= 60
+  opsnn-lake --lake /data/lake ls --columns all    another lake, every column
+  opsnn-lake analyse --where model=va --stat rate --stat cv
+  opsnn-lake plot stat --stat rate --x g_inh --hue population -o rate.png
+  opsnn-lake plot raster va-3a9f                   a run id or a unique prefix of one
+  opsnn-lake report -o report/                     a static HTML site of the runs
+
+'opsnn-lake COMMAND --help' shows a command's options.
+"""
+DEFAULT_LAKE = "lake"
+
+
+def _lake_option(parser: argparse.ArgumentParser, *, default: str | None) -> None:
+    parser.add_argument(
+        "--lake",
+        # The sub-command's option has no default of its own, so a --lake given before
+        # the command name is not overwritten by it.
+        default=argparse.SUPPRESS if default is None else default,
+        metavar="DIR",
+        help="lake directory (default: ./lake); before or after the command",
+    )
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
@@ -36,11 +69,17 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     Importing just the chosen command keeps start-up quick and keeps every other
     command working when one feature's dependencies are missing.
     """
-    parser = argparse.ArgumentParser(prog="opsnn-lake", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="opsnn-lake",
+        description=DESCRIPTION,
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _lake_option(parser, default=DEFAULT_LAKE)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (module_name, help_text) in COMMANDS.items():
         cmd = sub.add_parser(name, help=help_text, description=help_text)
-        cmd.add_argument("--lake", default="lake", help="lake directory (default: ./lake)")
+        _lake_option(cmd, default=None)
         cmd.set_defaults(_module=None)
         if name != command:
             continue
@@ -57,11 +96,23 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def _command_name(argv: Sequence[str]) -> str | None:
+    """The sub-command in ``argv``: the first word that is not an option or --lake's value."""
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--lake":
+            skip = True
+        elif not arg.startswith("-"):
+            return arg
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``opsnn-lake``; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    command = next((a for a in argv if not a.startswith("-")), None)
-    args = build_parser(command).parse_args(argv)
+    args = build_parser(_command_name(argv)).parse_args(argv)
     if args._module is None:
         print(f"opsnn-lake {args.command}: not available in this installation", file=sys.stderr)
         return 2

@@ -43,7 +43,13 @@ def configure(parser: argparse.ArgumentParser, command: str) -> None:
     """Add the options of ``ls``, ``check`` or ``reindex``."""
     if command == "ls":
         parser.add_argument("--where", action="append", metavar="KEY=VALUE", help="filter")
-        parser.add_argument("--columns", help="comma-separated columns to show")
+        parser.add_argument(
+            "--columns",
+            metavar="A,B,...",
+            help="columns to show: names separated by commas, '+name' to add to the "
+            "default (model, simulator, seed, spikes, size and the parameters that vary), "
+            "or 'all'",
+        )
     elif command == "check":
         parser.add_argument("--repair", action="store_true", help="mend what is found")
 
@@ -66,13 +72,19 @@ def run(args: argparse.Namespace) -> int:
             where = f" matching {' '.join(args.where)}" if args.where else ""
             print(f"no runs{where} in {lake.path}")
             return 0
+        from opsnn_lake.display import drop_seed_aliases, label, units_of_runs
+
+        total = human_size(frame["bytes"].sum())
+        units = units_of_runs(lake.path, frame)
         frame = frame.assign(size=[human_size(b) for b in frame["bytes"]])
-        default = ["kind", "model", "simulator", "seed", "n_units", "n_spikes", "size"]
-        params = [c for c in frame.columns if c not in _NOT_PARAMS]
-        columns = args.columns.split(",") if args.columns else default + params
-        with pd.option_context("display.max_rows", None, "display.width", 200):
-            print(frame[[c for c in columns if c in frame.columns]].to_string())
-        print(f"{len(frame)} runs, {human_size(frame['bytes'].sum())}")
+        columns = _ls_columns(args.columns, drop_seed_aliases(frame))
+        shown = frame[columns].rename(columns={c: label(c, units) for c in columns})
+        with pd.option_context("display.max_rows", None, "display.width", 250):
+            print(shown.to_string())
+        hidden = len([c for c in frame.columns if c not in ("path", "bytes")]) - len(columns)
+        if hidden > 0:
+            print(f"({hidden} more columns: --columns all, or --columns +NAME)")
+        print(f"{len(frame)} runs, {total}")
         return 0
     if args.command == "check":
         report = lake.check(repair=args.repair)
@@ -94,6 +106,26 @@ def run(args: argparse.Namespace) -> int:
         print(f"{n_stores - n} unreadable store(s) skipped; see `opsnn-lake check`")
         return 1
     return 0
+
+
+def _ls_columns(spec: str | None, frame: pd.DataFrame) -> list[str]:
+    """The columns ``ls`` shows: compact by default, ``all``, a list, or ``+extra``."""
+    from opsnn_lake.display import compact_columns
+
+    if not spec:
+        return compact_columns(frame)
+    if spec.strip() == "all":
+        return [c for c in frame.columns if c not in ("path", "bytes")]
+    names = [c.strip() for c in spec.split(",") if c.strip()]
+    extra = [c[1:] for c in names if c.startswith("+")]
+    plain = [c for c in names if not c.startswith("+")]
+    unknown = [c for c in plain + extra if c not in frame.columns]
+    if unknown:
+        raise SchemaError(
+            f"ls --columns: no column {', '.join(map(repr, unknown))}; columns: "
+            f"{', '.join(c for c in frame.columns if c != 'path')}"
+        )
+    return (plain or compact_columns(frame)) + [c for c in extra if c not in plain]
 
 
 _NOT_PARAMS = {

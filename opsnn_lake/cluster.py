@@ -215,6 +215,13 @@ def _slurm_cluster(options: SlurmOptions, work_dir: Path) -> Any:
     )
 
 
+def _announce(client: Any, description: str, say: Callable[[str], None]) -> None:
+    from opsnn_lake.display import dashboard_link
+
+    link = dashboard_link(client)  # None when the scheduler serves no dashboard
+    say(f"{description}; dashboard: {link}" if link else description)
+
+
 @contextmanager
 def dask_client(
     *,
@@ -257,13 +264,13 @@ def dask_client(
     owned: Any = None
     if scheduler:
         client = Client(scheduler)
-        say(f"dask scheduler {scheduler}; dashboard: {client.dashboard_link}")
+        _announce(client, f"dask scheduler {scheduler}", say)
     elif cluster == "slurm":
         options = slurm or SlurmOptions()
         owned = _slurm_cluster(options, Path(work_dir or os.getcwd()).absolute())
         owned.scale(jobs=workers or options.jobs)
         client = Client(owned)
-        say(f"SLURM cluster, {workers or options.jobs} job(s); dashboard: {client.dashboard_link}")
+        _announce(client, f"SLURM cluster, {workers or options.jobs} job(s)", say)
     else:
         n = workers or os.cpu_count() or 1
         owned = (
@@ -274,7 +281,7 @@ def dask_client(
             )
         )
         client = Client(owned)
-        say(f"dask local cluster, {n} worker(s); dashboard: {client.dashboard_link}")
+        _announce(client, f"dask local cluster, {n} worker(s)", say)
     try:
         yield client
     finally:

@@ -495,7 +495,7 @@ def _run_items(
     workers: int | None,
     progress: bool,
 ) -> list[Outcome]:
-    from tqdm import tqdm
+    from tqdm.auto import tqdm
 
     n_workers = min(workers or os.cpu_count() or 1, len(items))
     results: dict[int, Outcome] = {}

@@ -44,7 +44,7 @@ import quantities as pq
 
 from opsnn_lake.errors import SchemaError
 
-__all__ = ["decode", "encode", "encode_mapping", "units_string"]
+__all__ = ["decode", "encode", "encode_mapping", "plain", "units_string"]
 
 # bool, int, uint, float, complex, str, bytes: what JSON lists can carry losslessly.
 _NUMPY_KINDS = "biufcUSmM"  # + datetime64/timedelta64, written as their int64 counts
@@ -92,6 +92,32 @@ def units_string(quantity: pq.Quantity) -> str:
             _UNIT_STRINGS.clear()
         text = _UNIT_STRINGS[key] = dim.string
     return text
+
+
+def plain(value: Any) -> Any:
+    """Numpy scalars, bools and arrays as the Python values they stand for, recursively.
+
+    For values a person types as numbers (parameters, seeds): ``np.int64(3)`` → ``3``,
+    ``np.bool_(True)`` → ``True``, ``np.float64(0.5)`` → ``0.5``, a numeric array →
+    a (nested) list; lists and tuples keep their type. Anything else is returned
+    unchanged (and left to the caller's validation), so ``plain`` hides nothing.
+
+    Examples
+    --------
+    >>> plain({"g": np.arange(2.0)[1], "on": np.bool_(True), "n": [np.int32(2)]})
+    {'g': 1.0, 'on': True, 'n': [2]}
+    """
+    if isinstance(value, np.generic) and value.dtype.kind in "biuf":
+        return value.item()
+    if isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
+        return value.tolist()
+    if isinstance(value, Mapping):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    if isinstance(value, tuple):  # a search range (low, high) stays a range
+        return tuple(plain(v) for v in value)
+    return value
 
 
 def encode_mapping(mapping: Mapping[str, Any], *, where: str) -> dict[str, Any]:

@@ -32,15 +32,20 @@ import pandas as pd
 from opsnn_lake import store as _store
 from opsnn_lake.errors import NotALakeError, RunNotFoundError, SchemaError
 from opsnn_lake.index import RunIndex, row_from_attrs
+from opsnn_lake.marker import LAKE_FORMAT, LAKE_MARKER, LAKE_VERSION, check_lake_dir
+from opsnn_lake.marker import check_marker as _check_marker
 from opsnn_lake.neo_convert import block_to_nodes, nodes_to_block
 from opsnn_lake.provenance import Provenance
 from opsnn_lake.schema import SCHEMA_NAME, SCHEMA_VERSION, SPIKE_COUNT, SPIKE_TIME, Node
 
-__all__ = ["CheckReport", "Lake", "check_lake_dir", "content_sha256", "summarize"]
-
-LAKE_FORMAT = "opsnn-lake"
-LAKE_VERSION = 1
-LAKE_MARKER = "lake.json"
+__all__ = [
+    "CheckReport",
+    "Lake",
+    "check_lake_dir",
+    "content_sha256",
+    "resolve_run_id",
+    "summarize",
+]
 
 
 def content_sha256(nodes: Mapping[str, Node]) -> str:
@@ -110,37 +115,28 @@ class CheckReport:
         return out
 
 
-def _check_marker(marker: Path) -> None:
-    try:
-        meta = json.loads(marker.read_text())
-    except (OSError, ValueError) as err:
-        raise NotALakeError(f"{marker}: unreadable lake marker: {err}") from None
-    if not isinstance(meta, dict) or meta.get("format") != LAKE_FORMAT:
-        raise NotALakeError(f"{marker}: not an OpSNN lake marker (format {LAKE_FORMAT!r} expected)")
-    if not isinstance(meta.get("version"), int) or meta["version"] > LAKE_VERSION:
-        raise NotALakeError(
-            f"{marker}: lake version {meta.get('version')!r} is newer than this "
-            f"opsnn_lake supports ({LAKE_VERSION}); upgrade opsnn_lake"
-        )
-
-
-def check_lake_dir(path: str | os.PathLike[str]) -> Path:
-    """The absolute path of an existing lake, checked without writing anything.
+def resolve_run_id(index: RunIndex, run_id: str, *, where: str) -> str:
+    """A full run id from a unique prefix (a full id is returned as it is).
 
     Raises
     ------
-    NotALakeError
-        If ``path`` does not exist or is not an OpSNN lake (no valid ``lake.json``).
+    RunNotFoundError
+        Naming ``where`` and, for an ambiguous prefix, the matching run ids.
     """
-    lake_path = Path(path).absolute()
-    marker = lake_path / LAKE_MARKER
-    if not marker.is_file():
-        what = "does not exist" if not lake_path.exists() else "is not an OpSNN lake (no lake.json)"
-        raise NotALakeError(
-            f"{lake_path}: {what}; create a lake with opsnn_lake.Lake(path) or `opsnn-lake demo`"
+    if not isinstance(run_id, str) or not run_id:
+        raise RunNotFoundError(f"{where}: a run id must be a non-empty string, got {run_id!r}")
+    if run_id in index:
+        return run_id
+    matches = [r for r in index.run_ids([["run_id", "contains", run_id]]) if r.startswith(run_id)]
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise RunNotFoundError(
+            f"{where}: no run {run_id!r} (nor one starting with it); see lake.search() "
+            "or `opsnn-lake ls`"
         )
-    _check_marker(marker)
-    return lake_path
+    shown = ", ".join(matches[:5]) + (f" … ({len(matches)} in all)" if len(matches) > 5 else "")
+    raise RunNotFoundError(f"{where}: run id prefix {run_id!r} is ambiguous: {shown}")
 
 
 def _pid_alive(pid: int) -> bool:
@@ -204,7 +200,21 @@ class Lake:
         self.index = RunIndex(self.path / "index.sqlite")
 
     def __repr__(self) -> str:
-        return f"Lake({str(self.path)!r}, runs={len(self.index)})"
+        from opsnn_lake.display import runs_text
+
+        return runs_text(self._display_summary())
+
+    def _repr_html_(self) -> str:
+        from opsnn_lake.display import runs_html
+
+        return runs_html(self._display_summary())
+
+    def _display_summary(self) -> Any:
+        from opsnn_lake.display import summarize_runs, units_of_runs
+
+        frame = self.search()
+        units = units_of_runs(self.path, frame)
+        return summarize_runs(frame, title="Lake", location=str(self.path), units=units)
 
     def __len__(self) -> int:
         return len(self.index)
@@ -306,7 +316,19 @@ class Lake:
 
     # ------------------------------------------------------------------ reading
 
+    def resolve_run_id(self, run_id: str) -> str:
+        """The full run id of ``run_id`` or of a unique prefix of one (``"va-3a9f"``).
+
+        Raises
+        ------
+        RunNotFoundError
+            If no run id starts with ``run_id``, or several do (the message lists them).
+        """
+        return resolve_run_id(self.index, run_id, where=str(self.path))
+
     def _existing(self, run_id: str) -> Path:
+        if run_id not in self.index and not self.store_path(run_id).exists():
+            run_id = self.resolve_run_id(run_id)
         path = self.store_path(run_id)
         if not path.exists():
             hint = "" if run_id in self.index else " (not in the index either)"
@@ -333,7 +355,10 @@ class Lake:
         --------
         >>> lake.search(model="va", g_inh=(40, 60), seed=[1, 2])  # doctest: +SKIP
         """
-        return self.index.search(criteria)
+        from opsnn_lake.jsonable import plain
+
+        # numpy scalars and arrays search like the Python values they hold
+        return self.index.search({key: plain(value) for key, value in criteria.items()})
 
     def open(self, run_id: str, *, chunks: Any = None) -> Any:
         """The run's store as a lazy :class:`xarray.DataTree` (dask arrays)."""
@@ -466,7 +491,7 @@ class Lake:
         """
         stores: Iterable[Path] = self._stores()
         if progress:
-            from tqdm import tqdm
+            from tqdm.auto import tqdm
 
             stores = tqdm(list(stores), desc="reindex", unit="run")
         rows: dict[str, dict[str, Any] | None] = {}

@@ -135,6 +135,14 @@ class Provenance:
     )
 
     def __post_init__(self) -> None:
+        # numpy scalars and bools (np.int64 seeds, np.arange values) mean the Python
+        # numbers they hold: store them as such, so they index and search like them.
+        if isinstance(self.parameters, Mapping):
+            object.__setattr__(self, "parameters", jsonable.plain(self.parameters))
+        seed = jsonable.plain(self.seed)
+        if isinstance(seed, bool):
+            raise SchemaError(f"provenance: seed must be an int, got {self.seed!r}")
+        object.__setattr__(self, "seed", seed)
         if self.kind not in KINDS:
             raise SchemaError(f"provenance: kind {self.kind!r} is not one of {KINDS}")
         if not isinstance(self.parameters, Mapping):

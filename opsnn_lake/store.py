@@ -18,12 +18,13 @@ zarr-python writes for the same arrays. Reading goes through zarr and xarray.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
 import shutil
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,17 @@ _BLOSC = {"cname": "zstd", "clevel": 1, "shuffle": "bitshuffle", "blocksize": 0}
 # spec; both are deliberate and documented in docs/format.md, so the warnings are noise.
 warnings.filterwarnings("ignore", message=".*not part in the Zarr format 3.*")
 warnings.filterwarnings("ignore", message=".*Numcodecs codecs are not in the Zarr.*")
+
+
+@contextlib.contextmanager
+def quiet_zarr() -> Iterator[None]:
+    """The filters above, again, for one read: a library imported later (elephant's
+    ``spade`` calls ``warnings.simplefilter("once", UserWarning)``) puts its own
+    filters in front of them, and users would see zarr's notes again."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*not part in the Zarr format 3.*")
+        warnings.filterwarnings("ignore", message=".*Numcodecs codecs are not in the Zarr.*")
+        yield
 
 
 def _zarr() -> Any:
@@ -305,6 +317,12 @@ def read_root_attrs(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def read_nodes(path: str | os.PathLike[str]) -> dict[str, Node]:
+    """Read a whole store into memory as nodes (see :func:`_read_nodes`), quietly."""
+    with quiet_zarr():
+        return _read_nodes(path)
+
+
+def _read_nodes(path: str | os.PathLike[str]) -> dict[str, Node]:
     """Read a whole store into memory as nodes (packed arrays decoded exactly).
 
     Raises
@@ -366,6 +384,7 @@ def open_tree(path: str | os.PathLike[str], *, chunks: Any = None) -> Any:
     import xarray as xr
 
     read_root_attrs(path)  # refuse foreign or newer stores with our message, not xarray's
-    return xr.open_datatree(
-        path, engine="zarr", chunks={} if chunks is None else chunks, consolidated=True
-    )
+    with quiet_zarr():
+        return xr.open_datatree(
+            path, engine="zarr", chunks={} if chunks is None else chunks, consolidated=True
+        )

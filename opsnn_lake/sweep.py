@@ -384,7 +384,7 @@ def run_sweep(
         (with ``error``).
     """
     from distributed import as_completed
-    from tqdm import tqdm
+    from tqdm.auto import tqdm
 
     if not isinstance(lake, Lake):
         lake = Lake(lake)

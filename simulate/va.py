@@ -88,6 +88,28 @@ PARAMETERS: dict[str, float | int | str] = {
     "record_stim": 0,  # 1: also record and return the Poisson sources as "ext"
 }
 
+#: Units of the parameters that have one; tables, plot axes and the catalog show them.
+UNITS: dict[str, str] = {
+    "g_exc": "nS",
+    "g_inh": "nS",
+    "g_stim": "nS",
+    "delay": "ms",
+    "dt": "ms",
+    "tstop": "ms",
+    "cm": "nF",
+    "tau_m": "ms",
+    "v_rest": "mV",
+    "v_reset": "mV",
+    "v_thresh": "mV",
+    "tau_refrac": "ms",
+    "tau_syn_e": "ms",
+    "tau_syn_i": "ms",
+    "e_rev_e": "mV",
+    "e_rev_i": "mV",
+    "stim_rate": "Hz",
+    "stim_duration": "ms",
+}
+
 SIMULATOR_SETTINGS: dict[str, dict[str, Any]] = {
     # threads=1 and max_delay=10 as in the notebooks; rng_seed=42 is PyNN's default, made
     # explicit because it drives the Poisson sources (and the synapses with rng="native").

@@ -217,7 +217,9 @@ def _slurm_jobs() -> list[str]:
 
 def test_sweep_and_analysis_on_slurm(tmp_path, slurm, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    spec = _spec(tmp_path / "sweep.yaml", SPEC + "slurm: {jobs: 2, cores: 1, memory: 2GB, interface: lo}\n")
+    spec = _spec(
+        tmp_path / "sweep.yaml", SPEC + "slurm: {jobs: 2, cores: 1, memory: 2GB, interface: lo}\n"
+    )
     lake_dir = tmp_path / "lake"
     code = main(["sweep", str(spec), "--lake", str(lake_dir), "--cluster", "slurm"])
     out = capsys.readouterr()

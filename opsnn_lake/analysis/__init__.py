@@ -275,7 +275,9 @@ def summary_table(tree: xr.DataTree) -> pd.DataFrame:
     varying = {k: v for k, v in params.items() if v.astype(str).nunique() > 1}
     for i, (k, v) in enumerate(varying.items()):
         table.insert(i, k, v.reindex(runs).to_numpy())
-    return table
+    from opsnn_lake.display import drop_seed_aliases
+
+    return drop_seed_aliases(table)  # one seed column, not seed, p.seed and rng_seed
 
 
 def _summarise(

@@ -93,7 +93,7 @@ def configure(parser: argparse.ArgumentParser, command: str) -> None:
                       help=f"the statistic; one of {', '.join(names)}")  # fmt: skip
     stat.add_argument("--x", required=True, help="parameter on the x axis")
     group = stat.add_mutually_exclusive_group()
-    group.add_argument("--hue", help="second parameter: one line per value")
+    group.add_argument("--hue", help="second parameter, or 'population': one line per value")
     group.add_argument("--y", help="second parameter: heat map over (x, y)")
     stat.add_argument("--log", action="store_true", help="logarithmic value axis")
     _options(stat)
@@ -240,19 +240,22 @@ def _plot_stat(args: argparse.Namespace) -> int:
     if runs.empty:
         print(f"no runs in {lake.path} match {args.where or 'the lake'}; nothing to plot")
         return 1
-    output = Path(args.output or f"{args.stat}-vs-{args.x}.png")
+    from opsnn_lake.display import units_of_runs
+
     if args.stat in WAVE_STATISTICS:
         value = _wave_value(args, lake, runs)
-        plot_statistic(value, args.x, hue=args.hue, y=args.y, path=output, logy=args.log or None)
-        print(f"wrote {output}")
-        return 0
-    kwargs = _stat_options(args, [args.stat]).get(args.stat, {})
-    value = STATISTICS[args.stat](
-        runs, lake=lake, populations=args.population, segments=args.segment, **kwargs
+    else:
+        kwargs = _stat_options(args, [args.stat]).get(args.stat, {})
+        value = STATISTICS[args.stat](
+            runs, lake=lake, populations=args.population, segments=args.segment, **kwargs
+        )
+        if args.stat == "signals":  # a Dataset: plot the time-averaged mean
+            value = value["mean"]
+    output = Path(args.output or f"{args.stat}-vs-{args.x}.png")
+    units = units_of_runs(lake.path, runs)
+    plot_statistic(
+        value, args.x, hue=args.hue, y=args.y, path=output, logy=args.log or None, units=units
     )
-    if args.stat == "signals":  # a Dataset: plot the time-averaged mean
-        value = value["mean"]
-    plot_statistic(value, args.x, hue=args.hue, y=args.y, path=output, logy=args.log or None)
     print(f"wrote {output}")
     return 0
 

@@ -9,12 +9,13 @@ PNG when given ``path``.
 * :func:`plot_statistic` — a statistic (any result of :mod:`opsnn_lake.analysis`)
   averaged per run, then across runs with equal parameters: lines against one
   parameter (optionally one line per value of a second, ``hue``), or a heat map over
-  two (``y``). Error bars are the standard error across runs.
+  two (``y``). Error bars are the standard error of the mean across runs, and the
+  figure says so, with the number of runs behind each point.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -133,7 +134,11 @@ def raster(
     row_pt = 72 * 4.6 / max(1, n_total)
     size = float(np.clip(row_pt, 0.8, 6.0))
     offset = 0
-    edges = np.arange(lo, hi + bin_ms * 0.5, bin_ms)
+    # Bins cover [lo, hi] completely; a last, shorter bin keeps the end of the range
+    # drawn (--t-stop 400 with 7 ms bins still shows 399-400 ms).
+    edges = np.arange(lo, hi, bin_ms)
+    edges = np.append(edges, hi) if edges.size else np.array([lo, hi])
+    widths_s = np.diff(edges) / 1000.0
     for i, (g, sp) in enumerate(zip(groups, spikes, strict=True)):
         colour = _colour(i)
         times, units = sp.times * g.ms, sp.unit_of_spike
@@ -161,8 +166,9 @@ def raster(
             fontsize=9,
         )
         counts, _ = np.histogram(times[keep], bins=edges)
-        rate = counts / max(1, g.n_units) / (bin_ms / 1000.0)
-        bottom.step(edges[:-1], rate, where="post", color=colour, lw=1.0)
+        rate = counts / max(1, g.n_units) / widths_s
+        # step needs the last value repeated at the final edge to draw the last bin
+        bottom.step(edges, np.append(rate, rate[-1:]), where="post", color=colour, lw=1.0)
         offset += g.n_units
     top.set_ylim(-0.5, max(offset, 1) - 0.5)
     top.set_xlim(lo, hi)
@@ -178,8 +184,9 @@ def raster(
 
 def _run_title(rs: RunSet, run_id: str, segment: str) -> str:
     row = rs.table.loc[run_id]
+    units = rs.parameter_units()
     params = [
-        f"{k}={_short(row[k])}"
+        f"{k}={_short(row[k])}" + (f" {units[k]}" if k in units else "")
         for k in rs.parameter_names()
         if k not in ("simulator", "seed", "model") and pd.notna(row[k])
     ]
@@ -195,11 +202,12 @@ def _short(value: Any) -> str:
     return str(value)
 
 
-def per_run(stat: xr.DataArray) -> pd.DataFrame:
+def per_run(stat: xr.DataArray, *, by_population: bool = False) -> pd.DataFrame:
     """A statistic averaged within each run: one row per run with its coordinates.
 
     Values are averaged over everything but the run (units, groups, frequencies…),
-    NaN skipped; for correlation matrices the diagonal is left out.
+    NaN skipped; for correlation matrices the diagonal is left out. With
+    ``by_population`` one row per run and population (a ``population`` column).
     """
     import xarray as xr
 
@@ -222,13 +230,17 @@ def per_run(stat: xr.DataArray) -> pd.DataFrame:
     with np.errstate(all="ignore"):
         flat = values.mean(others, skipna=True) if others else values
     frame = pd.DataFrame({"value": np.asarray(flat.values, dtype=float)})
-    skip = {index_dim, "segment", "population", "channel_id", f"{index_dim}_index"}
+    skip = {index_dim, "segment", "channel_id", f"{index_dim}_index"}
+    if not by_population:
+        skip.add("population")
     for name, coord in stat.coords.items():
         if coord.dims == (index_dim,) and name not in skip:
             frame[name] = np.asarray(coord.values)
-    return frame.groupby("run", sort=False).agg(
-        {"value": "mean", **{c: "first" for c in frame.columns if c not in ("value", "run")}}
+    keys = ["run", "population"] if by_population and "population" in frame else ["run"]
+    out = frame.groupby(keys, sort=False).agg(
+        {"value": "mean", **{c: "first" for c in frame.columns if c not in ["value", *keys]}}
     )
+    return out.reset_index(level="population") if len(keys) > 1 else out
 
 
 def plot_statistic(
@@ -240,6 +252,7 @@ def plot_statistic(
     path: str | Path | None = None,
     title: str | None = None,
     logy: bool | None = None,
+    units: Mapping[str, str] | None = None,
 ) -> Figure:
     """A statistic against one parameter (lines) or two (heat map), across runs.
 
@@ -257,7 +270,8 @@ def plot_statistic(
     x : str
         Parameter on the x axis (a coordinate of ``stat``, e.g. ``"g_inh"``).
     hue : str, optional
-        Second parameter: one line per value.
+        Second parameter: one line per value; ``"population"`` draws one line per
+        population instead of pooling them.
     y : str, optional
         Second parameter for a heat map over (``x``, ``y``) instead of lines.
     path : path-like, optional
@@ -266,6 +280,10 @@ def plot_statistic(
         Figure title (default from the statistic's name).
     logy : bool, optional
         Logarithmic value axis (lines and curves; default: for a PSD only).
+    units : mapping, optional
+        Parameter units for the axis labels (``{"g_inh": "nS"}``; see
+        :func:`opsnn_lake.display.units_of_runs`); a coordinate's ``units`` attribute
+        is used otherwise.
 
     Returns
     -------
@@ -281,7 +299,9 @@ def plot_statistic(
 
     if hue is not None and y is not None:
         raise SchemaError("plot_statistic: give hue= (lines) or y= (heat map), not both")
-    frame = per_run(stat)
+    frame = per_run(stat, by_population="population" in (x, hue, y))
+    x, hue, y = (_coord_for(stat, name) for name in (x, hue, y))
+    units = {**_coord_units(stat), **(units or {})}
     for name in (x, hue, y):
         if name is not None and name not in frame.columns:
             known = [c for c in frame.columns if c != "value"]
@@ -291,8 +311,12 @@ def plot_statistic(
     label = str(stat.attrs.get("long_name", stat.name))
     if "unit_i" in stat.dims:
         label = f"mean pairwise {label}"
-    units = str(stat.attrs.get("units", "")).replace("**2", "²")
-    value_label = f"{label} ({units})" if units and units != "1" else label
+        detail = [f"{stat.sizes['unit_i']} units per population"]
+        if "bin_size_ms" in stat.attrs:
+            detail.insert(0, f"{float(stat.attrs['bin_size_ms']):g} ms bins")
+        label = f"{label} ({', '.join(detail)})"
+    stat_units = str(stat.attrs.get("units", "")).replace("**2", "²")
+    value_label = f"{label} ({stat_units})" if stat_units and stat_units != "1" else label
     curve = next((d for d in stat.dims if d in CURVE_DIMS), None)
     fig = Figure(figsize=(7.5, 5), dpi=110, layout="constrained")
     ax = fig.subplots()
@@ -302,20 +326,20 @@ def plot_statistic(
                 f"plot_statistic: {stat.name!r} is drawn as one curve over {curve} per value "
                 f"of {x!r}; hue= is not supported for it (select runs first)"
             )
-        _curves(fig, ax, stat, x, curve, value_label)
+        _curves(fig, ax, stat, x, curve, value_label, units)
         if logy or (logy is None and stat.name == "psd"):
             ax.set_yscale("log")
     elif y is None:
         if curve is not None:
             value_label = f"{value_label}, mean over {curve}"
-        _lines(ax, frame, x, hue, value_label)
+        _lines(ax, frame, x, hue, value_label, units)
         if logy:
             ax.set_yscale("log")
     else:
         if curve is not None:
             value_label = f"{value_label}, mean over {curve}"
-        _heatmap(fig, ax, frame, x, y, value_label)
-    n_runs = len(frame)
+        _heatmap(fig, ax, frame, x, y, value_label, units)
+    n_runs = frame.index.nunique()  # rows are (run, population) with hue="population"
     pops = ""
     if "population" in stat.coords:
         names = list(dict.fromkeys(np.atleast_1d(np.asarray(stat["population"].values))))
@@ -324,7 +348,47 @@ def plot_statistic(
     return _save(fig, path)
 
 
-def _curves(fig: Any, ax: Any, stat: xr.DataArray, x: str, curve: str, label: str) -> None:
+def _coord_for(stat: xr.DataArray, name: str | None) -> str | None:
+    # A parameter named like a statistic is the coordinate ``param_<name>`` (see
+    # analysis.runs.RESERVED); accept its plain name too.
+    if name is None or name in stat.coords or f"param_{name}" not in stat.coords:
+        return name
+    return f"param_{name}"
+
+
+def _coord_units(stat: xr.DataArray) -> dict[str, str]:
+    return {str(k): str(c.attrs["units"]) for k, c in stat.coords.items() if "units" in c.attrs}
+
+
+def _axis_label(name: str, units: Mapping[str, str]) -> str:
+    bare = name[len("param_") :] if name.startswith("param_") else name
+    unit = units.get(name) or units.get(bare)
+    return f"{bare} ({unit})" if unit else bare
+
+
+def _error_note(ax: Any, counts: Sequence[int], *, band: bool = False) -> None:
+    """Say what the error bars are and how many runs each point averages."""
+    n = sorted({int(c) for c in counts})
+    if not n:
+        return
+    n_text = f"n = {n[0]}" if len(n) == 1 else f"n = {n[0]}–{n[-1]}"
+    what = "band" if band else "error bars"
+    note = f"mean ± SEM across runs ({what}); {n_text} runs per point"
+    if n[-1] < 2:
+        note = f"one run per point ({n_text}): no error {what}"
+    ax.annotate(note, xy=(0, 0), xycoords="axes fraction", xytext=(0, -34),
+                textcoords="offset points", fontsize=8, color="0.35", va="top")  # fmt: skip
+
+
+def _curves(
+    fig: Any,
+    ax: Any,
+    stat: xr.DataArray,
+    x: str,
+    curve: str,
+    label: str,
+    units: Mapping[str, str] | None = None,
+) -> None:
     """One curve (mean over runs, SEM band) per value of parameter ``x``."""
     from matplotlib import colormaps
     from matplotlib.cm import ScalarMappable
@@ -340,6 +404,7 @@ def _curves(fig: Any, ax: Any, stat: xr.DataArray, x: str, curve: str, label: st
     rows["run"] = np.asarray(stat["run"].values)
     rows["x"] = np.asarray(stat[x].values)
     per_run = rows.groupby("run").agg({**{c: "mean" for c in rows.columns[:-2]}, "x": "first"})
+    _error_note(ax, per_run.groupby("x").size().tolist(), band=True)
     keys = sorted(per_run["x"].dropna().unique())
     numeric = all(isinstance(k, int | float | np.number) for k in keys)
     cmap = colormaps["viridis"]
@@ -357,12 +422,12 @@ def _curves(fig: Any, ax: Any, stat: xr.DataArray, x: str, curve: str, label: st
             ax.fill_between(axis, mean - sem, mean + sem, color=colour, alpha=0.2, lw=0)
     if norm is not None and len(keys) > 6:
         bar = fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax)
-        bar.set_label(x)
+        bar.set_label(_axis_label(x, units or {}))
     else:
-        ax.legend(title=x, frameon=False, fontsize=9, title_fontsize=9, loc="upper left",
-                  bbox_to_anchor=(1.01, 1.0))  # fmt: skip
-    units = stat[curve].attrs.get("units", "")
-    ax.set_xlabel(f"{curve} ({units})" if units else curve)
+        ax.legend(title=_axis_label(x, units or {}), frameon=False, fontsize=9,
+                  title_fontsize=9, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # fmt: skip
+    curve_units = stat[curve].attrs.get("units", "")
+    ax.set_xlabel(f"{curve} ({curve_units})" if curve_units else curve)
     ax.set_ylabel(label)
     ax.set_xlim(axis.min(), axis.max()) if axis.size else None
     ax.grid(alpha=0.3, lw=0.6)
@@ -374,15 +439,29 @@ def _sem(values: pd.Series) -> float:
     return float(values.std(ddof=1) / np.sqrt(len(values))) if len(values) > 1 else 0.0
 
 
-def _lines(ax: Any, frame: pd.DataFrame, x: str, hue: str | None, label: str) -> None:
+def _lines(
+    ax: Any,
+    frame: pd.DataFrame,
+    x: str,
+    hue: str | None,
+    label: str,
+    units: Mapping[str, str] | None = None,
+) -> None:
     from matplotlib import colormaps
 
     keys = [None] if hue is None else sorted(frame[hue].dropna().unique())
     cmap = colormaps["viridis"]
+    counts: list[int] = []
     for i, key in enumerate(keys):
         part = frame if key is None else frame[frame[hue] == key]
         stats = part.groupby(x)["value"].agg(["mean", _sem, "count"]).sort_index()
-        colour = PALETTE[0] if key is None else cmap(0.05 + 0.7 * i / max(1, len(keys) - 1))
+        counts += stats["count"].tolist()
+        if key is None:
+            colour = PALETTE[0]
+        elif hue == "population":  # categories: the raster's colours, not a gradient
+            colour = _colour(i)
+        else:
+            colour = cmap(0.05 + 0.7 * i / max(1, len(keys) - 1))
         ax.errorbar(
             stats.index.to_numpy(),
             stats["mean"].to_numpy(),
@@ -394,30 +473,39 @@ def _lines(ax: Any, frame: pd.DataFrame, x: str, hue: str | None, label: str) ->
             color=colour,
             label=None if key is None else f"{_short(key)}",
         )
+    _error_note(ax, counts)
     if hue is not None:
         ax.legend(
-            title=hue,
+            title=_axis_label(hue, units or {}),
             frameon=False,
             fontsize=9,
             title_fontsize=9,
             loc="upper left",
             bbox_to_anchor=(1.01, 1.0),
         )
-    ax.set_xlabel(x)
+    ax.set_xlabel(_axis_label(x, units or {}))
     ax.set_ylabel(label)
     ax.grid(alpha=0.3, lw=0.6)
     ax.spines[["top", "right"]].set_visible(False)
 
 
-def _heatmap(fig: Any, ax: Any, frame: pd.DataFrame, x: str, y: str, label: str) -> None:
+def _heatmap(
+    fig: Any,
+    ax: Any,
+    frame: pd.DataFrame,
+    x: str,
+    y: str,
+    label: str,
+    units: Mapping[str, str] | None = None,
+) -> None:
     grid = frame.groupby([y, x])["value"].mean().unstack(x).sort_index()
     grid = grid[sorted(grid.columns)]
     data = grid.to_numpy(dtype=float)
     mesh = ax.imshow(data, origin="lower", aspect="auto", cmap="magma", interpolation="nearest")
     ax.set_xticks(range(len(grid.columns)), [_short(v) for v in grid.columns])
     ax.set_yticks(range(len(grid.index)), [_short(v) for v in grid.index])
-    ax.set_xlabel(x)
-    ax.set_ylabel(y)
+    ax.set_xlabel(_axis_label(x, units or {}))
+    ax.set_ylabel(_axis_label(y, units or {}))
     bar = fig.colorbar(mesh, ax=ax)
     bar.set_label(label)
     if data.size <= 144:  # numbers in the cells while they stay readable

@@ -66,6 +66,19 @@ RESERVED = {
     "channel_id",
     "channel_id_i",
     "channel_id_j",
+    # the statistics' own names: a parameter called "rate" must not become a coordinate
+    # named like the DataArray it labels (xarray refuses to make a Dataset of that)
+    "rate",
+    "cv",
+    "fano",
+    "correlation",
+    "population_rate",
+    "psd",
+    "psth",
+    "mean",
+    "std",
+    "min",
+    "max",
 }
 
 
@@ -652,6 +665,30 @@ class RunSet:
         self.table = table
         self.sources = dict(sources)
         self._groups: list[GroupInfo] | None = None
+        self._units: dict[str, str] | None = None
+
+    def parameter_units(self) -> dict[str, str]:
+        """Units the runs' model files declare (``UNITS``), by coordinate name."""
+        if self._units is None:
+            from opsnn_lake.display import units_of_sources
+
+            models = self.table["model"] if "model" in self.table.columns else None
+            firsts = (
+                self.table.groupby(models, dropna=False).head(1)
+                if models is not None
+                else self.table.head(1)
+            )
+            units = units_of_sources(self.sources[r] for r in firsts.index)
+            names = set(self.parameter_names())
+            self._units = {_coord_name(k): u for k, u in units.items() if k in names}
+        return self._units
+
+    def with_units(self, result: Any) -> Any:
+        """``result`` with a ``units`` attribute on its parameter coordinates (for axes)."""
+        for name, unit in self.parameter_units().items():
+            if name in result.coords:
+                result[name].attrs["units"] = unit
+        return result
 
     def __len__(self) -> int:
         return len(self.table)
@@ -866,6 +903,7 @@ def as_runset(runs: Any, lake: Lake | None = None) -> RunSet:
 
 
 def _from_ids(ids: Sequence[str], lake: Lake) -> RunSet:
+    ids = [lake.resolve_run_id(i) if isinstance(i, str) else i for i in ids]  # prefixes
     frame = lake.search(run_id=list(ids)) if ids else lake.search().iloc[:0]
     missing = [i for i in ids if i not in frame.index]
     if missing:
@@ -981,7 +1019,8 @@ def unit_result(
     )
     params = runset.parameter_coords([g.run for g in groups], repeats=counts)
     other = {k: (dim, v) for k, v in (coords or {}).items()}
-    return result.assign_coords({**{k: (dim, v) for k, v in params.items()}, **other, **extra})
+    result = result.assign_coords({**{k: (dim, v) for k, v in params.items()}, **other, **extra})
+    return runset.with_units(result)
 
 
 def group_result(
@@ -1011,7 +1050,8 @@ def group_result(
         attrs=dict(attrs),
     )
     params = runset.parameter_coords([k[0] for k in keys])
-    return result.assign_coords({**{k: ("group", v) for k, v in params.items()}, **extra})
+    result = result.assign_coords({**{k: ("group", v) for k, v in params.items()}, **extra})
+    return runset.with_units(result)
 
 
 def per_unit(plan: Plan, groups: Sequence[GroupInfo], make: Any) -> tuple[Any, dict[str, Any]]:
