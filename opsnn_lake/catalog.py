@@ -89,7 +89,6 @@ def _open_group(
     chunks: Any,
 ) -> xr.Dataset:
     """One group of a store as a lazy Dataset (dask arrays), or a clear error."""
-    import xarray as xr
 
     group = group.strip("/")
     if not (path / group / "zarr.json").is_file():
@@ -97,7 +96,9 @@ def _open_group(
 
         groups = [g.lstrip("/") for g in open_tree(path).groups if g != "/"]
         raise SchemaError(f"{path}: no group {group!r}; groups: {', '.join(groups)}")
-    ds = xr.open_dataset(path, engine="zarr", group=group, chunks={} if chunks is None else chunks)
+    from opsnn_lake.store import open_dataset
+
+    ds = open_dataset(path, group, chunks=chunks)  # verified reads: damage raises
     if variables is not None:
         missing = [v for v in variables if v not in ds.variables]
         if missing:

@@ -249,14 +249,35 @@ def _manifest(files: Mapping[str, bytes]) -> bytes:
 
     Readers compare each ``zarr.json`` with it, so an edited shape or ``scale_factor``
     is an error instead of silently different numbers (docs/format.md, "Verification").
+    The digest of each node's entry in the consolidated metadata is kept too, so that
+    an edit of the root document is reported with the array it changed.
     """
     digests = {
         key: hashlib.sha256(content).hexdigest()
         for key, content in sorted(files.items())
         if key.rpartition("/")[2] == "zarr.json"
     }
-    document = {"format": MANIFEST_FORMAT, "version": 1, "algorithm": "sha256", "metadata": digests}
+    root = json.loads(files["zarr.json"])
+    document = {
+        "format": MANIFEST_FORMAT,
+        "version": 1,
+        "algorithm": "sha256",
+        "metadata": digests,
+        "consolidated": _entry_digests(root),
+    }
     return json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
+
+
+def _entry_digests(root: Mapping[str, Any]) -> dict[str, str]:
+    """Digest of the root attributes ("/") and of each consolidated entry (canonical JSON)."""
+    entries = dict((root.get("consolidated_metadata") or {}).get("metadata") or {})
+    entries["/"] = root.get("attributes")
+    return {
+        path: hashlib.sha256(
+            json.dumps(entry, sort_keys=True, separators=(",", ":"), allow_nan=True).encode()
+        ).hexdigest()
+        for path, entry in sorted(entries.items())
+    }
 
 
 def _inline(metadata: dict[str, Any]) -> dict[str, Any]:
@@ -346,7 +367,9 @@ def _run_name(root: Path) -> str:
     return root.name[: -len(".zarr")] if root.name.endswith(".zarr") else root.name
 
 
-def _corrupt(root: Path, array: str, problem: str, *, chunk: str | None = None) -> CorruptStoreError:
+def _corrupt(
+    root: Path, array: str, problem: str, *, chunk: str | None = None
+) -> CorruptStoreError:
     what = f"array {array!r}" + (f", chunk {chunk!r}" if chunk is not None else "")
     return CorruptStoreError(
         f"run {_run_name(root)!r} ({root}): {what}: {problem}. The store was damaged after "
@@ -389,7 +412,9 @@ def read_manifest(path: str | os.PathLike[str]) -> dict[str, str] | None:
     digests = document.get("metadata") if isinstance(document, dict) else None
     if not isinstance(digests, dict) or not all(isinstance(v, str) for v in digests.values()):
         raise _corrupt(root, "/", f"its manifest ({MANIFEST}) lists no metadata digests")
-    return dict(digests)
+    entries = document.get("consolidated") or {}
+    # One flat mapping: files by their key, consolidated entries as "zarr.json:<path>".
+    return {**digests, **{f"zarr.json:{k}": v for k, v in entries.items()}}
 
 
 def _check_document(
@@ -404,13 +429,26 @@ def _check_document(
             raise _corrupt(root, _node_of(key), "its metadata document zarr.json is missing")
         return
     if expected is None:
-        raise _corrupt(root, _node_of(key), "zarr.json was added after writing (not in the manifest)")
-    if hashlib.sha256(content).hexdigest() != expected:
         raise _corrupt(
-            root,
-            _node_of(key),
-            "metadata (zarr.json) changed after writing: its SHA-256 differs from the manifest",
+            root, _node_of(key), "zarr.json was added after writing (not in the manifest)"
         )
+    if hashlib.sha256(content).hexdigest() != expected:
+        node = _node_of(key)
+        if key == "zarr.json":
+            node = ", ".join(_changed_entries(content, manifest)) or node
+        raise _corrupt(
+            root, node, "metadata (zarr.json) changed after writing: it differs from the manifest"
+        )
+
+
+def _changed_entries(content: bytes, manifest: Mapping[str, str]) -> list[str]:
+    """The nodes whose consolidated entry differs from the manifest (names the array)."""
+    try:
+        now = _entry_digests(json.loads(content))
+    except (ValueError, AttributeError):
+        return []
+    recorded = {k[len("zarr.json:") :]: v for k, v in manifest.items() if ":" in k}
+    return sorted(p for p in set(now) | set(recorded) if now.get(p) != recorded.get(p))
 
 
 def _check_chunk(root: Path, key: str, content: bytes | None) -> None:
@@ -423,7 +461,9 @@ def _check_chunk(root: Path, key: str, content: bytes | None) -> None:
     array, index = match["array"], match["index"].replace("/", ",")
     if content is None:
         raise _corrupt(
-            root, array, "the chunk file is missing (other readers would return fill values)",
+            root,
+            array,
+            "the chunk file is missing (other readers would return fill values)",
             chunk=index,
         )
     stored = int.from_bytes(content[-4:], "little") if len(content) >= 4 else None
@@ -720,10 +760,12 @@ def check_store(path: str | os.PathLike[str], *, deep: bool = False) -> list[str
     except (CorruptStoreError, SchemaError) as err:
         return [str(err)]
     on_disk = {
-        str(p.relative_to(root)).replace(os.sep, "/") for p in root.rglob("zarr.json") if p.is_file()
+        str(p.relative_to(root)).replace(os.sep, "/")
+        for p in root.rglob("zarr.json")
+        if p.is_file()
     }
     if manifest is not None:
-        for key in sorted(on_disk | set(manifest)):
+        for key in sorted(on_disk | {k for k in manifest if ":" not in k}):
             content = (root / key).read_bytes() if key in on_disk else None
             try:
                 _check_document(root, key, content, manifest)
