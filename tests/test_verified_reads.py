@@ -14,7 +14,6 @@ import re
 from pathlib import Path
 
 import intake
-import numpy as np
 import pytest
 
 from opsnn_lake import CorruptStoreError, Lake, LakeError
@@ -106,7 +105,7 @@ def test_open_is_lazy_about_chunks(tmp_path, nest_block):
     tree = lake.open(run_id)  # opening reads no chunk: no error yet
     assert tree["segment000/exc"]["spike_count"].values.sum() > 0  # an intact array reads
     with pytest.raises(CorruptStoreError, match="chunk '0'"):
-        tree["segment000/exc"]["spike_time"].values
+        tree["segment000/exc"]["spike_time"].load()
 
 
 def test_to_neo_raises(damaged):
@@ -118,7 +117,7 @@ def test_to_neo_raises(damaged):
 
 
 def test_catalog_to_dask_and_to_dataset_raise(damaged):
-    lake, bad, good, pattern = damaged
+    lake, bad, _good, pattern = damaged
     yaml_path = lake.write_catalog(lake.path.parent / "catalogs" / "lake.yaml")
     cat = intake.open_catalog(str(yaml_path))["lake"]
     with pytest.raises(CorruptStoreError) as info:
@@ -131,7 +130,7 @@ def test_catalog_to_dask_and_to_dataset_raise(damaged):
 
 
 def test_analysis_raises(damaged):
-    lake, bad, good, pattern = damaged
+    lake, bad, _good, pattern = damaged
     with pytest.raises(CorruptStoreError) as info:
         an.firing_rate(lake).compute()
     _assert_names(info.value, bad, pattern)
@@ -139,7 +138,7 @@ def test_analysis_raises(damaged):
 
 
 def test_analyse_and_plot_commands_fail(damaged, capsys, tmp_path):
-    lake, bad, good, pattern = damaged
+    lake, bad, _good, _pattern = damaged
     code = main(["analyse", "--lake", str(lake.path), "--stat", "rate", "--stat", "cv"])
     err = capsys.readouterr().err
     assert code != 0 and bad in err and "spike_time" in err, err
