@@ -16,8 +16,6 @@ from pathlib import Path
 
 import neo
 import numpy as np
-import pytest
-import quantities as pq
 import tensorstore as ts
 import zarr
 
