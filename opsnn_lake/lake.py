@@ -467,7 +467,11 @@ class Lake:
         new_rows, fixed_rows = [], []
         for run_id in runs:
             store = on_disk[run_id]
-            problems = _store.check_store(store, deep=deep)
+            try:
+                problems = _store.check_store(store, deep=deep)
+            except SchemaError as err:  # not a run store: reported, never moved
+                report.bad_stores[str(store)] = str(err)
+                continue
             if problems:
                 extra = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
                 report.damaged[run_id] = problems[0] + extra

@@ -750,15 +750,20 @@ def check_store(path: str | os.PathLike[str], *, deep: bool = False) -> list[str
     -------
     list of str
         One message per problem (empty: the store is intact).
+
+    Raises
+    ------
+    SchemaError
+        If ``path`` is not a run store at all (nothing of ours to verify).
     """
     root = Path(path)
     problems: list[str] = []
     try:
         manifest = read_manifest(root)
         document = read_metadata(root)
-        check_root_attrs(document.get("attributes") or {}, where=str(root))
-    except (CorruptStoreError, SchemaError) as err:
+    except CorruptStoreError as err:
         return [str(err)]
+    check_root_attrs(document.get("attributes") or {}, where=str(root))  # not ours: raise
     on_disk = {
         str(p.relative_to(root)).replace(os.sep, "/")
         for p in root.rglob("zarr.json")
