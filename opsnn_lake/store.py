@@ -523,7 +523,18 @@ class VerifiedStore(LocalStore):  # type: ignore[misc]
         return list(buffers)
 
 
-def verified_store(path: str | os.PathLike[str]) -> VerifiedStore:
+# Off only to measure what verification costs (benchmarks/analyse.py); never in use.
+_VERIFY = True
+
+
+def _set_verification(enabled: bool) -> None:
+    """Benchmarks only: read with plain zarr stores (no manifest, no chunk checks)."""
+    global _VERIFY
+    _VERIFY = bool(enabled)
+    _cached_group.cache_clear()
+
+
+def verified_store(path: str | os.PathLike[str]) -> LocalStore:
     """A :class:`VerifiedStore` on a run store (the only way this package reads stores).
 
     Raises
@@ -536,6 +547,8 @@ def verified_store(path: str | os.PathLike[str]) -> VerifiedStore:
     root = Path(path)
     if not (root / "zarr.json").is_file():
         raise SchemaError(f"{root}: not a zarr v3 store (no zarr.json)")
+    if not _VERIFY:
+        return LocalStore(root, read_only=True)
     return VerifiedStore(root, manifest=read_manifest(root))
 
 
@@ -551,7 +564,8 @@ def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise SchemaError(f"{root}: not a zarr v3 store (no zarr.json)") from None
     except OSError as err:
         raise _corrupt(root, "/", f"zarr.json is unreadable: {err}") from None
-    _check_document(root, "zarr.json", content, read_manifest(root))
+    if _VERIFY:
+        _check_document(root, "zarr.json", content, read_manifest(root))
     try:
         document = json.loads(content)
     except ValueError as err:
