@@ -326,11 +326,11 @@ class Lake:
         self.index.insert([row])
         return run_id
 
-    def _row(self, store: Path) -> dict[str, Any]:
+    def _row(self, store: Path, *, nbytes: int | None = None) -> dict[str, Any]:
         attrs = _store.read_root_attrs(store)
-        return row_from_attrs(
-            attrs, path=str(store.relative_to(self.path)), nbytes=_store.store_bytes(store)
-        )
+        if nbytes is None:
+            nbytes = _store.store_bytes(store)
+        return row_from_attrs(attrs, path=str(store.relative_to(self.path)), nbytes=nbytes)
 
     # ------------------------------------------------------------------ reading
 
@@ -412,8 +412,8 @@ class Lake:
     def _stores(self) -> list[Path]:
         return sorted(p for p in self.runs_dir.iterdir() if p.name.endswith(".zarr"))
 
-    def _checked_row(self, store: Path) -> dict[str, Any]:
-        row = self._row(store)
+    def _checked_row(self, store: Path, *, nbytes: int | None = None) -> dict[str, Any]:
+        row = self._row(store, nbytes=nbytes)
         if row["run_id"] != store.name[: -len(".zarr")]:
             raise SchemaError(
                 f"{store}: holds run {row['run_id']!r} under another name; move it to "
@@ -476,8 +476,10 @@ class Lake:
                 extra = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
                 report.damaged[run_id] = problems[0] + extra
                 continue
+            # The size from the row if there is one: measuring it walks every file.
+            nbytes = indexed[run_id].get("bytes") if run_id in indexed else None
             try:
-                row = self._checked_row(store)
+                row = self._checked_row(store, nbytes=nbytes)
             except SchemaError as err:
                 report.bad_stores[str(store)] = str(err)
                 continue

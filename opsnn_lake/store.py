@@ -531,7 +531,6 @@ def _set_verification(enabled: bool) -> None:
     """Benchmarks only: read with plain zarr stores (no manifest, no chunk checks)."""
     global _VERIFY
     _VERIFY = bool(enabled)
-    _cached_group.cache_clear()
 
 
 def verified_store(path: str | os.PathLike[str]) -> LocalStore:
@@ -659,7 +658,7 @@ def _read_array(array: Any, root: Path, name: str) -> Variable:
 
 
 @functools.lru_cache(maxsize=64)
-def _cached_group(path: str, stamp: tuple[int, int]) -> Any:
+def _cached_group(path: str, stamp: tuple[int, int], verify: bool) -> Any:
     return _open_group(path)
 
 
@@ -691,7 +690,7 @@ def read_arrays(
         info = (root / "zarr.json").stat()
     except OSError:
         raise SchemaError(f"{root}: not a zarr v3 store (no zarr.json)") from None
-    group_root = _cached_group(str(root), (info.st_mtime_ns, info.st_size))
+    group_root = _cached_group(str(root), (info.st_mtime_ns, info.st_size), _VERIFY)
     try:
         group = group_root[gpath] if gpath else group_root
         arrays = {name: group[name] for name in selections}
