@@ -177,11 +177,17 @@ def test_check_compares_rows_with_their_stores(tmp_path, nest_block):
     a, b = _add(lake, nest_block, 1.0), _add(lake, nest_block, 2.0)
     with lake.index._write() as conn:  # an edited path serves b's data under a's id
         conn.execute("UPDATE runs SET path = ? WHERE run_id = ?", (f"runs/{b}.zarr", a))
+    cat = intake.open_catalog(str(lake.write_catalog(tmp_path / "lake.yaml")))["lake"]
+    with pytest.raises(CorruptStoreError, match=f"run {a!r} points to the store of run {b!r}"):
+        cat[a].to_dask()
+    with pytest.raises(CorruptStoreError, match="points to the store of run"):
+        cat.to_dataset("segment000/exc")
     report = lake.check()
     assert list(report.bad_rows) == [a] and "path" in report.bad_rows[a]
     assert main(["check", "--lake", str(lake.path)]) == 1
     assert lake.check(repair=True).repaired and lake.check().ok
     assert lake.search().loc[a, "path"] == f"runs/{a}.zarr"
+    assert cat[a].to_dask().attrs["run_id"] == a
 
 
 def test_intact_lake_checks_ok(tmp_path, nest_block):
