@@ -575,9 +575,17 @@ def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def _quiet_v1() -> Iterator[None]:
-    # Schema-1 stores carry numcodecs filters (docs/format.md, "Schema version 1"); zarr's
-    # warning that they are not v3 core codecs is expected there. Scoped, not global.
+def _quiet_v1(store: Any) -> Iterator[None]:
+    """Silence zarr's warning about numcodecs filters, for schema-1 stores only.
+
+    Schema-1 stores carry numcodecs filters (docs/format.md §11); zarr's warning that they
+    are not v3 core codecs is expected there. Scoped, not process-wide, and only entered
+    for stores without a manifest (schema 1): ``catch_warnings`` is not thread-safe, and
+    schema-2 stores, which have nothing to silence, are opened from threads too.
+    """
+    if getattr(store, "manifest", None) is not None:
+        yield
+        return
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*not part in the Zarr format 3.*")
         warnings.filterwarnings("ignore", message=".*Numcodecs codecs are not in the Zarr.*")
@@ -587,7 +595,7 @@ def _quiet_v1() -> Iterator[None]:
 def _open_group(path: str | os.PathLike[str]) -> Any:
     store = verified_store(path)
     try:
-        with _quiet_v1():
+        with _quiet_v1(store):
             return zarr.open_group(store, mode="r")
     except CorruptStoreError:
         raise
@@ -618,7 +626,7 @@ def read_nodes(path: str | os.PathLike[str]) -> dict[str, Node]:
     root = _open_group(path)
     check_root_attrs(dict(root.attrs), where=str(path))
     nodes: dict[str, Node] = {"": Node(attrs=dict(root.attrs))}
-    with _quiet_v1():
+    with _quiet_v1(root.store):
         members = sorted(root.members(max_depth=None), key=lambda m: m[0].count("/"))
     for name, member in members:
         if hasattr(member, "shape"):
@@ -728,7 +736,7 @@ def open_tree(path: str | os.PathLike[str], *, chunks: Any = None) -> Any:
 
     read_root_attrs(path)  # refuse foreign or newer stores with our message, not xarray's
     store = verified_store(path)
-    with _quiet_v1():
+    with _quiet_v1(store):
         return xr.open_datatree(
             store, engine="zarr", chunks={} if chunks is None else chunks, consolidated=True
         )
@@ -739,7 +747,7 @@ def open_dataset(path: str | os.PathLike[str], group: str, *, chunks: Any = None
     import xarray as xr
 
     store = verified_store(path)
-    with _quiet_v1():
+    with _quiet_v1(store):
         return xr.open_dataset(
             store,
             engine="zarr",
