@@ -31,7 +31,7 @@ import neo
 import pandas as pd
 
 from opsnn_lake import store as _store
-from opsnn_lake.errors import NotALakeError, RunNotFoundError, SchemaError
+from opsnn_lake.errors import CorruptStoreError, NotALakeError, RunNotFoundError, SchemaError
 from opsnn_lake.index import RunIndex, row_from_attrs
 from opsnn_lake.neo_convert import block_to_nodes, nodes_to_block
 from opsnn_lake.provenance import Provenance
@@ -569,5 +569,5 @@ class Lake:
     def _row_or_none(self, path: Path) -> dict[str, Any] | None:
         try:
             return self._checked_row(path)
-        except SchemaError:
+        except (SchemaError, CorruptStoreError):  # reported by check, never indexed
             return None

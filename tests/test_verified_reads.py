@@ -164,6 +164,14 @@ def test_check_lists_damaged_runs_and_repair_quarantines_them(damaged, capsys):
     assert main(["check", "--deep", "--lake", str(lake.path)]) == 0
 
 
+def test_reindex_skips_a_store_with_edited_metadata(tmp_path, nest_block):
+    lake = Lake(tmp_path / "lake")
+    bad, good = _add(lake, nest_block, 1.0), _add(lake, nest_block, 2.0)
+    _edit_scale(lake.store_path(bad))
+    assert lake.reindex() == 1 and good in lake and bad not in lake
+    assert list(lake.check().damaged) == [bad]
+
+
 def test_plain_check_misses_a_flipped_bit_that_deep_finds(tmp_path, nest_block):
     lake = Lake(tmp_path / "lake")
     run_id = _add(lake, nest_block)
