@@ -16,6 +16,7 @@ from pathlib import Path
 
 import neo
 import numpy as np
+import pytest
 import tensorstore as ts
 import zarr
 
@@ -188,3 +189,12 @@ def test_million_spikes_over_several_chunks(tmp_path, monkeypatch):
     n_chunks = len(list((root / group / "spike_time" / "c").iterdir()))
     assert n_chunks >= 3
     _assert_neo_values(root, block)
+
+
+def test_schema_1_packed_arrays_are_what_tensorstore_refused():
+    """The reproducer of issue 9: schema-1 spike times need numcodecs filters."""
+    v1 = Path(__file__).parent / "fixtures" / "v1" / "lake" / "runs"
+    root = next(p for p in sorted(v1.iterdir()) if p.name.startswith("fixture-net"))
+    _tensorstore(root, "segment000/exc/spike_count")  # plain arrays were always portable
+    with pytest.raises(ValueError, match="numcodecs"):
+        _tensorstore(root, "segment000/exc/spike_time")
