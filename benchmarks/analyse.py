@@ -23,6 +23,10 @@ What it does, side by side in one process:
    "correlation", "psd"])`` with the same options, computed with dask (threads).
 5. Checks that every number agrees (rtol 1e-9), prints the ratio, the scaling from 25
    to 100 runs and from 1 to 2 workers.
+6. The cost of verified reads: the same lake analysis with the store module's checks
+   (manifest digests, chunk presence and CRC-32C, :mod:`opsnn_lake.store`) and with
+   plain zarr stores, alternated; prints the ratio (target <= 1.1x).
+   ``--verification-only`` measures just this (no classic loop, no scaling).
 
 Data are kept in ``DIR`` (default ``$TMPDIR/opsnn-lake-analyse-bench``) and reused on
 the next run; ``--fresh`` starts over.
@@ -202,6 +206,29 @@ def distributed_timings(lake, n_runs: int, repeat: int) -> dict[int, float]:
     return out
 
 
+def verification_cost(lake, n_runs: int, repeat: int) -> dict[bool, list[float]]:
+    """Times of the lake analysis with and without verified reads.
+
+    Alternated (and the order swapped every round) so that the load of a shared
+    machine falls on both alike; each mode warms up first (its opened groups are cached
+    per process, as in any session that analyses more than once).
+    """
+    from opsnn_lake import store
+
+    times: dict[bool, list[float]] = {True: [], False: []}
+    try:
+        for enabled in (True, False):
+            store._set_verification(enabled)
+            lake_analysis(lake, n_runs, 2)
+        for i in range(repeat):
+            for enabled in (True, False) if i % 2 else (False, True):
+                store._set_verification(enabled)
+                times[enabled].append(lake_analysis(lake, n_runs, 2)[0])
+    finally:
+        store._set_verification(True)
+    return times
+
+
 def check(tree, reference: dict) -> int:
     """Compare every number; return how many were compared."""
     n = 0
@@ -256,6 +283,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=100, help="runs in the lake")
     parser.add_argument("--classic-runs", type=int, help="runs for the classic loop (default all)")
     parser.add_argument("--repeat", type=int, default=3, help="timings per lake measurement")
+    parser.add_argument(
+        "--verification-only", action="store_true", help="only the cost of verified reads"
+    )
     parser.add_argument("--fresh", action="store_true", help="delete DATA first")
     args = parser.parse_args(argv)
     logging.disable(logging.WARNING)
@@ -283,6 +313,19 @@ def main(argv: list[str] | None = None) -> int:
 
     lake_analysis(lake, 10, None)  # warm-up: imports, first zarr open
 
+    full = min(100, args.runs)
+    cost = verification_cost(lake, full, max(6, 2 * args.repeat))
+    on, off = cost[True], cost[False]
+    verification = (
+        f"verified reads, {full} runs, {len(on)} alternated timings each: median "
+        f"{statistics.median(on):.2f} s vs {statistics.median(off):.2f} s unverified = "
+        f"{statistics.median(on) / statistics.median(off):.2f}x; best {min(on):.2f} vs "
+        f"{min(off):.2f} s = {min(on) / min(off):.2f}x (target <= 1.1x)"
+    )
+    print(verification, flush=True)
+    if args.verification_only:
+        return 0
+
     n_classic = args.classic_runs or args.runs
     order = list(runs.index)[:n_classic]
     print(f"classic loop on {n_classic} runs ...", flush=True)
@@ -304,7 +347,6 @@ def main(argv: list[str] | None = None) -> int:
                 compared = check(
                     tree, {k: v for k, v in reference.items() if k[0] in set(sel.index)}
                 )
-    full = min(100, args.runs)
     processes = distributed_timings(lake, full, args.repeat)
     t_lake = timings[(full, 2)]
     classic_full = per_run * full
@@ -327,6 +369,7 @@ def main(argv: list[str] | None = None) -> int:
           f"with threads ({timings[(full, 1)]:.2f} -> {timings[(full, 2)]:.2f} s), "
           f"x{processes[1] / processes[2]:.2f} with dask.distributed processes "
           f"({processes[1]:.2f} -> {processes[2]:.2f} s)")  # fmt: skip
+    print(verification)
     print(
         f"(machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; control: a "
         f"GIL-free numpy job runs x{free_cores():.2f} faster on 2 threads than on 1 right now)"

@@ -19,6 +19,7 @@ from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
 from opsnn_lake.errors import (
+    CorruptStoreError,
     IndexVersionError,
     LakeError,
     NotALakeError,
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from opsnn_lake.provenance import Provenance
 
 __all__ = [
+    "CorruptStoreError",
     "IndexVersionError",
     "Lake",
     "LakeCatalog",

@@ -34,7 +34,7 @@ from intake.catalog import Catalog
 from intake.catalog.entry import CatalogEntry
 from intake.source.base import DataSource, Schema
 
-from opsnn_lake.errors import RunNotFoundError, SchemaError
+from opsnn_lake.errors import CorruptStoreError, RunNotFoundError, SchemaError
 from opsnn_lake.index import FIXED_COLUMNS, RunIndex
 from opsnn_lake.marker import check_lake_dir
 
@@ -96,6 +96,21 @@ def _plain_criteria(criteria: Mapping[str, Any]) -> dict[str, Any]:
 # --------------------------------------------------------------------------- one run
 
 
+def _check_holds_run(path: Path, run_id: Any) -> None:
+    """The store an index row points to must hold that run (an edited ``path`` must not
+    serve one run's data under another's id)."""
+    from opsnn_lake.store import read_root_attrs
+
+    if run_id is None:
+        return
+    held = read_root_attrs(path).get("run_id")
+    if held != run_id:
+        raise CorruptStoreError(
+            f"{path}: the index row of run {run_id!r} points to the store of run {held!r}; "
+            "the index was changed by hand — run `opsnn-lake check --repair` to rewrite it"
+        )
+
+
 def _open_group(
     path: Path,
     group: str,
@@ -104,20 +119,15 @@ def _open_group(
     chunks: Any,
 ) -> xr.Dataset:
     """One group of a store as a lazy Dataset (dask arrays), or a clear error."""
-    import xarray as xr
-
-    from opsnn_lake.store import quiet_zarr
-
     group = group.strip("/")
     if not (path / group / "zarr.json").is_file():
         from opsnn_lake.store import open_tree
 
         groups = [g.lstrip("/") for g in open_tree(path).groups if g != "/"]
         raise SchemaError(f"{path}: no group {group!r}; groups: {', '.join(groups)}")
-    with quiet_zarr():  # zarr's notes on the documented numcodecs filters are noise
-        ds = xr.open_dataset(
-            path, engine="zarr", group=group, chunks={} if chunks is None else chunks
-        )
+    from opsnn_lake.store import open_dataset
+
+    ds = open_dataset(path, group, chunks=chunks)  # verified reads: damage raises
     if variables is not None:
         missing = [v for v in variables if v not in ds.variables]
         if missing:
@@ -179,6 +189,7 @@ class RunSource(DataSource):
             from opsnn_lake.store import open_tree, read_root_attrs
 
             path = self._existing()
+            _check_holds_run(path, (self.metadata or {}).get("run_id"))
             if self.group is None:
                 self._data = open_tree(path, chunks=self.chunks)
             else:
@@ -629,17 +640,18 @@ class LakeCatalog(Catalog):
 
         paths = [self._lake_dir / p for p in frame["path"]]
 
-        def one(path: Path) -> xr.Dataset:
+        def one(path: Path, run_id: str) -> xr.Dataset:
             if not (path / "zarr.json").is_file():
                 raise RunNotFoundError(
                     f"{path}: a run's store is missing; run `opsnn-lake check --lake "
                     f"{self._lake_dir}`"
                 )
+            _check_holds_run(path, run_id)
             return _open_group(path, group, variables=variables, chunks=chunks)
 
         # Opening reads only metadata, but a round trip per store adds up: overlap them.
         with ThreadPoolExecutor(max_workers=min(8, max(1, len(paths)))) as pool:
-            return list(pool.map(one, paths))
+            return list(pool.map(one, paths, [str(r) for r in frame.index]))
 
     def to_dataset(
         self,

@@ -51,7 +51,14 @@ def configure(parser: argparse.ArgumentParser, command: str) -> None:
             "or 'all'",
         )
     elif command == "check":
-        parser.add_argument("--repair", action="store_true", help="mend what is found")
+        parser.add_argument(
+            "--repair",
+            action="store_true",
+            help="mend what is found; damaged runs move to <lake>/quarantine (not deleted)",
+        )
+        parser.add_argument(
+            "--deep", action="store_true", help="also verify every chunk's checksum (reads all)"
+        )
 
 
 def human_size(nbytes: float) -> str:
@@ -87,16 +94,22 @@ def run(args: argparse.Namespace) -> int:
         print(f"{len(frame)} runs, {total}")
         return 0
     if args.command == "check":
-        report = lake.check(repair=args.repair)
+        report = lake.check(repair=args.repair, deep=args.deep, progress=True)
         for line in report.lines():
             print(line)
         if report.ok:
-            print(f"{lake.path}: OK ({len(lake)} runs)")
+            print(
+                f"{lake.path}: OK ({len(lake)} runs{', checksums verified' if args.deep else ''})"
+            )
             return 0
+        if report.damaged:
+            print(f"damaged runs ({len(report.damaged)}): {' '.join(report.damaged)}")
         if report.repaired:
+            if report.quarantined:
+                print(f"damaged runs moved to {lake.quarantine_dir}; re-create them to restore")
             left = len(report.bad_stores)
             print(f"repaired; {left} unreadable store(s) left for you to inspect")
-            return 1 if left else 0
+            return 1 if left or report.quarantined else 0  # damage found is a failure
         print("run `opsnn-lake check --repair` to mend")
         return 1
     n_stores = len([p for p in lake.runs_dir.iterdir() if p.name.endswith(".zarr")])

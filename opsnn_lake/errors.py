@@ -8,6 +8,7 @@ builtin a caller would naturally catch (a missing run is a ``KeyError``, a bad b
 from __future__ import annotations
 
 __all__ = [
+    "CorruptStoreError",
     "IndexVersionError",
     "LakeError",
     "NotALakeError",
@@ -42,3 +43,9 @@ class IndexVersionError(LakeError, RuntimeError):
 
 class UntrustedInputError(LakeError, PermissionError):
     """Input that would run code when loaded (pickle) and was not declared trusted."""
+
+
+class CorruptStoreError(LakeError, OSError):
+    """A run store damaged after it was written: a chunk missing or failing its checksum,
+    or metadata changed since writing. Raised by every read path instead of fill values
+    or wrong numbers; ``opsnn-lake check --repair`` quarantines such runs."""

@@ -6,6 +6,7 @@ Layout::
     <lake>/runs/<id>.zarr     published stores (the source of truth)
     <lake>/staging/           stores being written (<id>.<pid>.<random>), never read
     <lake>/index.sqlite       one row per run (derived; rebuilt by :meth:`Lake.reindex`)
+    <lake>/quarantine/        damaged stores moved aside by ``check --repair`` (never read)
 
 Adding a run writes its store into ``staging/``, publishes it with one ``rename`` into
 ``runs/`` and only then inserts its index row; readers search the index, so they see a
@@ -30,7 +31,7 @@ import neo
 import pandas as pd
 
 from opsnn_lake import store as _store
-from opsnn_lake.errors import NotALakeError, RunNotFoundError, SchemaError
+from opsnn_lake.errors import CorruptStoreError, NotALakeError, RunNotFoundError, SchemaError
 from opsnn_lake.index import RunIndex, row_from_attrs
 from opsnn_lake.marker import LAKE_FORMAT, LAKE_MARKER, LAKE_VERSION, check_lake_dir
 from opsnn_lake.marker import check_marker as _check_marker
@@ -94,6 +95,13 @@ class CheckReport:
     rows_without_store: list[str] = field(default_factory=list)
     staging_leftovers: list[str] = field(default_factory=list)
     bad_stores: dict[str, str] = field(default_factory=dict)
+    #: run id → what is wrong with its store (missing chunk, failed checksum, edited
+    #: metadata); these runs are moved to the quarantine folder by ``repair``.
+    damaged: dict[str, str] = field(default_factory=dict)
+    #: run id → how its index row differs from what its store says (``repair`` rewrites it)
+    bad_rows: dict[str, str] = field(default_factory=dict)
+    #: run id → where ``repair`` moved its store
+    quarantined: dict[str, str] = field(default_factory=dict)
     repaired: bool = False
 
     @property
@@ -104,6 +112,8 @@ class CheckReport:
             or self.rows_without_store
             or self.staging_leftovers
             or self.bad_stores
+            or self.damaged
+            or self.bad_rows
         )
 
     def lines(self) -> list[str]:
@@ -112,6 +122,9 @@ class CheckReport:
         out += [f"index row without store: {r}" for r in self.rows_without_store]
         out += [f"staging left-over: {p}" for p in self.staging_leftovers]
         out += [f"unreadable store {p}: {why}" for p, why in self.bad_stores.items()]
+        out += [f"damaged run {r}: {why}" for r, why in self.damaged.items()]
+        out += [f"index row differs from its store: {r}: {why}" for r, why in self.bad_rows.items()]
+        out += [f"quarantined run {r}: moved to {p}" for r, p in self.quarantined.items()]
         return out
 
 
@@ -137,6 +150,21 @@ def resolve_run_id(index: RunIndex, run_id: str, *, where: str) -> str:
         )
     shown = ", ".join(matches[:5]) + (f" … ({len(matches)} in all)" if len(matches) > 5 else "")
     raise RunNotFoundError(f"{where}: run id prefix {run_id!r} is ambiguous: {shown}")
+
+
+def _row_differences(indexed: Mapping[str, Any], derived: Mapping[str, Any]) -> str:
+    """How an index row differs from the row its store gives ("" if it does not)."""
+    diffs = [
+        f"{key}: index has {indexed.get(key)!r}, store says {value!r}"
+        for key, value in derived.items()
+        if indexed.get(key) != value
+    ]
+    diffs += [
+        f"{key}: index has {value!r}, store has no such value"
+        for key, value in indexed.items()
+        if key not in derived and value is not None
+    ]
+    return "; ".join(diffs)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -308,11 +336,11 @@ class Lake:
         self.index.insert([row])
         return run_id
 
-    def _row(self, store: Path) -> dict[str, Any]:
+    def _row(self, store: Path, *, nbytes: int | None = None) -> dict[str, Any]:
         attrs = _store.read_root_attrs(store)
-        return row_from_attrs(
-            attrs, path=str(store.relative_to(self.path)), nbytes=_store.store_bytes(store)
-        )
+        if nbytes is None:
+            nbytes = _store.store_bytes(store)
+        return row_from_attrs(attrs, path=str(store.relative_to(self.path)), nbytes=nbytes)
 
     # ------------------------------------------------------------------ reading
 
@@ -409,8 +437,8 @@ class Lake:
     def _stores(self) -> list[Path]:
         return sorted(p for p in self.runs_dir.iterdir() if p.name.endswith(".zarr"))
 
-    def _checked_row(self, store: Path) -> dict[str, Any]:
-        row = self._row(store)
+    def _checked_row(self, store: Path, *, nbytes: int | None = None) -> dict[str, Any]:
+        row = self._row(store, nbytes=nbytes)
         if row["run_id"] != store.name[: -len(".zarr")]:
             raise SchemaError(
                 f"{store}: holds run {row['run_id']!r} under another name; move it to "
@@ -418,19 +446,28 @@ class Lake:
             )
         return row
 
-    def check(self, *, repair: bool = False) -> CheckReport:
-        """Compare stores, index and staging area; optionally mend what is out of place.
+    def check(
+        self, *, repair: bool = False, deep: bool = False, progress: bool = False
+    ) -> CheckReport:
+        """Compare stores, index and staging area; verify every store; optionally mend.
 
         Finds stores without an index row (a writer killed between publishing and
         registering), rows without a store, staging directories of writers that are no
-        longer running (a writer killed while writing) and unreadable stores.
+        longer running (a writer killed while writing), unreadable stores, damaged
+        stores (metadata changed since writing, chunk files missing; with ``deep`` also
+        chunks failing their CRC-32C) and index rows that differ from their store.
 
         Parameters
         ----------
         repair : bool
             Register stores that have no row (from the store itself), remove rows whose
-            store is gone and delete staging left-overs. Unreadable stores are reported,
-            never deleted.
+            store is gone, rewrite rows that differ from their store, delete staging
+            left-overs, and move damaged stores to ``<lake>/quarantine/`` (never
+            deleted; their rows are removed). Unreadable foreign stores are reported only.
+        deep : bool
+            Also read every chunk and verify its checksum (reads all the data).
+        progress : bool
+            Show a progress bar over the stores.
 
         Returns
         -------
@@ -445,16 +482,41 @@ class Lake:
         harmless); staging directories of live local processes are skipped.
         """
         report = CheckReport()
-        indexed = set(self.index.run_ids())  # before listing the stores: see Notes
+        indexed = {row["run_id"]: row for row in self.index.rows()}  # before listing stores
         on_disk = {p.name[: -len(".zarr")]: p for p in self._stores()}
-        new_rows = []
-        for run_id in sorted(set(on_disk) - indexed):
+        runs: Iterable[str] = sorted(on_disk)
+        if progress:
+            from tqdm.auto import tqdm
+
+            runs = tqdm(list(runs), desc="check --deep" if deep else "check", unit="run")
+        new_rows, fixed_rows = [], []
+        for run_id in runs:
+            store = on_disk[run_id]
             try:
-                new_rows.append(self._checked_row(on_disk[run_id]))
-                report.stores_without_row.append(run_id)
+                problems = _store.check_store(store, deep=deep)
+            except SchemaError as err:  # not a run store: reported, never moved
+                report.bad_stores[str(store)] = str(err)
+                continue
+            if problems:
+                extra = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+                report.damaged[run_id] = problems[0] + extra
+                continue
+            # The size from the row if there is one: measuring it walks every file.
+            nbytes = indexed[run_id].get("bytes") if run_id in indexed else None
+            try:
+                row = self._checked_row(store, nbytes=nbytes)
             except SchemaError as err:
-                report.bad_stores[str(on_disk[run_id])] = str(err)
-        report.rows_without_store = sorted(indexed - set(on_disk))
+                report.bad_stores[str(store)] = str(err)
+                continue
+            if run_id not in indexed:
+                new_rows.append(row)
+                report.stores_without_row.append(run_id)
+                continue
+            differs = _row_differences(indexed[run_id], row)
+            if differs:
+                report.bad_rows[run_id] = differs
+                fixed_rows.append(row)
+        report.rows_without_store = sorted(set(indexed) - set(on_disk))
         for staged in sorted(self.staging_dir.iterdir()):
             # <run id>.<pid>.<random>; run ids may contain dots, so split from the right
             parts = staged.name.rsplit(".", 2)
@@ -463,7 +525,11 @@ class Lake:
                 report.staging_leftovers.append(str(staged))
         if repair:
             self.index.insert(new_rows)
+            self.index.insert(fixed_rows, replace=True)
             self.index.delete(report.rows_without_store)
+            for run_id in report.damaged:
+                report.quarantined[run_id] = str(self._quarantine(on_disk[run_id]))
+            self.index.delete(list(report.damaged))
             for staged_path in report.staging_leftovers:
                 if Path(staged_path).is_dir():
                     shutil.rmtree(staged_path, ignore_errors=True)
@@ -471,6 +537,21 @@ class Lake:
                     Path(staged_path).unlink(missing_ok=True)
             report.repaired = True
         return report
+
+    @property
+    def quarantine_dir(self) -> Path:
+        """Where ``check --repair`` moves damaged stores (``<lake>/quarantine``)."""
+        return self.path / "quarantine"
+
+    def _quarantine(self, store: Path) -> Path:
+        """Move a damaged store out of ``runs/`` (one rename; never deleted)."""
+        self.quarantine_dir.mkdir(exist_ok=True)
+        target = self.quarantine_dir / store.name
+        if target.exists():  # damaged twice (re-created, damaged again): keep both
+            stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+            target = self.quarantine_dir / f"{store.name}.{stamp}.{uuid.uuid4().hex[:6]}"
+        os.rename(store, target)
+        return target
 
     def reindex(self, *, progress: bool = False) -> int:
         """Rebuild the index from the stores alone, in one transaction.
@@ -513,5 +594,5 @@ class Lake:
     def _row_or_none(self, path: Path) -> dict[str, Any] | None:
         try:
             return self._checked_row(path)
-        except SchemaError:
+        except (SchemaError, CorruptStoreError):  # reported by check, never indexed
             return None

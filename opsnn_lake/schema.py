@@ -36,7 +36,7 @@ __all__ = [
 ]
 
 SCHEMA_NAME = "opsnn-lake-run"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: core zarr v3 codecs only, manifest (1: numcodecs filters)
 KINDS = ("simulation", "input")
 
 # Dimension and variable names fixed by the contract.

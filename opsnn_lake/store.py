@@ -4,10 +4,16 @@ Writing goes to a fresh directory that nobody reads yet; :func:`publish` then ma
 visible with one ``rename``, so a store is seen complete or not at all, whatever
 happens to the writing process.
 
-Encoding (see ``docs/format.md``): every array is Blosc/zstd-compressed with bit
-shuffling and ends in a CRC-32C; spike times on a simulator's time grid are stored as
-int64 multiples of a CF ``scale_factor`` with a delta filter (about 1.3 bytes a spike
-instead of 8), verified bitwise before writing; the time coordinate of signals likewise.
+Encoding (schema version 2, see ``docs/format.md``): only zarr v3 core codecs. Every
+array is Blosc/zstd-compressed and ends in a CRC-32C; spike times on a simulator's time
+grid are stored as the smallest integers whose product with a CF ``scale_factor`` gives
+them back bitwise (about 1.45 bytes a spike instead of 8), checked before writing; the
+time coordinate of signals likewise. A manifest beside the hierarchy records the SHA-256
+of every metadata document.
+
+Reading (:class:`VerifiedStore`): every read of this package goes through a zarr store
+that raises :class:`~opsnn_lake.errors.CorruptStoreError` for a missing chunk, a failed
+checksum or metadata changed since writing, naming run, array and chunk.
 
 The writer follows the zarr v3 spec directly: it writes each metadata document and
 encodes each chunk with the codecs zarr-python itself runs. Going through zarr-python's
@@ -19,9 +25,12 @@ zarr-python writes for the same arrays. Reading goes through zarr and xarray.
 from __future__ import annotations
 
 import contextlib
+import functools
+import hashlib
 import itertools
 import json
 import os
+import re
 import shutil
 import warnings
 from collections.abc import Callable, Iterator, Mapping
@@ -29,45 +38,48 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import zarr
+from zarr.storage import LocalStore
 
-from opsnn_lake.errors import SchemaError
+from opsnn_lake.errors import CorruptStoreError, SchemaError
 from opsnn_lake.schema import Node, Variable, check_root_attrs
 
 __all__ = [
+    "MANIFEST",
+    "VerifiedStore",
+    "array_attrs",
+    "check_store",
+    "open_dataset",
     "open_tree",
     "publish",
+    "read_arrays",
+    "read_manifest",
+    "read_metadata",
     "read_nodes",
     "read_root_attrs",
     "store_bytes",
+    "verified_store",
     "warm_up",
     "write_store",
 ]
 
 CHUNK_BYTES = 8 * 2**20  # one chunk per run for typical runs; several for long recordings
-_BLOSC = {"cname": "zstd", "clevel": 1, "shuffle": "bitshuffle", "blocksize": 0}
-
-
-# zarr warns that numcodecs' filters and consolidated metadata are not in the v3 core
-# spec; both are deliberate and documented in docs/format.md, so the warnings are noise.
-warnings.filterwarnings("ignore", message=".*not part in the Zarr format 3.*")
-warnings.filterwarnings("ignore", message=".*Numcodecs codecs are not in the Zarr.*")
+MANIFEST = "opsnn-manifest.json"  # metadata digests, beside the zarr hierarchy
+MANIFEST_FORMAT = "opsnn-lake-manifest"
 
 
 @contextlib.contextmanager
 def quiet_zarr() -> Iterator[None]:
-    """The filters above, again, for one read: a library imported later (elephant's
-    ``spade`` calls ``warnings.simplefilter("once", UserWarning)``) puts its own
-    filters in front of them, and users would see zarr's notes again."""
+    """Silence zarr's notes on schema-1 codecs and consolidated metadata for one read.
+
+    Scoped rather than process-wide: a library imported later (elephant's ``spade``
+    calls ``warnings.simplefilter("once", UserWarning)``) puts its own filters in front
+    of process-wide ones, and users would see zarr's notes again.
+    """
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*not part in the Zarr format 3.*")
         warnings.filterwarnings("ignore", message=".*Numcodecs codecs are not in the Zarr.*")
         yield
-
-
-def _zarr() -> Any:
-    import zarr  # imported on first use: `import opsnn_lake` stays light
-
-    return zarr
 
 
 def _chunks(shape: tuple[int, ...], itemsize: int) -> tuple[int, ...]:
@@ -81,8 +93,40 @@ def _chunks(shape: tuple[int, ...], itemsize: int) -> tuple[int, ...]:
     return (max(1, min(n_time, per_chunk)), min(n_unit, units))
 
 
+def _int_dtype(low: int, high: int) -> np.dtype:
+    """The smallest little-endian integer dtype holding ``[low, high]``."""
+    kinds = ("u1", "u2", "u4", "u8") if low >= 0 else ("i1", "i2", "i4", "i8")
+    for kind in kinds:
+        info = np.iinfo(kind)
+        if info.min <= low and high <= info.max:
+            return np.dtype(kind).newbyteorder("<")
+    return np.dtype("<i8")  # unreachable: |k| < 2**52
+
+
+def _cf_decode(packed: np.ndarray, scale: float, offset: float) -> np.ndarray:
+    """CF decoding as docs/format.md states it: float64 product, then the offset if any."""
+    decoded = packed.astype(np.float64) * scale
+    if offset:
+        decoded = decoded + offset
+    return decoded
+
+
+def _divisors(n: int, tries: int = 16) -> list[int]:
+    """Divisors of ``n`` greater than 1, largest first (at most ``tries`` of them)."""
+    found = {n // m for m in range(1, min(n, 1000) + 1) if n % m == 0}
+    return sorted((d for d in found if d > 1), reverse=True)[:tries]
+
+
 def _packed(var: Variable) -> tuple[np.ndarray, dict[str, float]] | None:
-    """Integers ``k`` with ``k * scale + offset`` bitwise equal to the data, if they exist."""
+    """Smallest integers ``q`` with ``q * scale_factor + add_offset`` bitwise equal to the data.
+
+    Schema 2 keeps all scaling in CF attributes (no codec): the integers ``k`` on the
+    variable's grid are divided by the largest divisor ``d`` of their common divisor
+    for which ``(k / d) * (scale_factor * d)`` still decodes bitwise, then narrowed to
+    the smallest integer dtype that holds them. NEST's spike times are 0.001 ms tics,
+    multiples of 100; ``q * 0.1`` misses 17 % of them by an ulp, ``q * 0.02`` none, so
+    a 1 s run stores ``uint16`` multiples of 0.02 ms (1.8 bytes a spike, measured).
+    """
     if var.scale_factor is None or var.data.dtype != np.float64 or var.data.size == 0:
         return None
     scale, offset = var.scale_factor, var.add_offset
@@ -90,37 +134,33 @@ def _packed(var: Variable) -> tuple[np.ndarray, dict[str, float]] | None:
     if not np.isfinite(k).all() or np.abs(k).max() >= 2**52:
         return None
     k = k.astype(np.int64)
-    decoded = k * scale
-    if offset:
-        decoded = decoded + offset
-    if not np.array_equal(decoded.view(np.int64), var.data.view(np.int64)):
+    bits = var.data.view(np.int64)
+    if not np.array_equal(_cf_decode(k, scale, offset).view(np.int64), bits):
         return None
+    for divisor in _divisors(int(np.gcd.reduce(k))):
+        q, coarse = k // divisor, scale * divisor
+        if np.array_equal(_cf_decode(q, coarse, offset).view(np.int64), bits):
+            k, scale = q, coarse
+            break
+    k = k.astype(_int_dtype(int(k.min()), int(k.max())))
     attrs = {"scale_factor": scale}
     if offset:
         attrs["add_offset"] = offset
     return k, attrs
 
 
-def _int_filters(k: np.ndarray) -> list[tuple[Any, dict[str, Any]]]:
-    """Filters for packed integers, as (numcodecs codec, zarr metadata) pairs.
+def _blosc_config(dtype: np.dtype, packed: bool) -> dict[str, Any]:
+    """Blosc settings by kind of data (measured on the VA benchmark run, 93,000 spikes).
 
-    Divide by the integers' common divisor, then delta-encode. NEST's spike times are
-    tics (0.001 ms) that are multiples of 100 (one 0.1 ms step); storing ``k / 100``
-    before the delta saves a third of the bytes. numcodecs decodes the division as
-    ``q / 0.01`` rounded to nearest, exact for integers below 2**52; checked anyway.
+    Packed spike times (``uint16`` multiples of 0.02 ms) compress best with byte
+    shuffling at zstd level 5 (1.8 bytes a spike; bit shuffling 1.9); float signals
+    with byte shuffling; counts and ids, small integers in wide dtypes, with bit
+    shuffling.
     """
-    from numcodecs import Delta, FixedScaleOffset
-
-    filters: list[tuple[Any, dict[str, Any]]] = []
-    divisor = int(np.gcd.reduce(k)) if k.size else 0
-    if divisor > 1:
-        config = {"offset": 0, "scale": 1.0 / divisor, "dtype": "<i8", "astype": "<i8"}
-        codec = FixedScaleOffset(**config)
-        if np.array_equal(codec.decode(codec.encode(k)), k):
-            filters.append((codec, {"name": "numcodecs.fixedscaleoffset", "configuration": config}))
-    delta = {"name": "numcodecs.delta", "configuration": {"dtype": "<i8"}}
-    filters.append((Delta(dtype="<i8"), delta))
-    return filters
+    if packed:
+        return {"typesize": dtype.itemsize, "cname": "zstd", "clevel": 5, "shuffle": "shuffle"}
+    shuffle = "shuffle" if dtype.kind == "f" else "bitshuffle"
+    return {"typesize": dtype.itemsize, "cname": "zstd", "clevel": 1, "shuffle": shuffle}
 
 
 def _encode_array(
@@ -128,18 +168,18 @@ def _encode_array(
 ) -> tuple[dict[str, Any], dict[str, bytes]]:
     """The zarr v3 metadata document and encoded chunk files of one variable.
 
-    The codecs are those zarr-python itself runs (numcodecs Blosc, google_crc32c);
+    Only zarr v3 core codecs: ``bytes``, ``blosc``, ``crc32c``. The codecs are those
+    zarr-python itself runs (numcodecs Blosc, google_crc32c);
     ``tests/test_store_writer.py`` checks the files equal zarr-python's.
     """
     import google_crc32c
     from numcodecs import Blosc
 
-    data, attrs, filters = var.data, dict(var.attrs), []
+    data, attrs = var.data, dict(var.attrs)
     packed = _packed(var)
     if packed is not None:
         data, packing = packed
         attrs.update(packing)
-        filters = _int_filters(data)
     if data.dtype.kind not in "biuf":
         raise SchemaError(f"variable on dims {var.dims}: dtype {data.dtype} cannot be stored")
     if coordinates:
@@ -149,15 +189,10 @@ def _encode_array(
     serializer: dict[str, Any] = {"name": "bytes"}
     if dtype.itemsize > 1:
         serializer["configuration"] = {"endian": "little"}
-    blosc = {"typesize": dtype.itemsize, **_BLOSC}
+    blosc = {**_blosc_config(dtype, packed is not None), "blocksize": 0}
     # crc32c (a core v3 codec) makes a truncated or damaged chunk an error instead of
     # wrong numbers: blosc stores incompressible chunks raw, with no check of its own.
-    codecs = [
-        *(meta for _, meta in filters),
-        serializer,
-        {"name": "blosc", "configuration": blosc},
-        {"name": "crc32c"},
-    ]
+    codecs = [serializer, {"name": "blosc", "configuration": blosc}, {"name": "crc32c"}]
     metadata = {
         "shape": list(data.shape),
         "data_type": dtype.name,
@@ -171,7 +206,8 @@ def _encode_array(
         "node_type": "array",
         "storage_transformers": [],
     }
-    compressor = Blosc.from_config({**blosc, "shuffle": Blosc.BITSHUFFLE})
+    shuffle = Blosc.SHUFFLE if blosc["shuffle"] == "shuffle" else Blosc.BITSHUFFLE
+    compressor = Blosc.from_config({**blosc, "shuffle": shuffle})
     files = {}
     grid = [-(-size // chunk) for size, chunk in zip(data.shape, chunks, strict=True)]
     # Every chunk is written, even one equal to the fill value, so a missing chunk file
@@ -182,10 +218,7 @@ def _encode_array(
             full = np.zeros(chunks, dtype=dtype)
             full[tuple(slice(0, n) for n in block.shape)] = block
             block = full
-        encoded = np.ascontiguousarray(block, dtype=dtype)
-        for codec, _ in filters:
-            encoded = codec.encode(encoded)
-        raw = np.frombuffer(encoded.astype(encoded.dtype.newbyteorder("<"), copy=False), np.uint8)
+        raw = np.frombuffer(np.ascontiguousarray(block, dtype=dtype), np.uint8)
         chunk = compressor.encode(raw)
         crc = np.uint32(google_crc32c.value(chunk)).astype("<u4").tobytes()
         files["c/" + "/".join(map(str, index))] = bytes(chunk) + crc
@@ -221,7 +254,44 @@ def _encode_store(
         "node_type": "group",
     }
     files["zarr.json"] = _json(root)
+    files[MANIFEST] = _manifest(files)
     return files, final
+
+
+def _manifest(files: Mapping[str, bytes]) -> bytes:
+    """The store's manifest: the SHA-256 of every metadata document as written.
+
+    Readers compare each ``zarr.json`` with it, so an edited shape or ``scale_factor``
+    is an error instead of silently different numbers (docs/format.md, "Verification").
+    The digest of each node's entry in the consolidated metadata is kept too, so that
+    an edit of the root document is reported with the array it changed.
+    """
+    digests = {
+        key: hashlib.sha256(content).hexdigest()
+        for key, content in sorted(files.items())
+        if key.rpartition("/")[2] == "zarr.json"
+    }
+    root = json.loads(files["zarr.json"])
+    document = {
+        "format": MANIFEST_FORMAT,
+        "version": 1,
+        "algorithm": "sha256",
+        "metadata": digests,
+        "consolidated": _entry_digests(root),
+    }
+    return json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
+
+
+def _entry_digests(root: Mapping[str, Any]) -> dict[str, str]:
+    """Digest of the root attributes ("/") and of each consolidated entry (canonical JSON)."""
+    entries = dict((root.get("consolidated_metadata") or {}).get("metadata") or {})
+    entries["/"] = root.get("attributes")
+    return {
+        path: hashlib.sha256(
+            json.dumps(entry, sort_keys=True, separators=(",", ":"), allow_nan=True).encode()
+        ).hexdigest()
+        for path, entry in sorted(entries.items())
+    }
 
 
 def _inline(metadata: dict[str, Any]) -> dict[str, Any]:
@@ -229,7 +299,9 @@ def _inline(metadata: dict[str, Any]) -> dict[str, Any]:
 
 
 def _json(document: Mapping[str, Any]) -> bytes:
-    return json.dumps(document, allow_nan=True, indent=2).encode()  # as zarr-python writes
+    # Compact: the metadata of a small run weighs as much as its spikes otherwise (zarr
+    # itself indents; readers parse JSON, so the layout is free).
+    return json.dumps(document, allow_nan=True, separators=(",", ":")).encode()
 
 
 def write_store(
@@ -299,19 +371,257 @@ def store_bytes(path: str | os.PathLike[str]) -> int:
     return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
 
 
-def _open_group(path: str | os.PathLike[str]) -> Any:
-    zarr = _zarr()
-    if not (Path(path) / "zarr.json").is_file():
-        raise SchemaError(f"{path}: not a zarr v3 store (no zarr.json)")
+# --------------------------------------------------------------------------- verified reads
+
+# "<array path>/c/<i>/<j>…": the default chunk key encoding with "/" (docs/format.md §1).
+_CHUNK_KEY = re.compile(r"^(?P<array>.+)/c/(?P<index>\d+(?:/\d+)*)$")
+
+
+def _run_name(root: Path) -> str:
+    return root.name[: -len(".zarr")] if root.name.endswith(".zarr") else root.name
+
+
+def _corrupt(
+    root: Path, array: str, problem: str, *, chunk: str | None = None
+) -> CorruptStoreError:
+    what = f"array {array!r}" + (f", chunk {chunk!r}" if chunk is not None else "")
+    return CorruptStoreError(
+        f"run {_run_name(root)!r} ({root}): {what}: {problem}. The store was damaged after "
+        "it was written; run `opsnn-lake check --repair` to quarantine it, then re-create "
+        "the run (re-run the simulation or re-ingest its source)"
+    )
+
+
+def _node_of(key: str) -> str:
+    return key.rpartition("/")[0] or "/"
+
+
+def read_manifest(path: str | os.PathLike[str]) -> dict[str, str] | None:
+    """The SHA-256 of each metadata document recorded when the store was written.
+
+    Returns
+    -------
+    dict or None
+        ``{"<node>/zarr.json": hex digest}``; None for stores of schema version 1,
+        which have no manifest.
+
+    Raises
+    ------
+    CorruptStoreError
+        If the manifest exists but is unreadable, or a schema-2 store has none.
+    """
+    root = Path(path)
     try:
-        return zarr.open_group(zarr.storage.LocalStore(path, read_only=True), mode="r")
+        document = json.loads((root / MANIFEST).read_bytes())
+    except FileNotFoundError:
+        try:
+            version = json.loads((root / "zarr.json").read_bytes())["attributes"]["schema_version"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return None  # not ours or unreadable: the root-attribute check says so
+        if isinstance(version, int) and version >= 2:
+            raise _corrupt(root, "/", f"its manifest ({MANIFEST}) is missing") from None
+        return None
+    except (OSError, ValueError) as err:
+        raise _corrupt(root, "/", f"its manifest ({MANIFEST}) is unreadable: {err}") from None
+    digests = document.get("metadata") if isinstance(document, dict) else None
+    if not isinstance(digests, dict) or not all(isinstance(v, str) for v in digests.values()):
+        raise _corrupt(root, "/", f"its manifest ({MANIFEST}) lists no metadata digests")
+    entries = document.get("consolidated") or {}
+    # One flat mapping: files by their key, consolidated entries as "zarr.json:<path>".
+    return {**digests, **{f"zarr.json:{k}": v for k, v in entries.items()}}
+
+
+def _check_document(
+    root: Path, key: str, content: bytes | None, manifest: Mapping[str, str] | None
+) -> None:
+    """Compare a metadata document with the manifest (no manifest: schema 1, unverified)."""
+    if manifest is None:
+        return
+    expected = manifest.get(key)
+    if content is None:
+        if expected is not None:
+            raise _corrupt(root, _node_of(key), "its metadata document zarr.json is missing")
+        return
+    if expected is None:
+        raise _corrupt(
+            root, _node_of(key), "zarr.json was added after writing (not in the manifest)"
+        )
+    if hashlib.sha256(content).hexdigest() != expected:
+        node = _node_of(key)
+        if key == "zarr.json":
+            node = ", ".join(_changed_entries(content, manifest)) or node
+        raise _corrupt(
+            root, node, "metadata (zarr.json) changed after writing: it differs from the manifest"
+        )
+
+
+def _changed_entries(content: bytes, manifest: Mapping[str, str]) -> list[str]:
+    """The nodes whose consolidated entry differs from the manifest (names the array)."""
+    try:
+        now = _entry_digests(json.loads(content))
+    except (ValueError, AttributeError):
+        return []
+    recorded = {k[len("zarr.json:") :]: v for k, v in manifest.items() if ":" in k}
+    return sorted(p for p in set(now) | set(recorded) if now.get(p) != recorded.get(p))
+
+
+def _check_chunk(root: Path, key: str, content: bytes | None) -> None:
+    """A chunk file must exist (every chunk is written) and pass its CRC-32C."""
+    import google_crc32c
+
+    match = _CHUNK_KEY.match(key)
+    if match is None:
+        return
+    array, index = match["array"], match["index"].replace("/", ",")
+    if content is None:
+        raise _corrupt(
+            root,
+            array,
+            "the chunk file is missing (other readers would return fill values)",
+            chunk=index,
+        )
+    stored = int.from_bytes(content[-4:], "little") if len(content) >= 4 else None
+    if stored is None or google_crc32c.value(content[:-4]) != stored:
+        raise _corrupt(root, array, "the chunk fails its CRC-32C checksum", chunk=index)
+
+
+class VerifiedStore(LocalStore):  # type: ignore[misc]
+    """A read-only local zarr store that verifies what it hands to zarr.
+
+    A chunk file that is missing or fails its CRC-32C, and a ``zarr.json`` that differs
+    from the store's manifest, raise :class:`~opsnn_lake.errors.CorruptStoreError` naming
+    the run, the array and the chunk, when zarr asks for them: lazy reads stay lazy and
+    are checked when (and only when) their data is read.
+
+    Parameters
+    ----------
+    root : path-like
+        The store directory.
+    manifest : dict or None
+        Metadata digests (:func:`read_manifest`); None skips the metadata check
+        (schema-1 stores have no manifest).
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        *,
+        read_only: bool = True,
+        manifest: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(Path(root), read_only=True)  # never writes, whatever is asked
+        self.manifest = dict(manifest) if manifest is not None else None
+
+    def with_read_only(self, read_only: bool = True) -> VerifiedStore:
+        return type(self)(self.root, manifest=self.manifest)
+
+    def _verify(self, key: str, buffer: Any, whole: bool) -> None:
+        if not whole:  # partial reads are not ours to make (no sharding); nothing to check
+            return
+        content = None if buffer is None else buffer.to_bytes()
+        if key.rpartition("/")[2] == "zarr.json":
+            _check_document(self.root, key, content, self.manifest)
+        else:
+            _check_chunk(self.root, key, content)
+
+    async def get(self, key: str, prototype: Any = None, byte_range: Any = None) -> Any:
+        buffer = await super().get(key, prototype, byte_range)
+        self._verify(key, buffer, byte_range is None)
+        return buffer
+
+    async def get_partial_values(self, prototype: Any, key_ranges: Any) -> list[Any]:
+        key_ranges = list(key_ranges)
+        buffers = await super().get_partial_values(prototype, key_ranges)
+        for (key, byte_range), buffer in zip(key_ranges, buffers, strict=True):
+            self._verify(key, buffer, byte_range is None)
+        return list(buffers)
+
+
+# Off only to measure what verification costs (benchmarks/analyse.py); never in use.
+_VERIFY = True
+
+
+def _set_verification(enabled: bool) -> None:
+    """Benchmarks only: read with plain zarr stores (no manifest, no chunk checks)."""
+    global _VERIFY
+    _VERIFY = bool(enabled)
+
+
+def verified_store(path: str | os.PathLike[str]) -> LocalStore:
+    """A :class:`VerifiedStore` on a run store (the only way this package reads stores).
+
+    Raises
+    ------
+    SchemaError
+        If ``path`` is not a zarr v3 store.
+    CorruptStoreError
+        If its manifest is unreadable, or missing from a schema-2 store.
+    """
+    root = Path(path)
+    if not (root / "zarr.json").is_file():
+        raise SchemaError(f"{root}: not a zarr v3 store (no zarr.json)")
+    if not _VERIFY:
+        return LocalStore(root, read_only=True)
+    return VerifiedStore(root, manifest=read_manifest(root))
+
+
+def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The store's root metadata document (with the consolidated metadata), verified.
+
+    Reads one file: enough to plan reads of every array without opening them.
+    """
+    root = Path(path)
+    try:
+        content = (root / "zarr.json").read_bytes()
+    except FileNotFoundError:
+        raise SchemaError(f"{root}: not a zarr v3 store (no zarr.json)") from None
+    except OSError as err:
+        raise _corrupt(root, "/", f"zarr.json is unreadable: {err}") from None
+    if _VERIFY:
+        _check_document(root, "zarr.json", content, read_manifest(root))
+    try:
+        document = json.loads(content)
+    except ValueError as err:
+        raise SchemaError(f"{root}/zarr.json: not JSON: {err}") from None
+    if not isinstance(document, dict):
+        raise SchemaError(f"{root}/zarr.json: not a zarr metadata document")
+    return document
+
+
+@contextlib.contextmanager
+def _quiet_v1(store: Any) -> Iterator[None]:
+    """Silence zarr's warning about numcodecs filters, for schema-1 stores only.
+
+    Schema-1 stores carry numcodecs filters (docs/format.md §11); zarr's warning that they
+    are not v3 core codecs is expected there. Scoped, not process-wide, and only entered
+    for stores without a manifest (schema 1): ``catch_warnings`` is not thread-safe, and
+    schema-2 stores, which have nothing to silence, are opened from threads too.
+    """
+    if getattr(store, "manifest", None) is not None:
+        yield
+        return
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*not part in the Zarr format 3.*")
+        warnings.filterwarnings("ignore", message=".*Numcodecs codecs are not in the Zarr.*")
+        yield
+
+
+def _open_group(path: str | os.PathLike[str]) -> Any:
+    store = verified_store(path)
+    try:
+        with _quiet_v1(store):
+            return zarr.open_group(store, mode="r")
+    except CorruptStoreError:
+        raise
     except Exception as err:  # zarr raises several types for bad metadata
         raise SchemaError(f"{path}: cannot open the store: {err}") from err
 
 
 def read_root_attrs(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Root attributes of a store, checked against the contract."""
-    attrs = dict(_open_group(path).attrs)
+    """Root attributes of a store, verified and checked against the contract."""
+    attrs = read_metadata(path).get("attributes")
+    if not isinstance(attrs, dict):
+        raise SchemaError(f"{path}/zarr.json: no attributes")
     check_root_attrs(attrs, where=str(path))
     return attrs
 
@@ -328,17 +638,20 @@ def _read_nodes(path: str | os.PathLike[str]) -> dict[str, Node]:
     Raises
     ------
     SchemaError
-        If the store is not ours, is from a newer schema, or an array cannot be read
-        (truncated or corrupt chunk); the message names the store and the array.
+        If the store is not ours or is from a newer schema.
+    CorruptStoreError
+        If a chunk is missing, fails its checksum or cannot be decoded, or metadata
+        changed after writing; the message names run, array and chunk.
     """
     root = _open_group(path)
     check_root_attrs(dict(root.attrs), where=str(path))
     nodes: dict[str, Node] = {"": Node(attrs=dict(root.attrs))}
-    members = sorted(root.members(max_depth=None), key=lambda m: m[0].count("/"))
+    with _quiet_v1(root.store):
+        members = sorted(root.members(max_depth=None), key=lambda m: m[0].count("/"))
     for name, member in members:
         if hasattr(member, "shape"):
             gpath, _, vname = name.rpartition("/")
-            nodes[gpath].variables[vname] = _read_array(member, where=f"{path}/{name}")
+            nodes[gpath].variables[vname] = _read_array(member, Path(path), name)
         else:
             nodes[name] = Node(attrs=dict(member.attrs))
     for node in nodes.values():  # CF: data variables name their coordinates
@@ -349,21 +662,22 @@ def _read_nodes(path: str | os.PathLike[str]) -> dict[str, Node]:
     return nodes
 
 
-def _read_array(array: Any, *, where: str) -> Variable:
+def _read_raw(array: Any, selection: Any, root: Path, name: str) -> np.ndarray:
     try:
-        data = array[...]
-        missing = array.nchunks - array.nchunks_initialized
-    except Exception as err:  # a damaged chunk surfaces as a codec error of any type
-        raise SchemaError(f"{where}: cannot read the array (corrupt or truncated): {err}") from err
-    if missing:
-        raise SchemaError(f"{where}: {missing} of {array.nchunks} chunk files are missing")
+        return np.asarray(array[selection])
+    except CorruptStoreError:
+        raise
+    except Exception as err:  # a chunk that passes its CRC yet fails to decode
+        raise _corrupt(root, name, f"cannot decode the array: {err}") from err
+
+
+def _read_array(array: Any, root: Path, name: str) -> Variable:
+    data = _read_raw(array, Ellipsis, root, name)
     attrs = dict(array.attrs)
     scale = attrs.pop("scale_factor", None)
     offset = attrs.pop("add_offset", None)
-    if scale is not None:  # the CF decoding xarray applies, in the same order
-        data = data.astype(np.float64) * scale
-        if offset is not None:
-            data += offset
+    if scale is not None:  # the CF decoding of docs/format.md (xarray's, same order)
+        data = _cf_decode(data, scale, offset or 0.0)
     dims = tuple(array.metadata.dimension_names or ())
     # Keep the packing so that writing these nodes again packs them the same way.
     return Variable(
@@ -371,8 +685,65 @@ def _read_array(array: Any, *, where: str) -> Variable:
     )
 
 
+@functools.lru_cache(maxsize=64)
+def _cached_group(path: str, stamp: tuple[int, int], verify: bool) -> Any:
+    return _open_group(path)
+
+
+def read_arrays(
+    path: str | os.PathLike[str], gpath: str, selections: Mapping[str, Any]
+) -> dict[str, np.ndarray]:
+    """Read parts of arrays of one group, raw (before CF decoding), verified.
+
+    The analyses' read path: a dask task calls it for its block of units. The opened
+    group is cached per store (keyed by the root ``zarr.json``'s modification time and
+    size, so an edited store is verified again).
+
+    Parameters
+    ----------
+    path : path-like
+        The store directory.
+    gpath : str
+        The group's path in the store (``"<segment>/<population>"``).
+    selections : Mapping[str, selection]
+        Array name → index (a slice, a tuple of slices or ``Ellipsis``).
+
+    Returns
+    -------
+    dict of numpy.ndarray
+        The stored values (packed integers stay packed: apply the CF attributes).
+    """
+    root = Path(path)
+    try:
+        info = (root / "zarr.json").stat()
+    except OSError:
+        raise SchemaError(f"{root}: not a zarr v3 store (no zarr.json)") from None
+    group_root = _cached_group(str(root), (info.st_mtime_ns, info.st_size), _VERIFY)
+    try:
+        group = group_root[gpath] if gpath else group_root
+        arrays = {name: group[name] for name in selections}
+    except KeyError as err:
+        raise SchemaError(f"{root}: no group or array {err} under {gpath!r}") from None
+    return {
+        name: _read_raw(arrays[name], sel, root, f"{gpath}/{name}" if gpath else name)
+        for name, sel in selections.items()
+    }
+
+
+def array_attrs(path: str | os.PathLike[str], gpath: str, name: str) -> dict[str, Any]:
+    """Attributes of one array, from the verified consolidated metadata."""
+    meta = read_metadata(path).get("consolidated_metadata", {}).get("metadata", {})
+    key = f"{gpath}/{name}" if gpath else name
+    if key not in meta:
+        raise SchemaError(f"{path}: no array {key!r}")
+    return dict(meta[key].get("attributes", {}))
+
+
 def open_tree(path: str | os.PathLike[str], *, chunks: Any = None) -> Any:
     """Open a store lazily as an :class:`xarray.DataTree` (dask arrays, nothing read yet).
+
+    Reads go through :class:`VerifiedStore`: damage raises
+    :class:`~opsnn_lake.errors.CorruptStoreError` when the data is computed.
 
     Parameters
     ----------
@@ -384,7 +755,88 @@ def open_tree(path: str | os.PathLike[str], *, chunks: Any = None) -> Any:
     import xarray as xr
 
     read_root_attrs(path)  # refuse foreign or newer stores with our message, not xarray's
-    with quiet_zarr():
+    store = verified_store(path)
+    with _quiet_v1(store):
         return xr.open_datatree(
-            path, engine="zarr", chunks={} if chunks is None else chunks, consolidated=True
+            store, engine="zarr", chunks={} if chunks is None else chunks, consolidated=True
         )
+
+
+def open_dataset(path: str | os.PathLike[str], group: str, *, chunks: Any = None) -> Any:
+    """Open one group of a store lazily as an :class:`xarray.Dataset` (verified reads)."""
+    import xarray as xr
+
+    store = verified_store(path)
+    with _quiet_v1(store):
+        return xr.open_dataset(
+            store,
+            engine="zarr",
+            group=group,
+            chunks={} if chunks is None else chunks,
+            consolidated=True,
+        )
+
+
+def check_store(path: str | os.PathLike[str], *, deep: bool = False) -> list[str]:
+    """Problems of one store: metadata against its manifest, chunk files, checksums.
+
+    Parameters
+    ----------
+    path : path-like
+        The store directory.
+    deep : bool
+        Also read every chunk file and verify its CRC-32C (reads all the data).
+
+    Returns
+    -------
+    list of str
+        One message per problem (empty: the store is intact).
+
+    Raises
+    ------
+    SchemaError
+        If ``path`` is not a run store at all (nothing of ours to verify).
+    """
+    root = Path(path)
+    problems: list[str] = []
+    try:
+        manifest = read_manifest(root)
+        document = read_metadata(root)
+    except CorruptStoreError as err:
+        return [str(err)]
+    check_root_attrs(document.get("attributes") or {}, where=str(root))  # not ours: raise
+    on_disk = {
+        str(p.relative_to(root)).replace(os.sep, "/")
+        for p in root.rglob("zarr.json")
+        if p.is_file()
+    }
+    if manifest is not None:
+        for key in sorted(on_disk | {k for k in manifest if ":" not in k}):
+            content = (root / key).read_bytes() if key in on_disk else None
+            try:
+                _check_document(root, key, content, manifest)
+            except CorruptStoreError as err:
+                problems.append(str(err))
+    nodes = (document.get("consolidated_metadata") or {}).get("metadata") or {}
+    for name, meta in sorted(nodes.items()):
+        if meta.get("node_type") != "array":
+            continue
+        own = root / name / "zarr.json"
+        if manifest is None and own.is_file() and json.loads(own.read_bytes()) != meta:
+            problems.append(
+                str(_corrupt(root, name, "its zarr.json differs from the consolidated metadata"))
+            )
+        shape = meta.get("shape") or []
+        chunk_shape = meta["chunk_grid"]["configuration"]["chunk_shape"]
+        grid = [-(-size // chunk) for size, chunk in zip(shape, chunk_shape, strict=True)]
+        for index in itertools.product(*(range(n) for n in grid)):
+            key = f"{name}/c/" + "/".join(map(str, index))
+            chunk = root / key
+            try:
+                if deep:
+                    _check_chunk(root, key, chunk.read_bytes() if chunk.is_file() else None)
+                elif not chunk.is_file():
+                    _check_chunk(root, key, None)
+            except CorruptStoreError as err:
+                problems.append(str(err))
+    return problems

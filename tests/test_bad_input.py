@@ -20,7 +20,7 @@ import pytest
 import quantities as pq
 import zarr
 
-from opsnn_lake import Lake, SchemaError
+from opsnn_lake import CorruptStoreError, Lake, SchemaError
 from opsnn_lake.jsonable import decode
 from opsnn_lake.testing import HOSTILE_LABELS, assert_blocks_equal
 
@@ -324,6 +324,7 @@ def test_corrupt_chunk_is_reported_naming_store_and_array(full_lake, damage):
             damage
         ]
     )
-    with pytest.raises(SchemaError, match=rf"{re.escape(str(store))}/s0/exc/v: cannot read"):
+    pattern = rf"{re.escape(str(store))}\): array 's0/exc/v', chunk '0,0': .*CRC-32C"
+    with pytest.raises(CorruptStoreError, match=pattern):
         lake.to_neo(damaged)
     lake.to_neo(run_id)  # the other run is unaffected

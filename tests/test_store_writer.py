@@ -16,13 +16,12 @@ import pytest
 import zarr
 import zarr.api.asynchronous as azarr
 from zarr.codecs import BloscCodec, Crc32cCodec
-from zarr.codecs.numcodecs import Delta, FixedScaleOffset
 
 from opsnn_lake.neo_convert import block_to_nodes
 from opsnn_lake.schema import Node, Variable
-from opsnn_lake.store import _chunks, _packed, write_store
+from opsnn_lake.store import MANIFEST, _blosc_config, _chunks, _packed, write_store
 
-ATTRS = {"schema": "opsnn-lake-run", "schema_version": 1, "run_id": "x", "kind": "input"}
+ATTRS = {"schema": "opsnn-lake-run", "schema_version": 2, "run_id": "x", "kind": "input"}
 
 
 async def _zarr_write(store, nodes):
@@ -40,16 +39,12 @@ async def _zarr_write(store, nodes):
 
 
 async def _zarr_array(group, name, var, node):
-    data, attrs, filters = var.data, dict(var.attrs), None
+    data, attrs = var.data, dict(var.attrs)
     packed = _packed(var)
     if packed is not None:
         data, packing = packed
         attrs.update(packing)
-        filters = [Delta(dtype="<i8")]
-        divisor = int(np.gcd.reduce(data))
-        if divisor > 1:
-            config = {"offset": 0, "scale": 1.0 / divisor, "dtype": "<i8", "astype": "<i8"}
-            filters.insert(0, FixedScaleOffset(**config))
+    blosc = _blosc_config(data.dtype, packed is not None)
     if name not in node.coords and var.dims != (name,) and node.coords:
         attrs["coordinates"] = " ".join(node.coords)
     array = await group.create_array(
@@ -58,8 +53,10 @@ async def _zarr_array(group, name, var, node):
         dtype=data.dtype,
         chunks=_chunks(data.shape, data.dtype.itemsize),
         dimension_names=var.dims,
-        filters=filters,
-        compressors=[BloscCodec(cname="zstd", clevel=1, shuffle="bitshuffle"), Crc32cCodec()],
+        compressors=[
+            BloscCodec(cname="zstd", clevel=blosc["clevel"], shuffle=blosc["shuffle"]),
+            Crc32cCodec(),
+        ],
         attributes=attrs,
         config={"write_empty_chunks": True},
     )
@@ -76,6 +73,8 @@ def _assert_same_files(nodes, tmp_path):
     write_store(ours, nodes, ATTRS)
     asyncio.run(_zarr_write(zarr.storage.LocalStore(ref), nodes))
     mine, theirs = _files(ours), _files(ref)
+    assert MANIFEST in mine  # beside the hierarchy: zarr-python has no such file
+    del mine[MANIFEST]
     assert sorted(mine) == sorted(theirs)
     for key in theirs:
         if key.endswith("zarr.json"):
@@ -112,3 +111,16 @@ def test_packed_times_equal_zarr_python(tmp_path):
     times = k * 0.001
     node = Node(variables={"spike_time": Variable(dims=("spike",), data=times, scale_factor=0.001)})
     _assert_same_files({"": Node(), "s/p": node, "s": Node()}, tmp_path)
+
+
+def test_packed_times_use_core_codecs_and_the_smallest_dtype(tmp_path):
+    """NEST tics (multiples of 100 x 0.001 ms) become uint16 multiples of 0.02 ms."""
+    k = np.sort(np.random.default_rng(4).integers(0, 10_000, 2000)) * 100
+    times = k * 0.001
+    node = Node(variables={"spike_time": Variable(dims=("spike",), data=times, scale_factor=0.001)})
+    write_store(tmp_path / "s.zarr", {"": Node(), "p": node}, ATTRS)
+    meta = json.loads((tmp_path / "s.zarr/p/spike_time/zarr.json").read_text())
+    assert meta["data_type"] == "uint16" and meta["attributes"]["scale_factor"] == 0.02
+    assert [c["name"] for c in meta["codecs"]] == ["bytes", "blosc", "crc32c"]
+    q = zarr.open_array(tmp_path / "s.zarr/p/spike_time", mode="r")[...]
+    assert (q.astype(np.float64) * 0.02).tobytes() == times.tobytes()

@@ -21,9 +21,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import itertools
-import json
 import os
-import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -35,6 +33,7 @@ import numpy as np
 import pandas as pd
 import quantities as pq
 
+from opsnn_lake import store as _store
 from opsnn_lake.errors import RunNotFoundError, SchemaError
 from opsnn_lake.index import FIXED_COLUMNS, PARAM_PREFIX, row_from_attrs
 from opsnn_lake.schema import SPIKE_COUNT, SPIKE_TIME, check_root_attrs
@@ -320,7 +319,8 @@ def _per_unit_bounds(info: GroupInfo) -> GroupInfo:
         value = getattr(info, bound)
         if value is None:
             if isinstance(info.source, str):
-                value = np.asarray(_zarr_group(info.source, info.path)[bound][...], dtype=float)
+                raw = _store.read_arrays(info.source, info.path, {bound: Ellipsis})[bound]
+                value = np.asarray(raw, dtype=float)
             else:
                 value = np.asarray(info.source[bound].values, dtype=float)
         values[bound] = value
@@ -328,31 +328,6 @@ def _per_unit_bounds(info: GroupInfo) -> GroupInfo:
 
 
 # --------------------------------------------------------------------------- reading
-
-
-_ZARR_WARNINGS = False
-
-
-def _zarr() -> Any:
-    global _ZARR_WARNINGS
-    import zarr
-
-    if not _ZARR_WARNINGS:
-        # The store's numcodecs filters are documented in docs/format.md; zarr's warning
-        # that they are not in the v3 core spec is noise here.
-        warnings.filterwarnings("ignore", message=".*not part in the Zarr format 3.*")
-        warnings.filterwarnings("ignore", message=".*Numcodecs codecs are not in the Zarr.*")
-        _ZARR_WARNINGS = True
-    return zarr
-
-
-def _zarr_group(path: str, gpath: str) -> Any:
-    zarr = _zarr()
-    try:
-        root = zarr.open_group(zarr.storage.LocalStore(path, read_only=True), mode="r")
-        return root[gpath]
-    except Exception as err:  # zarr raises several types for missing or bad metadata
-        raise SchemaError(f"{path}: cannot open group {gpath!r}: {err}") from err
 
 
 def _decode(raw: np.ndarray, attrs: Mapping[str, Any]) -> np.ndarray:
@@ -407,83 +382,37 @@ def read_spikes_zarr(
     attrs: Mapping[str, Any],
     meta: Mapping[str, Any] | None = None,
 ) -> Spikes:
-    """Read units ``[lo, hi)`` of a group straight from its zarr store (a dask task)."""
-    from zarr.core.sync import sync
+    """Read units ``[lo, hi)`` of a group from its store (a dask task), verified.
 
-    try:
-        counts, raw, extra = sync(_read_spikes_async(path, gpath, lo, hi, n_units, coords, meta))
-    except SchemaError:
-        raise
-    except Exception as err:  # a truncated chunk surfaces as a codec error of any type
-        raise SchemaError(
-            f"{path}/{gpath}: cannot read the spikes (corrupt or truncated): {err}"
-        ) from err
-    return Spikes(times=_decode(raw, attrs), counts=counts, coords=extra)
-
-
-async def _read_spikes_async(
-    path: str,
-    gpath: str,
-    lo: int,
-    hi: int,
-    n_units: int,
-    coords: Sequence[str],
-    meta: Mapping[str, Any] | None = None,
-) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-    # One trip to zarr's event loop per task, the arrays read concurrently: a
-    # synchronous zarr call each cost more than decoding a run's spikes. The arrays are
-    # made from the metadata read when the graph was built (the store's consolidated
-    # metadata), which halves the cost of a read against opening the group again.
-    import asyncio
-
-    import zarr.api.asynchronous as azarr
-
-    zarr = _zarr()
-    names = [SPIKE_COUNT, SPIKE_TIME, *coords]
-    store = zarr.storage.LocalStore(path, read_only=True)
-    if meta is not None and all(n in meta for n in names):
-        from zarr.core.metadata import ArrayV3Metadata
-
-        arrays = {
-            n: zarr.AsyncArray(
-                metadata=ArrayV3Metadata.from_dict(dict(meta[n])),
-                store_path=zarr.storage.StorePath(store, f"{gpath}/{n}"),
-            )
-            for n in names
-        }
-    else:
-        root = await azarr.open_group(store=store, mode="r")
-        group = await root.getitem(gpath)
-        found = await asyncio.gather(*(group.getitem(n) for n in names))
-        arrays = dict(zip(names, found, strict=True))
+    Reads go through :func:`opsnn_lake.store.read_arrays`: a missing or damaged chunk
+    raises :class:`~opsnn_lake.errors.CorruptStoreError` naming run, array and chunk.
+    ``meta`` is accepted for graphs built by older versions and unused.
+    """
     units = slice(lo, hi)
     if lo == 0 and hi == n_units:  # the whole group: no need for the offsets first
-        counts, raw, *extra = await asyncio.gather(
-            arrays[SPIKE_COUNT].getitem(slice(None)),
-            arrays[SPIKE_TIME].getitem(slice(None)),
-            *(arrays[n].getitem(units) for n in coords),
+        got = _store.read_arrays(
+            path,
+            gpath,
+            {SPIKE_COUNT: slice(None), SPIKE_TIME: slice(None), **dict.fromkeys(coords, units)},
         )
-        counts = np.asarray(counts, dtype=np.int64)
+        counts = np.asarray(got[SPIKE_COUNT], dtype=np.int64)
     else:
-        head = np.asarray(await arrays[SPIKE_COUNT].getitem(slice(0, hi)), dtype=np.int64)
+        head = _store.read_arrays(path, gpath, {SPIKE_COUNT: slice(0, hi)})[SPIKE_COUNT]
+        head = np.asarray(head, dtype=np.int64)
         counts = head[lo:hi]
         first = int(head[:lo].sum())
         last = first + int(counts.sum())
-        raw, *extra = await asyncio.gather(
-            arrays[SPIKE_TIME].getitem(slice(first, last)),
-            *(arrays[n].getitem(units) for n in coords),
+        got = _store.read_arrays(
+            path, gpath, {SPIKE_TIME: slice(first, last), **dict.fromkeys(coords, units)}
         )
-    return counts, np.asarray(raw), {n: np.asarray(v) for n, v in zip(coords, extra, strict=True)}
+    extra = {n: np.asarray(got[n]) for n in coords}
+    return Spikes(times=_decode(got[SPIKE_TIME], attrs), counts=counts, coords=extra)
 
 
 def signal_block(path: str, gpath: str, name: str, lo: int, hi: int) -> np.ndarray:
     """Read channels ``[lo, hi)`` of an analog signal (time, channel) from its store."""
-    group = _zarr_group(path, gpath)
-    try:
-        array = group[name]
-        return _decode(array[:, lo:hi], dict(array.attrs))
-    except Exception as err:
-        raise SchemaError(f"{path}/{gpath}/{name}: cannot read the signal: {err}") from err
+    raw = _store.read_arrays(path, gpath, {name: (slice(None), slice(lo, hi))})[name]
+    return _decode(raw, _store.array_attrs(path, gpath, name))
 
 
 def signal_ids(info: GroupInfo, signal: SignalInfo) -> np.ndarray | None:
@@ -491,7 +420,8 @@ def signal_ids(info: GroupInfo, signal: SignalInfo) -> np.ndarray | None:
     if signal.channel_ids is None:
         return None
     if isinstance(info.source, str):
-        return np.asarray(_zarr_group(info.source, info.path)[signal.channel_ids][...])
+        ids = signal.channel_ids
+        return np.asarray(_store.read_arrays(info.source, info.path, {ids: Ellipsis})[ids])
     return np.asarray(info.source[signal.channel_ids].values)
 
 
@@ -790,10 +720,7 @@ def _coord_name(name: str) -> str:
 
 
 def _read_meta(run: str, path: str) -> list[GroupInfo]:
-    try:
-        meta = json.loads((Path(path) / "zarr.json").read_text())
-    except (OSError, ValueError) as err:
-        raise SchemaError(f"{path}: cannot read the store metadata (zarr.json): {err}") from None
+    meta = _store.read_metadata(path)  # verified against the store's manifest
     groups = _group_meta_from_json(run, path, meta)
     return [_per_unit_bounds(g) for g in groups]
 
