@@ -28,6 +28,7 @@ from opsnn_lake.errors import (
 )
 
 if TYPE_CHECKING:
+    from opsnn_lake.explorer import explore
     from opsnn_lake.lake import Lake
     from opsnn_lake.provenance import Provenance
 
@@ -41,11 +42,16 @@ __all__ = [
     "SchemaError",
     "UntrustedInputError",
     "__version__",
+    "explore",
 ]
 
 # Heavy names load on first use (PEP 562), so intake can find the catalog driver and
 # the CLI can start without importing neo, pandas and zarr up front.
-_LAZY = {"Lake": "opsnn_lake.lake", "Provenance": "opsnn_lake.provenance"}
+_LAZY = {
+    "Lake": "opsnn_lake.lake",
+    "Provenance": "opsnn_lake.provenance",
+    "explore": "opsnn_lake.explorer",
+}
 
 
 def __getattr__(name: str) -> Any:
