@@ -589,10 +589,9 @@ def make_sampler(spec: ExploreSpec, seed: int, n_done: int = 0) -> optuna.sample
         )  # fmt: skip
     if spec.strategy == "cmaes":
         return optuna.samplers.CmaEsSampler(seed=seed, n_startup_trials=1, popsize=None)
-    if spec.strategy == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    grid = {name: dim.grid() for name, dim in spec.space.items()}
-    return optuna.samplers.GridSampler(grid, seed=seed)
+    # grid: the points are enqueued by _Study in their order (see _grid_points); the
+    # sampler only fills in what is enqueued.
+    return optuna.samplers.RandomSampler(seed=seed)
 
 
 def _constraints_func(trial: optuna.trial.FrozenTrial) -> Sequence[float]:
@@ -601,6 +600,25 @@ def _constraints_func(trial: optuna.trial.FrozenTrial) -> Sequence[float]:
 
 def _grid_size(spec: ExploreSpec) -> int:
     return math.prod(len(d.grid()) for d in spec.space.values())
+
+
+def _grid_points(spec: ExploreSpec) -> list[dict[str, Any]]:
+    """Every lattice point once, in a random order fixed by the spec's seed.
+
+    optuna's GridSampler visits its grid the same way, but it stops the study from
+    inside ``tell`` when the grid is done, which optuna forbids outside ``optimize``:
+    ask/tell needs the order kept here instead.
+    """
+    import itertools
+    import random
+
+    names = list(spec.space)
+    points = [
+        dict(zip(names, values, strict=True))
+        for values in itertools.product(*(spec.space[n].grid() for n in names))
+    ]
+    random.Random(spec.seed).shuffle(points)
+    return points
 
 
 # --------------------------------------------------------------------------- statistics
@@ -938,8 +956,6 @@ class _Study:
 
         told = [r for n, r in sorted(self.records.items()) if r["state"] != "pending"]
         asked = sum(1 for r in self.records.values() if not r.get("warm"))
-        if self.spec.strategy == "grid":
-            budget = min(budget, _grid_size(self.spec))
         # A fresh seed per invocation: reseeding with the spec's seed would propose the
         # first points again after a resume (random, the start-up of TPE/GP/CMA-ES).
         seed = self.spec.seed * 1_000_003 + len(self.records)
@@ -951,6 +967,11 @@ class _Study:
         if self.spec.warm_start and not self.records:
             self._warm_start(study)
 
+        grid: list[dict[str, Any]] = []
+        if self.spec.strategy == "grid":
+            tried = [r["params"] for r in self.records.values()]
+            grid = [p for p in _grid_points(self.spec) if p not in tried]
+            budget = min(budget, asked + len(grid) + len(retry))  # each point once
         from tqdm import tqdm
 
         bar = tqdm(total=budget, initial=min(asked, budget), desc=f"explore {self.id}",
@@ -964,6 +985,8 @@ class _Study:
                     study.enqueue_trial(record["params"], skip_if_exists=False)
                     batch.append((study.ask(self.distributions), record))
                 while len(batch) < n and asked < budget:
+                    if grid:
+                        study.enqueue_trial(grid.pop(0), skip_if_exists=False)
                     trial = study.ask(self.distributions)
                     point = {k: self.spec.space[k].normalise(v) for k, v in trial.params.items()}
                     number = max(self.records, default=-1) + 1
