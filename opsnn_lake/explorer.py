@@ -26,6 +26,7 @@ a strategy::
     seed: 1                         # the sampler's seed
     run_seed: null                  # optional: the runs' seed (as a sweep's seeds)
     warm_start: false               # true: first tell the runs already in the lake
+    stop_at_target: false           # true: stop after the batch that reaches the target
     timeout: 600                    # seconds per run
     settings: {nest: {threads: 1}}
 
@@ -94,6 +95,7 @@ SPEC_KEYS = (
     "seed",
     "run_seed",
     "warm_start",
+    "stop_at_target",
     "timeout",
     "settings",
 )
@@ -272,6 +274,7 @@ class ExploreSpec:
     seed: int = 0
     run_seed: int | None = None
     warm_start: bool = False
+    stop_at_target: bool = False
     timeout: float | None = None
     settings: dict[str, dict[str, Any]] = field(default_factory=dict)
     path: Path | None = None
@@ -499,6 +502,9 @@ def parse_spec(data: Any, *, path: Path | None = None) -> ExploreSpec:
     warm = data.get("warm_start", False)
     if not isinstance(warm, bool):
         raise SchemaError(f"{where}: 'warm_start' must be true or false, got {warm!r}")
+    stop = data.get("stop_at_target", False)
+    if not isinstance(stop, bool):
+        raise SchemaError(f"{where}: 'stop_at_target' must be true or false, got {stop!r}")
     timeout = data.get("timeout")
     if timeout is not None and (
         isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0
@@ -528,6 +534,7 @@ def parse_spec(data: Any, *, path: Path | None = None) -> ExploreSpec:
         seed=seed,
         run_seed=run_seed,
         warm_start=warm,
+        stop_at_target=stop,
         timeout=float(timeout) if timeout is not None else None,
         settings={k: dict(v) for k, v in settings.items()},
         path=path,
@@ -978,6 +985,10 @@ class _Study:
                    unit="trial", disable=not self.progress, file=sys.stderr)  # fmt: skip
         with bar:
             while retry or asked < budget:
+                if not retry and self.spec.stop_at_target and any(
+                    r.get("in_target") for r in self.records.values()
+                ):
+                    break
                 n = self.spec.workers
                 batch: list[tuple[Any, dict[str, Any]]] = []
                 while retry and len(batch) < n:
