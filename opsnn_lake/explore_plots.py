@@ -46,9 +46,7 @@ def _save(fig: Figure, path: str | os.PathLike[str] | None) -> Figure:
     return fig
 
 
-def plot_progress(
-    result: ExploreResult, path: str | os.PathLike[str] | None = None
-) -> Figure:
+def plot_progress(result: ExploreResult, path: str | os.PathLike[str] | None = None) -> Figure:
     """Objective against trial number, with the best so far.
 
     Parameters
@@ -136,9 +134,7 @@ def plane_frame(result: ExploreResult, statistic: str = "rate") -> pd.DataFrame:
     return pd.DataFrame(out) if out else frame
 
 
-def regime_map(
-    frame: pd.DataFrame, x: str, y: str, statistic: str, ax: Any, fig: Any
-) -> None:
+def regime_map(frame: pd.DataFrame, x: str, y: str, statistic: str, ax: Any, fig: Any) -> None:
     """Draw ``statistic`` over the (x, y) plane from scattered or gridded runs."""
     import numpy as np
 

@@ -159,7 +159,7 @@ class Dimension:
             return list(self.choices)
         assert self.low is not None and self.high is not None
         if self.step:
-            n = int(round((self.high - self.low) / self.step)) + 1
+            n = round((self.high - self.low) / self.step) + 1
             return [self.normalise(self.low + i * self.step) for i in range(n)]
         if self.kind == "int":
             return list(range(int(self.low), int(self.high) + 1))
@@ -413,7 +413,9 @@ def _objective(data: Any, where: str) -> Objective:
     if mode not in MODES:
         raise SchemaError(f"{where}: objective.mode {mode!r} is unknown; valid: {', '.join(MODES)}")
     if mode == "constraints" and rate is None:
-        raise SchemaError(f"{where}: objective.mode constraints minimises the rate error: give rate")
+        raise SchemaError(
+            f"{where}: objective.mode constraints minimises the rate error: give rate"
+        )
     population = data.get("population", "exc")
     if not isinstance(population, str) or not population:
         raise SchemaError(f"{where}: objective.population must be a population label")
@@ -590,6 +592,14 @@ def make_sampler(spec: ExploreSpec, seed: int, n_done: int = 0) -> optuna.sample
             seed=seed, n_startup_trials=5, constraints_func=constraints
         )
     if spec.strategy == "gp":
+        try:
+            import torch  # noqa: F401 - optuna's GPSampler needs it, and says so late
+        except ModuleNotFoundError:
+            raise SchemaError(
+                f"{spec.where}: strategy gp needs PyTorch: pip install 'opsnn-lake[gp]' "
+                "(CPU wheel: pip install torch --index-url https://download.pytorch.org/whl/cpu)"
+                ", or choose tpe, cmaes, random or grid"
+            ) from None
         return optuna.samplers.GPSampler(
             seed=seed, n_startup_trials=5, constraints_func=constraints,
             deterministic_objective=True,  # a run is memoised: the same point, the same value
@@ -664,7 +674,12 @@ def trial_statistics(
         compute=True,
     )
     table = analysis.summary_table(tree).reset_index()
-    names = {"rate (Hz)": "rate", "cv": "cv", "correlation": "synchrony", "psd peak (Hz)": "psd_peak"}
+    names = {
+        "rate (Hz)": "rate",
+        "cv": "cv",
+        "correlation": "synchrony",
+        "psd peak (Hz)": "psd_peak",
+    }
     rows = lake.search(run_id=list(todo)) if todo else None
     for run_id in todo:
         part = table[table["run"] == run_id]
@@ -866,7 +881,10 @@ class _Study:
             value=None if failed else float(record["objective"]),
             params=dict(record["params"]),
             distributions=self.distributions,
-            user_attrs={"constraints": record.get("constraints", {}), "lake_trial": record["number"]},
+            user_attrs={
+                "constraints": record.get("constraints", {}),
+                "lake_trial": record["number"],
+            },
             constraints=(record.get("constraints") or None) if not failed else None,
         )
 
@@ -985,8 +1003,10 @@ class _Study:
                    unit="trial", disable=not self.progress, file=sys.stderr)  # fmt: skip
         with bar:
             while retry or asked < budget:
-                if not retry and self.spec.stop_at_target and any(
-                    r.get("in_target") for r in self.records.values()
+                if (
+                    not retry
+                    and self.spec.stop_at_target
+                    and any(r.get("in_target") for r in self.records.values())
                 ):
                     break
                 n = self.spec.workers

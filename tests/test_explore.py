@@ -35,7 +35,11 @@ SPEC = {
         "g_exc": {"low": 1.0, "high": 8.0, "step": 1.0},
         "g_inh": {"low": 20.0, "high": 160.0, "step": 20.0},
     },
-    "objective": {"population": "exc", "rate": {"target": 20.0, "tolerance": 0.2}, "cv": [0.7, 1.3]},
+    "objective": {
+        "population": "exc",
+        "rate": {"target": 20.0, "tolerance": 0.2},
+        "cv": [0.7, 1.3],
+    },
     "strategy": "tpe",
     "budget": 4,
     "workers": 2,
@@ -57,8 +61,10 @@ SPEC = {
         ({"objective": {"rat": 1}}, "objective: unknown key 'rat'; valid keys: population"),
         ({"objective": {"cv": [1.2, 0.8]}}, r"objective.cv: low \(1.2\) must be below"),
         ({"objective": {"population": "exc"}}, "objective has no term"),
-        ({"objective": {"rate": {"target": 20}, "mode": "constraints"}, "strategy": "cmaes"},
-         "mode constraints needs strategy tpe or gp"),  # fmt: skip
+        (
+            {"objective": {"rate": {"target": 20}, "mode": "constraints"}, "strategy": "cmaes"},
+            "mode constraints needs strategy tpe or gp",
+        ),
         ({"budget": 0}, "'budget' must be a positive integer"),
         ({"warm_start": "yes"}, "'warm_start' must be true or false"),
         ({"parameters": {"g_inh": 50.0}}, r"space: 'g_inh' is also fixed in 'parameters'"),
@@ -72,7 +78,7 @@ def test_bad_specs_are_refused_naming_the_key(change, message):
 def test_spec_file_is_read_safely(tmp_path):
     hostile = tmp_path / "hostile.yaml"
     hostile.write_text("model: !!python/object/apply:os.system ['echo hi']\n")
-    with pytest.raises(SchemaError, match="hostile.yaml: not valid YAML"):
+    with pytest.raises(SchemaError, match=r"hostile\.yaml: not valid YAML"):
         load_spec(hostile)
     spec = load_spec(REPO / "simulate" / "va_explore.yaml", budget=3)
     assert spec.budget == 3 and spec.strategy == "tpe" and spec.warm_start
@@ -112,6 +118,12 @@ def test_trials_are_lake_runs_with_lineage_and_known_ones_cost_nothing(tmp_path)
     assert len(grid.trials) == 4  # the grid's size caps the budget
     known = set(trials["run_id"]) & set(grid.trials["run_id"])
     assert grid.simulated == grid.trials["run_id"].nunique() - len(known)
+    # GP (PyTorch) past its 5 random start-up trials, on that 2 x 2 lattice: all known.
+    gp = opsnn_lake.explore({**SPEC, "strategy": "gp", "budget": 7, "workers": 1, "space": {
+        "g_exc": {"low": 1.0, "high": 2.0, "step": 1.0},
+        "g_inh": {"low": 20.0, "high": 40.0, "step": 20.0}}}, lake=lake)  # fmt: skip
+    assert len(gp.trials) == 7 and gp.simulated == 0
+    assert set(gp.trials["run_id"]) <= set(grid.trials["run_id"])
 
 
 def test_failed_and_silent_runs_are_kept_as_nan_failures(tmp_path):
