@@ -805,12 +805,15 @@ def _now() -> str:
 class _Study:
     """One invocation of a study: the optuna study rebuilt from the lake, then ask/tell."""
 
-    def __init__(self, spec: ExploreSpec, lake: Lake, progress: bool) -> None:
+    def __init__(
+        self, spec: ExploreSpec, lake: Lake, progress: bool, scheduler: str | None = None
+    ) -> None:
         import optuna
 
         from opsnn_lake.simulators.runner import load_model, plan_run
 
         self.spec, self.lake, self.progress = spec, lake, progress
+        self.scheduler = scheduler
         self.id = spec.study_id()
         self.model = load_model(spec.model, search=spec.search)
         self._plan_run = plan_run
@@ -853,7 +856,8 @@ class _Study:
 
     def _finish(self, record: dict[str, Any], status: str, stats: Mapping[str, float] | None,
                 error: str | None = None, simulated: bool = False) -> None:  # fmt: skip
-        objective, constraints, in_target = math.nan, {}, False
+        objective, in_target = math.nan, False
+        constraints: dict[str, float] = {}
         if stats is not None:
             objective, constraints, in_target = self.spec.objective.evaluate(stats)
         if status in ("done", "cached", "warm") and stats is not None and math.isnan(objective):
@@ -905,7 +909,9 @@ class _Study:
             workers=self.spec.workers,
             path=self.spec.path,
         )
-        report = run_sweep(sweep, self.lake, workers=self.spec.workers, progress=False)
+        report = run_sweep(
+            sweep, self.lake, scheduler=self.scheduler, workers=self.spec.workers, progress=False
+        )
         outcome = {r["run_id"]: r for r in report.results}
         ok = [rid for rid, r in outcome.items() if r["status"] in ("done", "cached")]
         stats = trial_statistics(self.lake, ok, self.spec.objective) if ok else {}
@@ -925,7 +931,6 @@ class _Study:
 
     def _warm_start(self, study: optuna.Study) -> None:
         """Tell the matching runs already in the lake as trials (no simulation)."""
-        import pandas as pd
 
         try:
             rows = self.lake.search(model=self.model.name, simulator=self.spec.simulator)
@@ -934,6 +939,7 @@ class _Study:
         names = list(self.spec.space)
         if rows.empty or not set(names) <= set(rows.columns):
             return
+        known = {r.get("run_id") for r in self.records.values()}
         candidates = []
         for run_id, row in rows.iterrows():
             point = {}
@@ -949,9 +955,8 @@ class _Study:
                 point[name] = value
             else:
                 # Same model hash, fixed parameters, seed and versions: the same run id.
-                if self.run_id(point) == run_id:
+                if run_id not in known and self.run_id(point) == run_id:
                     candidates.append((str(run_id), point))
-        del pd
         if not candidates:
             return
         stats = trial_statistics(self.lake, [c[0] for c in candidates], self.spec.objective)
@@ -989,7 +994,9 @@ class _Study:
         )
         for record in told:
             study.add_trial(self._frozen(record))
-        if self.spec.warm_start and not self.records:
+        # Warm start before the first asked trial (again after a kill in the middle of
+        # it: runs already told are skipped).
+        if self.spec.warm_start and not any(not r.get("warm") for r in self.records.values()):
             self._warm_start(study)
 
         grid: list[dict[str, Any]] = []
@@ -1041,6 +1048,7 @@ def explore(
     lake: Lake | str | os.PathLike[str] = "lake",
     budget: int | None = None,
     progress: bool = False,
+    scheduler: str | None = None,
 ) -> ExploreResult:
     """Run (or resume) a study: let the lake's analyses choose the next parameters.
 
@@ -1055,6 +1063,10 @@ def explore(
         budget returns its trials without running anything.
     progress : bool
         Show a tqdm progress bar.
+    scheduler : str, optional
+        Address of a running dask.distributed scheduler for the simulations (its
+        workers must see the lake and the model at the same paths); default: a local
+        cluster of ``workers`` threads, each waiting for its own simulator process.
 
     Returns
     -------
@@ -1079,7 +1091,7 @@ def explore(
         spec = parse_spec(spec)
     if not isinstance(lake, Lake):
         lake = Lake(lake)
-    session = _Study(spec, lake, progress)
+    session = _Study(spec, lake, progress, scheduler)
     session.run(budget or spec.budget)
     records = [session.records[n] for n in sorted(session.records)]
     return ExploreResult(
@@ -1103,6 +1115,7 @@ def configure(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--strategy", choices=STRATEGIES, help="override the spec's strategy")
     parser.add_argument("--seed", type=int, help="override the spec's sampler seed")
     parser.add_argument("--timeout", type=float, help="seconds per run")
+    parser.add_argument("--scheduler", metavar="ADDRESS", help="a running dask scheduler")
     parser.add_argument(
         "--plot", metavar="DIR", help="write progress.png and plane.png of the study here"
     )
@@ -1119,7 +1132,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         timeout=args.timeout,
     )
-    result = explore(spec, lake=args.lake, progress=True)
+    result = explore(spec, lake=args.lake, progress=True, scheduler=args.scheduler)
     table = result.trials
     if not table.empty:
         cols = [c for c in table.columns if c not in ("error",)]
