@@ -157,9 +157,11 @@ def confirm_and_resume(args: argparse.Namespace, lake: Lake, winner: str) -> Non
         "g_exc": {"low": 0.5, "high": 10.0},
         "g_inh": {"low": 10.0, "high": 200.0},
     }
+    # A new study (and seed) each time: a finished one would make the resume check empty.
+    stamp = int(time.time())
     data = spec_data(
         args, strategy=winner, space=space, budget=args.confirm_budget, workers=2,
-        seed=7, study=f"confirm-{winner}", stop_at_target=False,
+        seed=stamp % 100_000, study=f"confirm-{winner}-{stamp}", stop_at_target=False,
     )  # fmt: skip
     path = Path(args.out) / "confirm.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -184,7 +186,8 @@ def confirm_and_resume(args: argparse.Namespace, lake: Lake, winner: str) -> Non
     recorded = [r["run_id"] for r in result.records if r["simulated"]]
     repeated = (result.simulated - len(after - before)) + (len(recorded) - len(set(recorded)))
     hit = result.sims_to_target()
-    print(f"\nconfirm ({winner}, continuous box, {len(trials)} trials, workers 2):")
+    print(f"\nconfirm ({winner}, continuous box, {len(trials)} trials, workers 2, "
+          f"study {result.study}):")  # fmt: skip
     print(
         "  target "
         + (f"reached after {hit} simulations" if hit is not None else "not reached")
