@@ -1003,7 +1003,7 @@ class _Study:
         if self.spec.strategy == "grid":
             tried = [r["params"] for r in self.records.values()]
             grid = [p for p in _grid_points(self.spec) if p not in tried]
-            budget = min(budget, asked + len(grid) + len(retry))  # each point once
+            budget = min(budget, asked + len(grid))  # each point once (asked has retries)
         from tqdm import tqdm
 
         bar = tqdm(total=budget, initial=min(asked, budget), desc=f"explore {self.id}",

@@ -217,3 +217,33 @@ def test_cli_writes_the_plots(tmp_path):
     for name in ("progress.png", "plane.png"):
         image = imread(out / name)
         assert image.shape[0] > 400 and image[..., :3].std() > 0.05
+
+
+def test_objective_is_zero_exactly_in_the_target_and_nan_for_undefined_statistics():
+    spec = parse_spec(
+        {
+            **SPEC,
+            "objective": {
+                "rate": {"target": 20.0, "tolerance": 0.1},
+                "cv": [0.8, 1.2],
+                "synchrony": {"max": 0.1},
+                "psd_peak": [5.0, 50.0],
+            },
+        }
+    )
+    objective = spec.objective
+    assert objective.statistics == ["rate", "cv", "correlation", "psd"]
+    inside = {"rate": 21.9, "cv": 1.0, "synchrony": 0.05, "psd_peak": 20.0}
+    assert objective.evaluate(inside) == (0.0, {}, True)
+    # rate 30 Hz: |30 - 20| / (0.1 * 20) - 1 = 4; cv 1.4: 0.2 outside over half-width 0.2
+    value, _, hit = objective.evaluate({**inside, "rate": 30.0, "cv": 1.4})
+    assert value == pytest.approx(5.0) and not hit
+    value, _, _ = objective.evaluate({**inside, "synchrony": 0.3, "psd_peak": 72.5})
+    assert value == pytest.approx(2.0 + 1.0)
+    value, _, hit = objective.evaluate({**inside, "cv": math.nan})
+    assert math.isnan(value) and not hit
+    constrained = parse_spec(
+        {**SPEC, "objective": {"rate": {"target": 20.0}, "cv": [0.8, 1.2], "mode": "constraints"}}
+    ).objective
+    value, constraints, hit = constrained.evaluate({"rate": 25.0, "cv": 1.5})
+    assert value == pytest.approx(0.25) and constraints["cv"] > 0 and not hit
