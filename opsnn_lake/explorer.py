@@ -600,10 +600,14 @@ def make_sampler(spec: ExploreSpec, seed: int, n_done: int = 0) -> optuna.sample
                 "(CPU wheel: pip install torch --index-url https://download.pytorch.org/whl/cpu)"
                 ", or choose tpe, cmaes, random or grid"
             ) from None
-        return optuna.samplers.GPSampler(
-            seed=seed, n_startup_trials=5, constraints_func=constraints,
-            deterministic_objective=True,  # a run is memoised: the same point, the same value
-        )  # fmt: skip
+        import warnings
+
+        with warnings.catch_warnings():  # the flag is "experimental"; the fact is not
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.samplers.GPSampler(
+                seed=seed, n_startup_trials=5, constraints_func=constraints,
+                deterministic_objective=True,  # a run is memoised: same point, same value
+            )  # fmt: skip
     if spec.strategy == "cmaes":
         return optuna.samplers.CmaEsSampler(seed=seed, n_startup_trials=1, popsize=None)
     # grid: the points are enqueued by _Study in their order (see _grid_points); the
