@@ -86,8 +86,12 @@ def show_map(args: argparse.Namespace, lake: Lake) -> int:
     # A result with no trials: the plane shows the lake's runs of this network only.
     result = ExploreResult(study="map", spec=parse_spec(spec_data(args)), lake=lake, records=[])
     frame = plane_frame(result, "rate")
-    cv = plane_frame(result, "cv")
-    frame["cv"] = cv["cv"].to_numpy()
+    frame["cv"] = plane_frame(result, "cv")["cv"].to_numpy()
+    # the lattice only: continuous searches of earlier benchmark runs share the network
+    on_grid = frame["g_exc"].isin(result.spec.space["g_exc"].grid()) & frame["g_inh"].isin(
+        result.spec.space["g_inh"].grid()
+    )
+    frame = frame[on_grid]
     hits = int(frame["in_target"].sum())
     print(
         f"\ntarget: {result.spec.objective.describe()}: {hits} of {len(frame)} grid points "
@@ -124,12 +128,16 @@ def show_map(args: argparse.Namespace, lake: Lake) -> int:
 
 
 def race(args: argparse.Namespace, lake: Lake) -> dict[str, list[int | None]]:
+    # New studies each time (the choices are recomputed; the runs are all in the lake).
+    stamp = int(time.time())
     counts: dict[str, list[int | None]] = {}
     for strategy in STRATEGIES:
         counts[strategy] = []
         start = time.perf_counter()
         for seed in SEEDS:
-            data = spec_data(args, strategy=strategy, seed=seed, study=f"bench-{strategy}-{seed}")
+            data = spec_data(
+                args, strategy=strategy, seed=seed, study=f"bench-{strategy}-{seed}-{stamp}"
+            )
             if strategy != "grid":
                 data["budget"] = args.budget
             result = explore(data, lake=lake)

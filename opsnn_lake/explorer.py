@@ -992,7 +992,7 @@ class _Study:
         asked = sum(1 for r in self.records.values() if not r.get("warm"))
         # A fresh seed per invocation: reseeding with the spec's seed would propose the
         # first points again after a resume (random, the start-up of TPE/GP/CMA-ES).
-        seed = self.spec.seed * 1_000_003 + len(self.records)
+        seed = (self.spec.seed * 1_000_003 + len(self.records)) % 2**32  # numpy's range
         study = optuna.create_study(
             direction="minimize", sampler=make_sampler(self.spec, seed, len(told))
         )
