@@ -619,6 +619,14 @@ def _constraints_func(trial: optuna.trial.FrozenTrial) -> Sequence[float]:
     return list(trial.user_attrs.get("constraints", {}).values()) or [0.0]
 
 
+def _in_space(distribution: Any, value: Any) -> bool:
+    """Whether ``value`` is a point of an optuna distribution (a choice, in range, on step)."""
+    try:
+        return bool(distribution._contains(distribution.to_internal_repr(value)))
+    except (ValueError, TypeError):  # not one of the choices, or not a number
+        return False
+
+
 def _grid_size(spec: ExploreSpec) -> int:
     return math.prod(len(d.grid()) for d in spec.space.values())
 
@@ -743,6 +751,7 @@ class ExploreResult:
                 "status": r.get("status"),
                 "run_id": r.get("run_id"),
                 **r["params"],
+                **dict.fromkeys(self._stat_names(), math.nan),  # failed trials have none
                 **{k: (math.nan if v is None else v) for k, v in r.get("stats", {}).items()},
                 "objective": math.nan if r.get("objective") is None else r["objective"],
                 "in_target": bool(r.get("in_target", False)),
@@ -751,6 +760,10 @@ class ExploreResult:
             }
             rows.append(row)
         return pd.DataFrame(rows).set_index("trial") if rows else pd.DataFrame()
+
+    def _stat_names(self) -> list[str]:
+        names = {"rate": "rate", "cv": "cv", "correlation": "synchrony", "psd": "psd_peak"}
+        return [names[s] for s in self.spec.objective.statistics]
 
     @property
     def best(self) -> dict[str, Any] | None:
@@ -952,9 +965,7 @@ class _Study:
                 if value is None or (isinstance(value, float) and math.isnan(value)):
                     break
                 value = dim.normalise(value.item() if hasattr(value, "item") else value)
-                if not self.distributions[name]._contains(
-                    self.distributions[name].to_internal_repr(value)
-                ):
+                if not _in_space(self.distributions[name], value):
                     break
                 point[name] = value
             else:

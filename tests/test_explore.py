@@ -142,7 +142,7 @@ def test_failed_and_silent_runs_are_kept_as_nan_failures(tmp_path):
     )
     assert list(slow.trials["state"]) == ["failed", "failed"]
     assert slow.trials["error"].str.contains("timed out").all() and slow.failed_runs == 2
-    assert not slow.best_params
+    assert not slow.best_params and slow.trials["rate"].isna().all()
     on_disk = sorted((lake.path / "studies" / slow.study / "trials").glob("*.json"))
     assert [json.loads(p.read_text())["objective"] for p in on_disk] == [None, None]
 
