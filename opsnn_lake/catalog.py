@@ -606,6 +606,11 @@ class LakeCatalog(Catalog):
         SchemaError
             For a name no run has (the message lists the known ones) or a bad value.
         """
+        if "study" in criteria:  # an explore study's runs (lineage beside the index)
+            from opsnn_lake import studies
+
+            criteria = dict(criteria)
+            criteria["run_id"] = studies.run_ids(self._lake_dir, criteria.pop("study"))
         terms = self._index.terms(_plain_criteria(criteria))
         if text:
             terms.insert(0, ["run_id", "contains", str(text)])

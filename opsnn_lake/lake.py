@@ -382,11 +382,22 @@ class Lake:
         Examples
         --------
         >>> lake.search(model="va", g_inh=(40, 60), seed=[1, 2])  # doctest: +SKIP
+
+        ``study=<study id>`` (or a list) keeps the runs an explore study tried and adds
+        its lineage columns (``study``, ``trial``, ``strategy``, ``objective``,
+        ``trial_state``); see :mod:`opsnn_lake.studies`.
         """
         from opsnn_lake.jsonable import plain
 
         # numpy scalars and arrays search like the Python values they hold
-        return self.index.search({key: plain(value) for key, value in criteria.items()})
+        criteria = {key: plain(value) for key, value in criteria.items()}
+        if "study" in criteria:  # lineage lives beside the runs, not in the index
+            from opsnn_lake import studies
+
+            study = criteria.pop("study")
+            criteria["run_id"] = studies.run_ids(self.path, study)
+            return studies.join(self.index.search(criteria), self.path, study)
+        return self.index.search(criteria)
 
     def open(self, run_id: str, *, chunks: Any = None) -> Any:
         """The run's store as a lazy :class:`xarray.DataTree` (dask arrays)."""
