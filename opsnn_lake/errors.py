@@ -8,8 +8,11 @@ builtin a caller would naturally catch (a missing run is a ``KeyError``, a bad b
 from __future__ import annotations
 
 __all__ = [
+    "IndexMissingError",
     "IndexVersionError",
     "LakeError",
+    "LakeReadOnlyError",
+    "LakeWriteError",
     "NotALakeError",
     "RunNotFoundError",
     "SchemaError",
@@ -42,3 +45,15 @@ class IndexVersionError(LakeError, RuntimeError):
 
 class UntrustedInputError(LakeError, PermissionError):
     """Input that would run code when loaded (pickle) and was not declared trusted."""
+
+
+class LakeReadOnlyError(LakeError, PermissionError):
+    """The lake (or its index) must be written and this process may not write it."""
+
+
+class IndexMissingError(LakeError, FileNotFoundError):
+    """A lake with stores has no usable index (missing or empty file): rebuild it."""
+
+
+class LakeWriteError(LakeError, OSError):
+    """Writing a run failed for lack of space or a file-size limit (names run and file)."""
