@@ -35,7 +35,7 @@ from intake.catalog.entry import CatalogEntry
 from intake.source.base import DataSource, Schema
 
 from opsnn_lake.errors import RunNotFoundError, SchemaError
-from opsnn_lake.index import FIXED_COLUMNS, RunIndex
+from opsnn_lake.index import FIXED_COLUMNS, RunIndex, open_lake_index
 from opsnn_lake.lake import check_lake_dir
 
 if TYPE_CHECKING:
@@ -343,7 +343,7 @@ class LakeCatalog(Catalog):
         where = kwargs.get("metadata", {}) or {}
         source = f" (catalog in {where['catalog_dir']})" if "catalog_dir" in where else ""
         self._lake_dir = check_lake_dir(_local_path(lake, what=f"argument 'lake'{source}"))
-        self._index = RunIndex(self._lake_dir / "index.sqlite", read_only=True)
+        self._index = open_lake_index(self._lake_dir)
         if criteria is not None and (
             isinstance(criteria, str | Mapping)
             or not all(isinstance(t, Sequence) and not isinstance(t, str) for t in criteria)

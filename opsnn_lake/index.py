@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -43,6 +44,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from opsnn_lake.errors import (
+    IndexMissingError,
     IndexVersionError,
     LakeReadOnlyError,
     LakeWriteError,
@@ -62,6 +64,7 @@ __all__ = [
     "RunIndex",
     "criteria_terms",
     "flatten",
+    "open_lake_index",
     "row_from_attrs",
 ]
 
@@ -156,6 +159,36 @@ def _encodable(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+def open_lake_index(lake_dir: str | Path) -> RunIndex:
+    """The index of a lake, read-only; a lake without runs yet reads as empty.
+
+    Raises
+    ------
+    IndexMissingError
+        If the lake has stores but ``index.sqlite`` is missing or empty (0 bytes): that
+        is a lost index, not an empty lake; the message says how to rebuild it.
+    """
+    lake_dir = Path(lake_dir)
+    db = lake_dir / "index.sqlite"
+    missing = not db.is_file() or db.stat().st_size == 0
+    if missing:
+        runs = lake_dir / "runs"
+        n_stores = 0
+        if runs.is_dir():
+            with os.scandir(runs) as entries:
+                n_stores = sum(
+                    1 for e in entries if e.name.endswith(".zarr") and not e.is_symlink()
+                )
+        if n_stores:
+            what = "is missing" if not db.exists() else "is empty (0 bytes)"
+            raise IndexMissingError(
+                f"{db}: the lake index {what}, but {runs} holds {n_stores} store(s); "
+                f"rebuild the index with `opsnn-lake reindex --lake {lake_dir}` (as a user "
+                "who may write the lake)"
+            )
+    return RunIndex(db, read_only=True, empty_ok=missing)
 
 
 def _decode_value(type_: str, value: Any, exact: str | None) -> Any:
@@ -341,7 +374,10 @@ class RunIndex:
         if live:
             try:
                 conn = sqlite3.connect(
-                    uri + "?mode=ro", uri=True, timeout=120.0, isolation_level=None,
+                    uri + "?mode=ro",
+                    uri=True,
+                    timeout=120.0,
+                    isolation_level=None,
                     check_same_thread=False,
                 )
                 self._check_version(conn)
@@ -593,8 +629,13 @@ class RunIndex:
                     "INSERT OR IGNORE INTO run_inputs VALUES (?, ?)",
                     [(run_id, i) for i in json.loads(row.get("inputs") or "[]")],
                 )
-            except (sqlite3.InterfaceError, sqlite3.IntegrityError, OverflowError,
-                    UnicodeEncodeError, ValueError) as err:
+            except (
+                sqlite3.InterfaceError,
+                sqlite3.IntegrityError,
+                OverflowError,
+                UnicodeEncodeError,
+                ValueError,
+            ) as err:
                 raise SchemaError(
                     f"{self.path}: cannot index run {run_id!r}: {err}. Provenance should "
                     "have refused this value; please report it (the store is kept and "
@@ -732,8 +773,11 @@ class RunIndex:
             has = {fam for fam, types in _FAMILY.items() if held & types}
         for v in values:
             if _kind(v) not in has and has:
-                what = " or ".join(sorted({"bool": "booleans", "number": "numbers",
-                                           "text": "strings"}[h] for h in has))
+                what = " or ".join(
+                    sorted(
+                        {"bool": "booleans", "number": "numbers", "text": "strings"}[h] for h in has
+                    )
+                )
                 hint = {"number": f"{key}=51", "text": f"{key}='abc'", "bool": f"{key}=True"}
                 raise SchemaError(
                     f"search: {key!r} holds {what}, got {v!r} ({type(v).__name__}); no run "
@@ -873,9 +917,7 @@ def _bound(value: Any) -> Any:
 def _param_clause(name: str, op: str, value: Any) -> tuple[str, list[Any]]:
     sub = "run_id IN (SELECT run_id FROM params WHERE name = ? AND {})"
     if op == "null":  # missing, or stored as JSON null
-        return "run_id NOT IN (SELECT run_id FROM params WHERE name = ? AND type != 'null')", [
-            name
-        ]
+        return "run_id NOT IN (SELECT run_id FROM params WHERE name = ? AND type != 'null')", [name]
     if op == "range":
         lo, hi = value
         numeric = any(isinstance(v, int | float) for v in (lo, hi))

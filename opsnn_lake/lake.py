@@ -32,14 +32,13 @@ import pandas as pd
 
 from opsnn_lake import store as _store
 from opsnn_lake.errors import (
-    IndexMissingError,
     LakeReadOnlyError,
     LakeWriteError,
     NotALakeError,
     RunNotFoundError,
     SchemaError,
 )
-from opsnn_lake.index import RunIndex, row_from_attrs
+from opsnn_lake.index import RunIndex, open_lake_index, row_from_attrs
 from opsnn_lake.neo_convert import block_to_nodes, nodes_to_block
 from opsnn_lake.provenance import Provenance
 from opsnn_lake.schema import SCHEMA_NAME, SCHEMA_VERSION, SPIKE_COUNT, SPIKE_TIME, Node
@@ -241,7 +240,7 @@ class Lake:
         self.staging_dir = self.path / "staging"
         if mode == "r":
             check_lake_dir(self.path)
-            self.index = self._open_read_only_index()
+            self.index = open_lake_index(self.path)
             return
         marker = self.path / LAKE_MARKER
         if marker.is_file():
@@ -278,20 +277,6 @@ class Lake:
                     "analyse, plot and check do that), or run this as a user "
                     "who may write the lake"
                 )
-
-    def _open_read_only_index(self) -> RunIndex:
-        db = self.path / "index.sqlite"
-        missing = not db.is_file() or db.stat().st_size == 0
-        if missing:
-            n_stores = len(self._stores()) if self.runs_dir.is_dir() else 0
-            if n_stores:
-                what = "is missing" if not db.exists() else "is empty (0 bytes)"
-                raise IndexMissingError(
-                    f"{db}: the lake index {what}, but {self.runs_dir} holds {n_stores} "
-                    f"store(s); rebuild the index with `opsnn-lake reindex --lake "
-                    f"{self.path}` (as a user who may write the lake)"
-                )
-        return RunIndex(db, read_only=True, empty_ok=missing)
 
     @property
     def read_only(self) -> bool:
