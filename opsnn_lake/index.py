@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 from opsnn_lake.errors import (
     IndexMissingError,
     IndexVersionError,
+    LakeError,
     LakeReadOnlyError,
     LakeWriteError,
     NotALakeError,
@@ -340,6 +341,8 @@ class RunIndex:
         self.path = Path(path)
         self.read_only = read_only
         self._types: dict[str, set[str]] | None = None
+        self._state: tuple[bool, int, int] | None = None  # file seen by a read-only conn
+        self._live = False
         try:
             if read_only:
                 self._conn = self._connect_read_only(empty_ok=empty_ok)
@@ -365,33 +368,76 @@ class RunIndex:
                 f"{self.path}: no lake index; run `opsnn-lake reindex --lake "
                 f"{self.path.parent}` to build it from the stores"
             )
+        return self._open_file_read_only()
+
+    def _empty_file(self) -> bool:
+        try:
+            return self.path.stat().st_size == 0
+        except OSError:
+            return True
+
+    def _file_state(self) -> tuple[bool, int, int]:
+        st = self.path.stat()
+        return Path(f"{self.path}-wal").exists(), st.st_mtime_ns, st.st_size
+
+    def _open_file_read_only(self) -> sqlite3.Connection:
         uri = self.path.absolute().as_uri()
         # mode=ro with no -wal file would create -wal and -shm (and leave them behind);
-        # immutable=1 reads the file as it is, lock-free. A -wal file means a writer is
-        # (or was) at work: then the WAL must be read too, through mode=ro.
-        live = Path(f"{self.path}-wal").exists()
-        conn = None
-        if live:
-            try:
-                conn = sqlite3.connect(
-                    uri + "?mode=ro",
-                    uri=True,
-                    timeout=120.0,
-                    isolation_level=None,
-                    check_same_thread=False,
-                )
-                self._check_version(conn)
-            except sqlite3.OperationalError:
-                if conn is not None:
-                    conn.close()
-                conn = None  # e.g. -shm not readable on a read-only mount
-        if conn is None:
+        # immutable=1 reads the file as it is, lock-free, and works on read-only mounts.
+        # A -wal file means a writer is (or was) at work: its commits are in the WAL,
+        # which only mode=ro reads (the writer made -shm, so nothing new is created).
+        self._state = self._file_state()
+        if self._state[0]:
             conn = sqlite3.connect(
-                uri + "?immutable=1", uri=True, isolation_level=None, check_same_thread=False
-            )
-            self._conn = conn
+                uri + "?mode=ro", uri=True, timeout=120.0, isolation_level=None,
+                check_same_thread=False,
+            )  # fmt: skip
+            try:
+                self._check_version(conn)
+                self._live = True
+                return conn
+            except sqlite3.OperationalError:
+                conn.close()  # e.g. a -shm this user may not read: read the file as it is
+        conn = sqlite3.connect(
+            uri + "?immutable=1", uri=True, isolation_level=None, check_same_thread=False
+        )
+        self._live = False
+        try:
             self._check_version(conn)
+        except BaseException:
+            conn.close()
+            raise
         return conn
+
+    @property
+    def _conn(self) -> sqlite3.Connection:
+        if self._state is None and self.read_only and self._empty_file():
+            pass  # still no index: the in-memory empty one stands in
+        elif self._state is None and self.read_only:
+            try:  # the lake's first run arrived
+                new = self._open_file_read_only()
+            except (LakeError, sqlite3.DatabaseError):
+                self._state = None  # a writer is still creating it: ask again next time
+            else:
+                self._db.close()
+                self._db = new
+        elif self.read_only and not self._live:
+            # An immutable connection never sees later changes: reopen when a writer
+            # has started (a -wal file appeared) or the file changed, so a catalog kept
+            # open in a notebook follows the live lake.
+            try:
+                state = self._file_state()
+            except OSError:
+                state = self._state
+            if state != self._state:
+                old = self._db
+                self._db = self._open_file_read_only()
+                old.close()
+        return self._db
+
+    @_conn.setter
+    def _conn(self, conn: sqlite3.Connection) -> None:
+        self._db = conn
 
     def _explain(self, err: sqlite3.DatabaseError) -> Exception:
         """A DatabaseError as a LakeError saying what is wrong and the right fix."""
@@ -415,7 +461,7 @@ class RunIndex:
         )
 
     def _close_quietly(self) -> None:
-        conn = getattr(self, "_conn", None)
+        conn = getattr(self, "_db", None)
         if conn is not None:
             conn.close()
 
@@ -481,7 +527,7 @@ class RunIndex:
 
     def close(self) -> None:
         """Close the database connection."""
-        self._conn.close()
+        self._db.close()
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
