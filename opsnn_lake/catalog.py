@@ -645,11 +645,12 @@ def catalog_text(
 
 
 def _read_yaml(path: Path) -> Any:
-    import yaml
+    from opsnn_lake.safe_yaml import load_yaml
 
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        # bounded: refuses alias bombs and oversized files in milliseconds
+        return load_yaml(path, what="catalog")
+    except SchemaError as err:
         raise SchemaError(
             f"{path}: not a readable YAML catalog ({err}). Nothing was changed; fix the "
             "file or move it away, then run `opsnn-lake catalog`"
