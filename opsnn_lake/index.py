@@ -18,7 +18,7 @@ of distinct names (SQLite's 2000-column limit no longer applies). ``value`` hold
 comparable SQLite value (``type`` says which JSON type it came from: ``int``, ``real``,
 ``bool``, ``text``, ``json`` for lists, ``null``); integers beyond 64 bits are kept exactly
 in ``exact`` (decimal text) with their float approximation in ``value`` for ranges. An
-index on ``(name, value)`` keeps each search criterion one index range scan.
+index on ``(name, type, value)`` answers each criterion with index range scans alone.
 
 Rows exchanged with callers (:func:`row_from_attrs`, :meth:`RunIndex.rows`) are flat dicts:
 the fixed columns plus ``p.<name>`` per parameter (nested parameters flattened with dots:
@@ -100,9 +100,13 @@ _SCHEMA = (
     + ", ".join(f'"{c}" {t}' for c, t in FIXED_COLUMNS.items())
     + ")",
     # WITHOUT ROWID: the primary key is the row, so a run's parameters sit together.
-    "CREATE TABLE IF NOT EXISTS params (run_id TEXT NOT NULL, name TEXT NOT NULL, "
-    "type TEXT NOT NULL, value, exact TEXT, PRIMARY KEY (run_id, name)) WITHOUT ROWID",
-    "CREATE INDEX IF NOT EXISTS params_name_value ON params (name, value)",
+    # rid is the rowid of the run's row in `runs`: integer keys keep the intersections
+    # of several criteria cheap (run ids are 25-character strings).
+    "CREATE TABLE IF NOT EXISTS params (rid INTEGER NOT NULL, name TEXT NOT NULL, "
+    "type TEXT NOT NULL, value, exact TEXT, PRIMARY KEY (rid, name)) WITHOUT ROWID",
+    # (name, type, value) + the primary key: every criterion is answered from this index
+    # alone (a covering index), one range scan per type family.
+    "CREATE INDEX IF NOT EXISTS params_name_type_value ON params (name, type, value)",
     # An ordinary rowid table: rowid order is first-seen order, the order of columns.
     "CREATE TABLE IF NOT EXISTS param_types (name TEXT NOT NULL, type TEXT NOT NULL, "
     "UNIQUE (name, type))",
@@ -190,6 +194,10 @@ def open_lake_index(lake_dir: str | Path) -> RunIndex:
                 "who may write the lake)"
             )
     return RunIndex(db, read_only=True, empty_ok=missing)
+
+
+def _int_or_none(text: Any) -> Any:
+    return None if text is None or text != text else int(text)
 
 
 def _decode_value(type_: str, value: Any, exact: str | None) -> Any:
@@ -652,21 +660,26 @@ class RunIndex:
     ) -> int:
         n = 0
         fixed = list(FIXED_COLUMNS)
-        verb = "INSERT OR REPLACE" if replace else "INSERT OR IGNORE"
-        sql = f"{verb} INTO runs ({', '.join(_quote(c) for c in fixed)}) VALUES " + (
+        sql = f"INSERT INTO runs ({', '.join(_quote(c) for c in fixed)}) VALUES " + (
             "(" + ", ".join("?" for _ in fixed) + ")"
         )
         for row in rows:
             run_id = row["run_id"]
             params = self.prepare(row)
             try:
+                old = conn.execute("SELECT rowid FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+                if old is not None:
+                    if not replace:
+                        continue  # already indexed, kept
+                    conn.execute("DELETE FROM params WHERE rid = ?", old)
+                    conn.execute("DELETE FROM runs WHERE rowid = ?", old)
+                    conn.execute("DELETE FROM run_inputs WHERE run_id = ?", (run_id,))
                 cur = conn.execute(sql, [row.get(c) for c in fixed])
-                if cur.rowcount == 0:
-                    continue  # already indexed, kept
                 n += 1
-                conn.execute("DELETE FROM params WHERE run_id = ?", (run_id,))
-                conn.execute("DELETE FROM run_inputs WHERE run_id = ?", (run_id,))
-                conn.executemany("INSERT INTO params VALUES (?, ?, ?, ?, ?)", params)
+                rid = cur.lastrowid
+                conn.executemany(
+                    "INSERT INTO params VALUES (?, ?, ?, ?, ?)", [(rid, *p[1:]) for p in params]
+                )
                 conn.executemany(
                     "INSERT OR IGNORE INTO param_types (name, type) VALUES (?, ?)",
                     [(p[1], p[2]) for p in params],
@@ -693,7 +706,10 @@ class RunIndex:
         """Remove rows (used by ``check --repair`` for rows whose store is gone)."""
         ids = [(i,) for i in run_ids]
         with self._write() as conn:
-            for table in ("runs", "params", "run_inputs"):
+            conn.executemany(
+                "DELETE FROM params WHERE rid IN (SELECT rowid FROM runs WHERE run_id = ?)", ids
+            )
+            for table in ("runs", "run_inputs"):
                 conn.executemany(f"DELETE FROM {table} WHERE run_id = ?", ids)
 
     def replace_all(
@@ -733,8 +749,9 @@ class RunIndex:
         """run id → {``p.<name>``: value} for the runs matching a WHERE clause."""
         out: dict[str, dict[str, Any]] = {}
         sql = (
-            "SELECT run_id, name, type, value, exact FROM params "
-            f"WHERE run_id IN (SELECT run_id FROM runs WHERE {clause})"
+            "SELECT r.run_id, p.name, p.type, p.value, p.exact FROM params p "
+            "JOIN runs r ON r.rowid = p.rid "
+            f"WHERE p.rid IN (SELECT rowid FROM runs WHERE {clause})"
         )
         for run_id, name, type_, value, exact in self._conn.execute(sql, args):
             out.setdefault(run_id, {})[PARAM_PREFIX + name] = _decode_value(type_, value, exact)
@@ -899,23 +916,85 @@ class RunIndex:
                 f"ORDER BY run_id LIMIT {int(limit)})"
             )
         frame = pd.read_sql_query(
-            f"SELECT * FROM runs WHERE {clause} ORDER BY run_id", self._conn, params=args
+            f"SELECT rowid AS _rid, * FROM runs WHERE {clause} ORDER BY run_id",
+            self._conn,
+            params=args,
         ).set_index("run_id")
-        by_name: dict[str, dict[str, Any]] = {}
-        sql = (
-            "SELECT run_id, name, type, value, exact FROM params "
-            f"WHERE run_id IN (SELECT run_id FROM runs WHERE {clause}) AND type != 'null'"
-        )
-        for run_id, name, type_, value, exact in self._conn.execute(sql, args):
-            by_name.setdefault(name, {})[run_id] = _decode_value(type_, value, exact)
-        order = self.param_types()
-        names = sorted(by_name, key=list(order).index) if len(order) < 5000 else sorted(by_name)
+        rids = frame.pop("_rid")
+        types = self.param_types()
+        if len(types) <= 500:
+            params = self._pivot_sql(types, clause, args, rids)
+        else:  # too many names for one SELECT list: pivot in Python
+            params = self._pivot_python(clause, args, rids)
+        rank = {n: i for i, n in enumerate(types)}
+        names = sorted(params, key=lambda n: rank.get(n, len(rank)))
         if names:
-            params = pd.DataFrame(
-                {(PARAM_PREFIX + n if n in FIXED_COLUMNS else n): by_name[n] for n in names}
-            ).reindex(frame.index)
-            frame = pd.concat([frame, params], axis=1)
+            renamed = {n: PARAM_PREFIX + n if n in FIXED_COLUMNS else n for n in names}
+            frame = pd.concat([frame, params[names].rename(columns=renamed)], axis=1)
         return frame
+
+    def _pivot_sql(
+        self, types: Mapping[str, set[str]], clause: str, args: list[Any], rids: pd.Series
+    ) -> pd.DataFrame:
+        """Parameter columns of the selected runs, pivoted by SQLite (fast, ≤ 500 names)."""
+        import pandas as pd
+
+        names = list(types)
+        select, select_args = ["rid"], []
+        for i, name in enumerate(names):
+            select.append(f"MAX(CASE WHEN name = ? THEN value END) AS v{i}")
+            select_args.append(name)
+            if "int" in types[name]:
+                select.append(f"MAX(CASE WHEN name = ? THEN exact END) AS e{i}")
+                select_args.append(name)
+        wide = pd.read_sql_query(
+            f"SELECT {', '.join(select)} FROM params WHERE type != 'null' AND "
+            f"rid IN (SELECT rowid FROM runs WHERE {clause}) GROUP BY rid",
+            self._conn,
+            params=[*select_args, *args],
+        ).set_index("rid")
+        wide = wide.reindex(rids.to_numpy())
+        out = {}
+        for i, name in enumerate(names):
+            column = wide[f"v{i}"]
+            if column.isna().all():
+                continue  # no selected run has it
+            if f"e{i}" in wide and wide[f"e{i}"].notna().any():
+                exact = wide[f"e{i}"]
+                column = column.astype(object).where(exact.isna(), exact.map(_int_or_none))
+            if "bool" in types[name]:
+                # type 'bool' rows hold 0/1; give them back as bools
+                flags = self._bool_rids(name)
+                mask = wide.index.isin(flags) & column.notna().to_numpy()
+                if mask.any():
+                    column = column.astype(object)
+                    column[mask] = column[mask].astype(bool)
+            out[name] = column.set_axis(rids.index)
+        return pd.DataFrame(out, index=rids.index)
+
+    def _bool_rids(self, name: str) -> list[int]:
+        sql = "SELECT rid FROM params WHERE name = ? AND type = 'bool'"
+        return [r[0] for r in self._conn.execute(sql, (name,))]
+
+    def _pivot_python(self, clause: str, args: list[Any], rids: pd.Series) -> pd.DataFrame:
+        """Parameter columns of the selected runs, pivoted row by row (any number of names)."""
+        import pandas as pd
+
+        position = dict(zip(rids.tolist(), range(len(rids)), strict=True))
+        columns: dict[str, list[Any]] = {}
+        sql = (
+            "SELECT rid, name, type, value, exact FROM params "
+            f"WHERE rid IN (SELECT rowid FROM runs WHERE {clause}) AND type != 'null'"
+        )
+        for rid, name, type_, value, exact in self._conn.execute(sql, args):
+            column = columns.get(name)
+            if column is None:
+                column = columns[name] = [None] * len(rids)
+            column[position[rid]] = _decode_value(type_, value, exact)
+        # pandas infers each column's dtype as read_sql would (floats with NaN…)
+        return pd.DataFrame(
+            {n: pd.Series(c, index=rids.index) for n, c in columns.items()}, index=rids.index
+        )
 
     def count(self, criteria: Criteria = None) -> int:
         """Number of rows matching ``criteria``."""
@@ -942,15 +1021,27 @@ def _fixed_clause(col: str, op: str, value: Any) -> tuple[str, list[Any]]:
     return f"{col} IN ({', '.join('?' for _ in values)})", [_sql_value(v) for v in values]
 
 
-def _match_one(value: Any) -> tuple[str, list[Any]]:
-    """Condition on one ``params`` row for equality with ``value``."""
-    if isinstance(value, bool):
-        return "(type = 'bool' AND value = ?)", [int(value)]
-    if isinstance(value, int) and not INT64_MIN <= value <= INT64_MAX:
-        return "(type = 'int' AND exact = ?)", [str(value)]
-    if isinstance(value, int | float):
-        return "(type IN ('int', 'real') AND value = ? AND exact IS NULL)", [value]
-    return "(type IN ('text', 'json') AND value = ?)", [_sql_value(value)]
+def _match_groups(values: Sequence[Any]) -> list[tuple[str, list[Any]]]:
+    """Conditions on ``params`` rows equal to any of ``values``, one per type family.
+
+    Values are grouped so each condition is ``type IN (...) AND value IN (...)``, which
+    SQLite answers from the (name, type, value) index instead of scanning every row of
+    the parameter.
+    """
+    groups: dict[str, list[Any]] = {}
+    for v in values:
+        if isinstance(v, bool):
+            groups.setdefault("type = 'bool' AND value", []).append(int(v))
+        elif isinstance(v, int) and not INT64_MIN <= v <= INT64_MAX:
+            groups.setdefault("type = 'int' AND exact", []).append(str(v))
+        elif isinstance(v, int | float):
+            groups.setdefault("type IN ('int', 'real') AND value", []).append(v)
+        else:
+            groups.setdefault("type IN ('text', 'json') AND value", []).append(_sql_value(v))
+    return [
+        (f"{head} {'= ?' if len(vs) == 1 else 'IN (' + ', '.join('?' for _ in vs) + ')'}", vs)
+        for head, vs in groups.items()
+    ]
 
 
 def _bound(value: Any) -> Any:
@@ -961,9 +1052,9 @@ def _bound(value: Any) -> Any:
 
 
 def _param_clause(name: str, op: str, value: Any) -> tuple[str, list[Any]]:
-    sub = "run_id IN (SELECT run_id FROM params WHERE name = ? AND {})"
+    sub = "rowid IN (SELECT rid FROM params WHERE name = ? AND {})"
     if op == "null":  # missing, or stored as JSON null
-        return "run_id NOT IN (SELECT run_id FROM params WHERE name = ? AND type != 'null')", [name]
+        return "rowid NOT IN (SELECT rid FROM params WHERE name = ? AND type != 'null')", [name]
     if op == "range":
         lo, hi = value
         numeric = any(isinstance(v, int | float) for v in (lo, hi))
@@ -981,10 +1072,8 @@ def _param_clause(name: str, op: str, value: Any) -> tuple[str, list[Any]]:
     values = value if op == "in" else [value]
     if not values:
         return "0", []
-    args = []
-    parts = []
-    for v in values:
-        cond, more = _match_one(v)
-        parts.append(cond)
-        args.extend(more)
-    return sub.format("(" + " OR ".join(parts) + ")"), [name, *args]
+    clauses, args = [], []
+    for cond, more in _match_groups(values):
+        clauses.append(sub.format(cond))
+        args.extend([name, *more])
+    return "(" + " OR ".join(clauses) + ")", args

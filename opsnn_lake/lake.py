@@ -399,7 +399,11 @@ class Lake:
         except BaseException as err:
             if published:
                 self._unpublish(run_id, final)
-            if isinstance(err, OSError) and not isinstance(err, LakeWriteError):
+            if isinstance(err, LakeWriteError):
+                named = LakeWriteError(f"run {run_id!r} (not added): {err}")
+                named.errno = err.errno
+                raise named from err
+            if isinstance(err, OSError):
                 raise _write_error(run_id, self.index.path, err) from err
             raise
         return run_id
