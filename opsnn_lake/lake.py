@@ -239,6 +239,11 @@ class Lake:
         self.runs_dir = self.path / "runs"
         self.staging_dir = self.path / "staging"
         if mode == "r":
+            if not self.path.exists():
+                raise NotALakeError(
+                    f"{self.path}: no lake here; create one with opsnn_lake.Lake(path) "
+                    "or `opsnn-lake demo`"
+                )
             check_lake_dir(self.path)
             self.index = open_lake_index(self.path)
             return
