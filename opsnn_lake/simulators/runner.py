@@ -726,7 +726,7 @@ def run_in_subprocess(
         The id the parent planned; the child refuses to run if its plan differs (the
         model file changed in between).
     timeout : float, optional
-        Seconds before the child and its process group are killed.
+        Seconds before the child is killed (it dies with this process too).
     cwd : path-like, optional
         Working directory of the child (sPyNNaker reads ``spynnaker.cfg`` there).
 
