@@ -355,6 +355,11 @@ class Lake:
             provenance = replace(provenance, content_sha256=content_sha256(nodes))
         run_id = provenance.run_id()
         final = self.store_path(run_id)
+        if not self._inside(final):
+            raise SchemaError(
+                f"{final}: a symbolic link out of the lake {self.path} stands where run "
+                f"{run_id!r} goes; remove the link and add the run again"
+            )
         if final.exists():
             # Published stores are complete (only a rename puts them there); one left
             # without a row by a crash is registered now instead of being written again.
@@ -589,7 +594,9 @@ class Lake:
             self.index.insert(new_rows)
             self.index.delete(report.rows_without_store)
             for staged_path in report.staging_leftovers:
-                if Path(staged_path).is_dir():
+                if Path(staged_path).is_symlink():
+                    Path(staged_path).unlink()  # the link only: never what it points to
+                elif Path(staged_path).is_dir():
                     shutil.rmtree(staged_path, ignore_errors=True)
                 else:
                     Path(staged_path).unlink(missing_ok=True)

@@ -324,3 +324,10 @@ def test_symbolic_links_never_lead_out_of_the_lake_nor_count(tmp_path):
     with pytest.raises(SchemaError, match="symbolic link out of the lake"):
         lake.to_neo(outside_id)
     assert outside_id not in lake
+    with pytest.raises(SchemaError, match=r"symbolic link out of the lake .* stands where run"):
+        lake.add(_small_block(), model="o", parameters={"x": 1}, seed=1)  # same id
+    assert outside_id not in lake
+    # a link left in staging is removed by repair, never what it points to
+    (lake.staging_dir / "x.999999999.link").symlink_to(other.path)
+    assert lake.check(repair=True).staging_leftovers == [str(lake.staging_dir / "x.999999999.link")]
+    assert other.store_path(outside_id).is_dir() and list(lake.staging_dir.iterdir()) == []
