@@ -120,3 +120,36 @@ def test_search_values_are_type_checked_against_the_column(lake, capsys):
     assert main(["ls", "--lake", str(lake.path), "--where", "g_inh=abc"]) == 2
     err = capsys.readouterr().err
     assert "'g_inh' holds numbers, got 'abc'" in err and "no runs" not in err
+
+
+def test_an_index_of_version_1_is_upgraded_by_a_writer_and_explained_to_readers(tmp_path):
+    import sqlite3
+
+    from opsnn_lake.errors import IndexVersionError
+
+    lake = Lake(tmp_path / "lake")
+    run_id = _add(lake, 1, g_inh=51.0, stim={"rate": 5.0})
+    expected = lake.search()
+    lake.index.close()
+    db = lake.path / "index.sqlite"
+    db.unlink()
+    # the layout of index version 1: parameters as columns of `runs`
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
+        conn.execute("INSERT INTO meta VALUES ('index_version', '1')")
+        fixed = [c for c in expected.columns if c not in ("g_inh", "stim.rate")]
+        columns = ", ".join(f'"{c}"' for c in ["run_id", *fixed, "p.g_inh", "p.stim.rate"])
+        conn.execute(f"CREATE TABLE runs ({columns})")
+        conn.execute("CREATE TABLE run_inputs (run_id TEXT, input_id TEXT)")
+        row = expected.loc[run_id]
+        values = [run_id, *(row[c] for c in fixed), row["g_inh"], row["stim.rate"]]
+        values = [v.item() if hasattr(v, "item") else v for v in values]
+        conn.execute(f"INSERT INTO runs VALUES ({', '.join('?' for _ in values)})", values)
+    conn.close()
+    with pytest.raises(IndexVersionError, match=r"version 1 predates.*opsnn-lake reindex"):
+        Lake(lake.path, mode="r")
+    upgraded = Lake(lake.path)
+    pd_frame = upgraded.search(g_inh=51.0)
+    assert pd_frame.index.tolist() == [run_id] and pd_frame.loc[run_id, "stim.rate"] == 5.0
+    upgraded.index.close()
+    assert Lake(lake.path, mode="r").search(stim__rate=5.0).index.tolist() == [run_id]
