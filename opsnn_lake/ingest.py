@@ -41,6 +41,7 @@ from typing import Any, Literal
 
 from opsnn_lake.errors import LakeError, SchemaError
 from opsnn_lake.lake import Lake
+from opsnn_lake.processes import die_with_parent
 from opsnn_lake.sources import SOURCES
 from opsnn_lake.sources.base import (
     METADATA_FIELDS,
@@ -143,15 +144,14 @@ def read_manifest(path: str | os.PathLike[str], *, trust_pickle: bool = False) -
         For malformed YAML, an unknown key (the message names it and lists the valid
         ones) or a value of the wrong type; the message names the manifest.
     """
-    import yaml
+    from opsnn_lake.safe_yaml import load_yaml
 
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as err:
-        raise SchemaError(f"{path}: cannot read the manifest: {err}") from None
-    except yaml.YAMLError as err:
-        raise SchemaError(f"{path}: malformed YAML: {err}") from None
+        # bounded: refuses alias bombs and oversized files in milliseconds
+        data = load_yaml(path, what="manifest")
+    except SchemaError as err:
+        raise SchemaError(f"malformed YAML or unreadable manifest: {err}") from None
     where = f"manifest {path}"
     _expect(data, dict, where=where, what="a mapping with an 'entries' list")
     _unknown_keys(data, MANIFEST_KEYS, where=where)
@@ -356,8 +356,11 @@ def _naming(item: Item, err: BaseException) -> str:
 _WORKER: _Worker | None = None
 
 
-def _init_worker(lake_path: str, known: Mapping[str, str]) -> None:
+def _init_worker(lake_path: str, known: Mapping[str, str], parent_pid: int | None = None) -> None:
     global _WORKER
+    if parent_pid is not None:
+        # A killed ingest must not leave its workers idling for minutes.
+        die_with_parent(parent_pid)
     _WORKER = _Worker(lake_path, known)
 
 
@@ -526,7 +529,7 @@ def _run_pool(
         max_workers=n_workers,
         mp_context=context,
         initializer=_init_worker,
-        initargs=(lake_path, known),
+        initargs=(lake_path, known, os.getpid()),
     ) as pool:
         pending: dict[Future[Outcome], int] = {
             pool.submit(_work, item): i for i, item in enumerate(items)

@@ -78,6 +78,54 @@ def _canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
 
 
+def _check_text(text: str, what: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        # Lone surrogates are not Unicode text: no UTF-8 file or database can hold them.
+        raise SchemaError(
+            f"provenance: {what} {text!r} holds a lone surrogate, which is not valid "
+            "Unicode text and cannot be stored; decode the name or value properly"
+        ) from None
+
+
+def _check_names(params: Mapping[Any, Any], prefix: str = "", seen: set[str] | None = None) -> None:
+    """Refuse what the index could not keep apart: bad names, and clashing dotted names.
+
+    The index flattens nested parameters with dots (``{"a": {"b": 1}}`` → ``a.b``), so
+    a literal ``"a.b"`` beside a nested ``a.b`` would be two values for one name.
+    """
+    seen = set() if seen is None else seen
+    for key, value in params.items():
+        if not isinstance(key, str) or not key:
+            raise SchemaError(f"provenance: parameter name {key!r} must be a non-empty str")
+        name = prefix + key
+        _check_text(name, "parameter name")
+        if isinstance(value, Mapping):
+            _check_names(value, prefix=f"{name}.", seen=seen)
+            continue
+        if name in seen:
+            raise SchemaError(
+                f"provenance: parameter {name!r} is given twice (once nested, once with "
+                "a dotted name); the index names nested parameters with dots, so keep one"
+            )
+        seen.add(name)
+        _check_values(value, name)
+
+
+def _check_values(value: Any, name: str) -> None:
+    if isinstance(value, str):
+        _check_text(value, f"value of parameter {name!r}:")
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _check_values(item, name)
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            if isinstance(key, str):
+                _check_text(key, f"key in parameter {name!r}:")
+            _check_values(item, name)
+
+
 @dataclass(frozen=True, kw_only=True)
 class Provenance:
     """Where a run comes from: model, parameters, seeds, inputs, sources, software, timings.
@@ -149,9 +197,7 @@ class Provenance:
             raise SchemaError(
                 f"provenance: parameters must be a dict, got {type(self.parameters).__name__}"
             )
-        for key in self.parameters:
-            if not isinstance(key, str) or not key:
-                raise SchemaError(f"provenance: parameter name {key!r} must be a non-empty str")
+        _check_names(self.parameters)
         try:
             _canonical(self.parameters)
         except (TypeError, ValueError) as err:
@@ -161,6 +207,12 @@ class Provenance:
             ) from None
         if self.seed is not None and not isinstance(self.seed, int):
             raise SchemaError(f"provenance: seed must be an int, got {self.seed!r}")
+        if self.seed is not None and not -(2**63) <= self.seed < 2**63:
+            # The index keeps the seed in an INTEGER column (64 bits), as simulators do.
+            raise SchemaError(
+                f"provenance: seed {self.seed} does not fit in 64 bits; derive a 64-bit "
+                "seed from it (e.g. numpy.random.SeedSequence(seed).generate_state(1)[0])"
+            )
 
     @classmethod
     def field_names(cls) -> list[str]:

@@ -795,7 +795,7 @@ def as_runset(runs: Any, lake: Lake | None = None) -> RunSet:
     if isinstance(runs, Lake):
         return _from_frame(runs.search(), runs)
     if isinstance(runs, str | os.PathLike) and lake is None and Path(runs, "lake.json").is_file():
-        found = Lake(runs, create=False)
+        found = Lake(runs, mode="r")
         return _from_frame(found.search(), found)
     if isinstance(runs, str):
         runs = [runs]

@@ -220,10 +220,12 @@ def group_layout(
     if not _has_positions(g, cache):
         raise _no_positions(g)
     if isinstance(g.source, str):
-        from opsnn_lake.analysis.runs import _zarr_group
+        from opsnn_lake import store
 
-        group = _zarr_group(g.source, g.path)
-        x, y, pynn = group["x"][...], group["y"][...], "z" in group
+        got = store.read_arrays(g.source, g.path, {"x": Ellipsis, "y": Ellipsis})  # verified
+        x, y = got["x"], got["y"]
+        arrays = store.read_metadata(g.source).get("consolidated_metadata", {}).get("metadata", {})
+        pynn = f"{g.path}/z" in arrays
     else:
         x, y = g.source["x"].values, g.source["y"].values
         pynn = "z" in g.source.coords

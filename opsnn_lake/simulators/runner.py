@@ -44,9 +44,9 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import traceback
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,6 +55,7 @@ from typing import Any
 
 from opsnn_lake.errors import LakeError, SchemaError
 from opsnn_lake.lake import Lake, content_sha256
+from opsnn_lake.processes import die_with_parent
 from opsnn_lake.provenance import Provenance
 
 __all__ = [
@@ -725,7 +726,7 @@ def run_in_subprocess(
         The id the parent planned; the child refuses to run if its plan differs (the
         model file changed in between).
     timeout : float, optional
-        Seconds before the child and its process group are killed.
+        Seconds before the child is killed (it dies with this process too).
     cwd : path-like, optional
         Working directory of the child (sPyNNaker reads ``spynnaker.cfg`` there).
 
@@ -738,53 +739,67 @@ def run_in_subprocess(
     """
     lake_path = Path(lake).absolute()
     start = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="opsnn-run-") as tmp:
-        result_file = Path(tmp) / "result.json"
-        log_file = Path(tmp) / "log.txt"
+    # The result and log live in the lake's staging area, named like a staged store
+    # (<name>.<pid>.<random>): if this process is killed, `check --repair` removes them.
+    if not (lake_path / "lake.json").is_file():
+        Lake(lake_path).index.close()  # create it, so the staging area is the lake's
+    tmp = lake_path / "staging" / f"opsnn-run.{os.getpid()}.{uuid.uuid4().hex[:12]}"
+    tmp.mkdir()
+    try:
+        result_file = tmp / "result.json"
+        log_file = tmp / "log.txt"
         argv = [sys.executable, "-c", _CHILD, "--lake", str(lake_path)]
         argv += ["--result", str(result_file), "--request", request.to_json()]
+        argv += ["--parent", str(os.getpid())]
         if run_id:
             argv += ["--expect", run_id]
         env = {**os.environ, "PYNEST_QUIET": "1", "PYTHONUNBUFFERED": "1"}
         with open(log_file, "wb") as log:
+            # Same process group as this one (killing the sweep's group kills the runs);
+            # the child also dies with this process (processes.die_with_parent).
             proc = subprocess.Popen(
-                argv, stdout=log, stderr=subprocess.STDOUT, cwd=cwd, env=env,
-                start_new_session=True,  # so a timeout can kill the child's own children too
+                argv, stdout=log, stderr=subprocess.STDOUT, cwd=cwd, env=env
             )  # fmt: skip
             try:
                 code = proc.wait(timeout=timeout)
                 timed_out = False
             except subprocess.TimeoutExpired:
-                _kill_group(proc)
+                _kill(proc)
                 code, timed_out = proc.wait(), True
-        seconds = round(time.perf_counter() - start, 3)
-        result = _read_result(result_file)
-        if code == 0 and result.get("status") in ("done", "cached"):
-            return {**result, "seconds": seconds}
-        tail = log_file.read_text(errors="replace").strip().splitlines()[-15:]
-        if timed_out:
-            error = f"timed out after {timeout} s"
-        elif "error" in result:
-            error = result["error"]
-        elif code < 0:
-            error = f"killed by signal {signal.Signals(-code).name}"
-        else:
-            error = f"exit code {code}"
-        notes = _cleanup_failed(lake_path, run_id or result.get("run_id"), proc.pid)
-        return {
-            "status": "failed",
-            "run_id": run_id or result.get("run_id"),
-            "error": error,
-            "log": "\n".join(tail),
-            "notes": notes,
-            "seconds": seconds,
-            "timings": {},
-        }
+            except BaseException:
+                _kill(proc)  # interrupted (Ctrl-C, a cancelled task): the run goes too
+                proc.wait()
+                raise
+            seconds = round(time.perf_counter() - start, 3)
+            result = _read_result(result_file)
+            if code == 0 and result.get("status") in ("done", "cached"):
+                return {**result, "seconds": seconds}
+            tail = log_file.read_text(errors="replace").strip().splitlines()[-15:]
+            if timed_out:
+                error = f"timed out after {timeout} s"
+            elif "error" in result:
+                error = result["error"]
+            elif code < 0:
+                error = f"killed by signal {signal.Signals(-code).name}"
+            else:
+                error = f"exit code {code}"
+            notes = _cleanup_failed(lake_path, run_id or result.get("run_id"), proc.pid)
+            return {
+                "status": "failed",
+                "run_id": run_id or result.get("run_id"),
+                "error": error,
+                "log": "\n".join(tail),
+                "notes": notes,
+                "seconds": seconds,
+                "timings": {},
+            }
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _kill_group(proc: subprocess.Popen) -> None:
+def _kill(proc: subprocess.Popen) -> None:
     with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
+        proc.kill()
 
 
 def _read_result(path: Path) -> dict[str, Any]:
@@ -801,7 +816,10 @@ def child_main(argv: Sequence[str]) -> int:
     parser.add_argument("--result", required=True)
     parser.add_argument("--request", required=True)
     parser.add_argument("--expect")
+    parser.add_argument("--parent", type=int)
     args = parser.parse_args(argv)
+    if args.parent is not None:
+        die_with_parent(args.parent)
     result_path = Path(args.result)
 
     def report(data: dict[str, Any]) -> None:
