@@ -9,8 +9,8 @@ Three places use what a package does not promise to keep:
 * ``neo`` — :class:`opsnn_lake.neo_convert.LazySpikeTrains` overrides
   ``SpikeTrainList`` methods over its private attributes (``_items``,
   ``_spike_time_array``, ``_channel_id_array``, ``_spiketrain_metadata``…);
-* ``zarr`` — the run-store reader (``opsnn_lake.analysis``) calls zarr's internal
-  async layer.
+* ``zarr`` — the run-store reader (``opsnn_lake.analysis.runs``) calls zarr's internal
+  async layer and metadata classes (its check belongs with them, in the storage module).
 
 :data:`VERIFIED` holds the versions these were checked against (the same ranges pin
 them in ``pyproject.toml``; a test keeps both in step and fails when the installed

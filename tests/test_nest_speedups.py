@@ -70,7 +70,10 @@ def test_projections_answer_get_and_set_inside_and_after():
         synapse = sim.StaticSynapse(weight=0.01, delay=0.5)
         used = sim.Projection(pre, post, connector, synapse)
         kept = sim.Projection(post, pre, connector, synapse)  # first used after the block
-        first = {id(p): (int(p.pre.first_id), int(p.post.first_id)) for p in (used, kept)}
+        depressing = sim.TsodyksMarkramSynapse(U=0.5, weight=0.01, delay=0.5)
+        eager = sim.Projection(pre, post, connector, depressing)  # PyNN's own _connect
+        projections = (used, kept, eager)
+        first = {id(p): (int(p.pre.first_id), int(p.post.first_id)) for p in projections}
 
         def expected(prj: Any) -> list[tuple[int, int]]:
             conns = nest.GetConnections(synapse_label=prj.nest_synapse_label)
@@ -81,9 +84,10 @@ def test_projections_answer_get_and_set_inside_and_after():
             listed = prj.get("weight", format="list", with_address=True)
             return sorted((int(i) + f[0], int(j) + f[1]) for i, j, _ in listed)
 
-        assert len(expected(used)) > 50
+        assert len(expected(used)) > 50 and len(expected(eager)) > 50
         # prj.get and prj.set rely on the source ids PyNN no longer collects at connect
         assert got(used) == expected(used)
+        assert got(eager) == expected(eager)
         used.set(weight=0.02)
         conns = nest.GetConnections(synapse_label=used.nest_synapse_label)
         assert set(conns.get("weight")) == {20.0}  # NEST keeps nS, PyNN µS

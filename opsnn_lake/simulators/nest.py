@@ -56,7 +56,8 @@ def _resolve(prj: Any) -> None:
 
 def _get_sources(self: Any) -> set[int]:
     _resolve(self)
-    return self.__dict__["_sources"]  # the key PyNN's own instances use
+    sources: set[int] = self.__dict__["_sources"]  # the key PyNN's own instances use
+    return sources
 
 
 def _set_sources(self: Any, value: set[int]) -> None:
@@ -125,7 +126,8 @@ def pynn_speedups(sim: ModuleType) -> Iterator[bool]:
     def _connect(self: Any, rule_params: dict[str, Any], syn_params: dict[str, Any]) -> None:
         # PyNN 0.13's _connect without its closing GetConnections(...).sources()
         if isinstance(self.synapse_type, TsodyksMarkramSynapse):
-            return eager_connect(self, rule_params, syn_params)  # needs NEST's tau_psc
+            eager_connect(self, rule_params, syn_params)  # needs NEST's tau_psc
+            return
         import nest
 
         syn_params.update({"synapse_label": self.nest_synapse_label})
@@ -133,7 +135,6 @@ def pynn_speedups(sim: ModuleType) -> Iterator[bool]:
         self._simulator.state.stale_connection_cache = True
         self.__dict__[_PENDING] = True
         deferred.add(self)
-        return None
 
     Projection._sources = property(_get_sources, _set_sources)
     Projection._connect = _connect
