@@ -102,8 +102,9 @@ class Backend:
         ``"module:function"`` turning ``(populations, sim)`` into store nodes directly,
         used when importable; otherwise recordings go through neo.
     prepare : str, optional
-        ``"module:function"`` called with the imported simulator module before set-up
-        (to remove set-up costs of that simulator; it must not change results).
+        ``"module:function"``: a context manager taking the imported simulator module,
+        held around set-up, build, run and collection (to remove set-up costs of that
+        simulator; it must not change results, and must undo itself on leaving).
     """
 
     name: str
@@ -132,14 +133,15 @@ class Backend:
             ) from None
 
     def import_sim(self) -> ModuleType:
-        """Import the PyNN simulator module, run ``prepare`` on it, and return it."""
+        """Import the PyNN simulator module and return it."""
         for key, value in self.environ.items():
             os.environ.setdefault(key, value)
-        sim = importlib.import_module(self.pynn_module)
+        return importlib.import_module(self.pynn_module)
+
+    def prepared(self, sim: ModuleType) -> contextlib.AbstractContextManager[Any]:
+        """The ``prepare`` context for ``sim`` (a no-op context if there is none)."""
         prepare = _function(self.prepare)
-        if prepare is not None:
-            prepare(sim)
-        return sim
+        return contextlib.nullcontext() if prepare is None else prepare(sim)
 
     def nodes_function(self) -> Callable[..., Any] | None:
         """The fast-path collector if it is available in this installation."""
@@ -618,25 +620,26 @@ def execute(plan: RunPlan, lake: Lake, *, fastpath: bool = True) -> RunResult:
         t0 = time.perf_counter()
         sim = backend.import_sim()
         timings["import"] = round(time.perf_counter() - t0, 6)
-        t0 = time.perf_counter()
-        sim.setup(**plan.setup)
-        if model.inputs:
-            blocks = {key: lake.to_neo(params[key]) for key in model.inputs}
-            populations = model.module.build(sim, params, blocks)
-        else:
-            populations = model.module.build(sim, params)
-        if not isinstance(populations, Mapping) or not populations:
-            raise SchemaError(
-                f"model file {model.path}: build() must return a non-empty dict "
-                f"{{label: population}}, got {type(populations).__name__}"
-            )
-        timings["build"] = round(time.perf_counter() - t0, 6)
-        t0 = time.perf_counter()
-        sim.run(float(params["tstop"]))
-        timings["simulate"] = round(time.perf_counter() - t0, 6)
-        t1 = time.perf_counter()
-        nodes = collect_nodes(populations, sim, backend, fastpath=fastpath)
-        sim.end()
+        with backend.prepared(sim):  # back-end speed-ups live only while this run does
+            t0 = time.perf_counter()
+            sim.setup(**plan.setup)
+            if model.inputs:
+                blocks = {key: lake.to_neo(params[key]) for key in model.inputs}
+                populations = model.module.build(sim, params, blocks)
+            else:
+                populations = model.module.build(sim, params)
+            if not isinstance(populations, Mapping) or not populations:
+                raise SchemaError(
+                    f"model file {model.path}: build() must return a non-empty dict "
+                    f"{{label: population}}, got {type(populations).__name__}"
+                )
+            timings["build"] = round(time.perf_counter() - t0, 6)
+            t0 = time.perf_counter()
+            sim.run(float(params["tstop"]))
+            timings["simulate"] = round(time.perf_counter() - t0, 6)
+            t1 = time.perf_counter()
+            nodes = collect_nodes(populations, sim, backend, fastpath=fastpath)
+            sim.end()
     prov = dataclasses.replace(plan.provenance, timings=timings)
     run_id = lake.add_nodes(nodes, prov, started=t1)
     if run_id != plan.run_id:  # pragma: no cover - the id depends only on the plan
