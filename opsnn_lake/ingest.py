@@ -44,7 +44,7 @@ from typing import Any, Literal
 
 from opsnn_lake.errors import LakeError, SchemaError
 from opsnn_lake.lake import Lake
-from opsnn_lake.provenance import data_sha256
+from opsnn_lake.provenance import Provenance, data_sha256
 from opsnn_lake.sources import SOURCES
 from opsnn_lake.sources.base import (
     METADATA_FIELDS,
@@ -503,7 +503,7 @@ class _Worker:
                 content_sha256=data_sha256(nodes),
                 extra={**prov.extra, "ingest": ingest_extra},
             )
-            run_id = prov.run_id()
+            run_id = self._exported(prov) or prov.run_id()
             status: Status = "skipped" if run_id in self.lake else "added"
             self.lake.add_nodes(nodes, prov)
             self.known[key] = run_id
@@ -513,6 +513,21 @@ class _Worker:
         except Exception as err:  # a reader's own bug must not stop the batch
             error = f"{item.label}: unexpected {type(err).__name__}: {err}"
             return self._outcome(item, "failed", start, error=error, nbytes=nbytes)
+
+    def _exported(self, prov: Provenance) -> str | None:
+        """The lake run an exported file came from, if it is here with the same data.
+
+        A run made by a simulation is identified by its model and parameters, so an NWB
+        file exported from it would otherwise come back as a second, data-identified
+        run; equal data digests make it the same run.
+        """
+        origin = prov.extra.get("ingest", {}).get("exported_from")
+        if not isinstance(origin, str) or origin not in self.lake:
+            return None
+        from opsnn_lake.store import read_nodes
+
+        stored = read_nodes(self.lake.store_path(origin))
+        return origin if data_sha256(stored) == prov.content_sha256 else None
 
     @staticmethod
     def _outcome(item: Item, status: Status, start: float, **kwargs: Any) -> Outcome:

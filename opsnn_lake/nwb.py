@@ -51,6 +51,8 @@ from opsnn_lake.schema import SPIKE_COUNT, SPIKE_TIME, Node
 __all__ = ["MARKER", "Population", "is_opsnn_nwb", "populations", "read_nwb", "write_nwb"]
 
 MARKER = "opsnn_lake_nwb"
+#: Block annotation naming the lake run an exported file came from.
+EXPORTED_FROM = "exported_from"
 FORMAT_VERSION = 1
 SYNTHETIC_SPECIES = "http://purl.obolibrary.org/obo/NCBITaxon_32630"  # synthetic construct
 CHUNK_SPIKES = 2**20  # spikes per chunk written: 8 MiB of float64
@@ -559,6 +561,7 @@ def _read_ours(nwbfile: Any, meta: Mapping[str, Any], path: Path) -> neo.Block:
     units = nwbfile.units
     prov = jsonable.decode(meta.get("provenance") or {})
     block = neo.Block(name=str(meta.get("run_id")), file_origin=path.name)
+    block.annotations[EXPORTED_FROM] = str(meta.get("run_id"))
     for key in ("model", "model_hash", "parameters", "seed", "simulator", "simulator_version"):
         if prov.get(key) is not None and prov.get(key) != {}:
             block.annotations[key] = prov[key]

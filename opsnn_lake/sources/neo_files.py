@@ -234,9 +234,7 @@ def resolve_format(path: str | Path, fmt: str | None = None) -> str | None:
         for choice in choices:
             if choice.lower() == fmt.lower() or choice.rsplit(".", 1)[-1].lower() == fmt.lower():
                 return choice
-        raise SchemaError(
-            f"{path}: unknown --format {fmt!r}; choose one of: {', '.join(choices)}"
-        )
+        raise SchemaError(f"{path}: unknown --format {fmt!r}; choose one of: {', '.join(choices)}")
     if ext in _SNIFFED:
         return _sniff_hdf5(path)
     if _ambiguous(ext):
@@ -369,9 +367,7 @@ def _check_not_empty(block: neo.Block, path: Path, reader: str, *, allow_empty: 
 _DELIMITERS = re.compile(r"[\t,; ]+")
 
 
-def read_spike_text(
-    path: str | Path, *, units: str = "s", t_start: float = 0.0
-) -> neo.Block:
+def read_spike_text(path: str | Path, *, units: str = "s", t_start: float = 0.0) -> neo.Block:
     """Read a spike-time text file (neo's ``AsciiSpikeTrainIO`` format), checked.
 
     One line per cell, its spike times separated by tabs, spaces, commas or semicolons;
@@ -636,6 +632,9 @@ class NeoFiles:
                 "manifest": item.metadata.origin,
             },
         }
+        exported = {b.annotations.get("exported_from") for b in blocks} - {None}
+        if len(exported) == 1:  # a file exported from a lake: ingest may find that run
+            extra["ingest"]["exported_from"] = exported.pop()
         prov = Provenance(
             kind=self.kind,
             sources=[dict(s) for s in sources],
