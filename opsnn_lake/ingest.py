@@ -70,7 +70,7 @@ __all__ = [
 ]
 
 MANIFEST_KEYS = ("entries", "trusted")
-ENTRY_KEYS = ("paths", "tonic", "format", "group", "allow_empty", *METADATA_FIELDS)
+ENTRY_KEYS = ("paths", "tonic", *METADATA_FIELDS, "format", "group", "allow_empty")
 
 Status = Literal["added", "skipped", "failed"]
 
