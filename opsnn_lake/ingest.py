@@ -503,9 +503,11 @@ class _Worker:
                 content_sha256=data_sha256(nodes),
                 extra={**prov.extra, "ingest": ingest_extra},
             )
-            run_id = self._exported(prov) or prov.run_id()
+            origin = self._exported(prov)
+            run_id = origin or prov.run_id()
             status: Status = "skipped" if run_id in self.lake else "added"
-            self.lake.add_nodes(nodes, prov)
+            if origin is None:
+                self.lake.add_nodes(nodes, prov)
             self.known[key] = run_id
             return self._outcome(item, status, start, run_id=run_id, nbytes=nbytes)
         except (LakeError, OSError) as err:

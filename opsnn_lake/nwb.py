@@ -220,9 +220,14 @@ def _chunk_iterator(parts: Sequence[tuple[np.ndarray, Any]]) -> Any:
 
 def _nwb_unit(units: str) -> tuple[str, float]:
     """NWB's unit name and the conversion factor to it (``"mV"`` → ``("volts", 0.001)``)."""
-    q = pq.Quantity(1.0, units).simplified
-    si = q.dimensionality.string
-    return _NWB_UNITS.get(si, si), float(q.magnitude)
+    q = pq.Quantity(1.0, units)
+    for name, si in (("volts", pq.V), ("amperes", pq.A), ("siemens", pq.S), ("seconds", pq.s)):
+        try:
+            return name, float(q.rescale(si).magnitude)
+        except ValueError:  # another dimension
+            continue
+    simple = q.simplified
+    return simple.dimensionality.string, float(simple.magnitude)
 
 
 def _exact(pop: Population) -> bool:
@@ -561,6 +566,9 @@ def _read_ours(nwbfile: Any, meta: Mapping[str, Any], path: Path) -> neo.Block:
     units = nwbfile.units
     prov = jsonable.decode(meta.get("provenance") or {})
     block = neo.Block(name=str(meta.get("run_id")), file_origin=path.name)
+    block_meta = jsonable.decode(meta.get("block") or {})
+    if isinstance(block_meta, Mapping) and isinstance(block_meta.get("annotations"), Mapping):
+        block.annotations.update(block_meta["annotations"])  # e.g. PyNN's per-population ones
     block.annotations[EXPORTED_FROM] = str(meta.get("run_id"))
     for key in ("model", "model_hash", "parameters", "seed", "simulator", "simulator_version"):
         if prov.get(key) is not None and prov.get(key) != {}:
@@ -663,6 +671,7 @@ def _read_generic(nwbfile: Any, path: Path) -> neo.Block:
             data = data[:, None]
         nwb_unit = str(ts.unit)
         si = next((k for k, v in _NWB_UNITS.items() if v == nwb_unit), None)
+        si = {"S": "S", "V": "V", "A": "A"}.get(si, si) if si else None
         if si is not None and float(ts.conversion) != 1.0:
             data = data * float(ts.conversion)  # generic files: values in SI units
         signal = neo.AnalogSignal(

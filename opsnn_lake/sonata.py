@@ -97,6 +97,8 @@ def write_sonata(
             ours = f.create_group(OPSNN_GROUP)
             ours.attrs["run_id"] = run_id
             ours.create_dataset("provenance", data=json.dumps(dict(provenance), sort_keys=True))
+            block_meta = nodes[""].attrs.get("block") if "" in nodes else None
+            ours.create_dataset("block", data=json.dumps(block_meta, sort_keys=True))
             for name, pop in zip(names, pops, strict=True):
                 _write_population(spikes.create_group(name), ours.create_group(name), pop)
         os.replace(tmp, path)
@@ -183,6 +185,10 @@ def read_sonata(path: str | os.PathLike[str]) -> neo.Block:
         if ours is not None and "provenance" in ours:
             prov = jsonable.decode(json.loads(_text(ours["provenance"][()])))
             block.name = str(ours.attrs.get("run_id", path.stem))
+            if "block" in ours:
+                meta = jsonable.decode(json.loads(_text(ours["block"][()])))
+                if isinstance(meta, Mapping) and isinstance(meta.get("annotations"), Mapping):
+                    block.annotations.update(meta["annotations"])
             block.annotations[EXPORTED_FROM] = block.name
             for key in (
                 "model",
