@@ -170,7 +170,7 @@ def format_choices(ext: str | None = None) -> list[str]:
     ext = ext.lower()
     names = [_io_name(io) for io in neo.io.io_by_extension.get(ext, []) if _single_file(io)]
     own = [f for f, exts in (("nwb", ("nwb", "h5")), ("sonata", ("h5", "sonata"))) if ext in exts]
-    tonic = [name for name, f in DATASETS.items() if f.suffix == f".{ext}"]
+    tonic = [name for name, f in DATASETS.items() if f.extension == f".{ext}"]
     return [*own, *dict.fromkeys(names), *tonic]
 
 
