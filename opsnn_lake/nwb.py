@@ -417,12 +417,12 @@ def write_nwb(
         column(
             "population",
             "population label",
-            [p.label for p in pops for _ in range(p.counts.size)],
+            _repeat_text([p.label for p in pops], [p.counts.size for p in pops]),
         ),
         column(
             "segment",
             "segment (simulation run) name",
-            [p.segment for p in pops for _ in range(p.counts.size)],
+            _repeat_text([p.segment for p in pops], [p.counts.size for p in pops]),
         ),
         column(
             "cell_index",
@@ -462,6 +462,11 @@ def write_nwb(
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+def _repeat_text(values: Sequence[str], repeats: Sequence[int]) -> np.ndarray:
+    """One string per row as an object array: hdmf walks a list element by element."""
+    return np.repeat(np.array(values, dtype=object), np.asarray(repeats, dtype=np.int64))
 
 
 def _resolution(pops: Sequence[Population]) -> float:

@@ -190,8 +190,10 @@ def _ambiguous(ext: str) -> bool:
 
 def _sniff_hdf5(path: Path) -> str | None:
     """``"sonata"``, ``"nwb"`` (ours), ``"NWBIO"`` (others' NWB) or None, from the content."""
-    import h5py
-
+    try:
+        import h5py
+    except ImportError:  # without h5py (the interchange extra) the neo candidates read it
+        return None
     try:
         with h5py.File(path, "r") as f:
             if "spikes" in f and isinstance(f["spikes"], h5py.Group):
