@@ -580,6 +580,7 @@ def _read_ours(nwbfile: Any, meta: Mapping[str, Any], path: Path) -> neo.Block:
             block.annotations[key] = prov[key]
     n_rows = 0 if units is None else len(units.id)
     segments: dict[str, neo.Segment] = {}
+    trains: dict[str, list[neo.SpikeTrain]] = {}
     for entry in meta["populations"]:
         seg = segments.get(entry["segment"])
         if seg is None:
@@ -594,7 +595,7 @@ def _read_ours(nwbfile: Any, meta: Mapping[str, Any], path: Path) -> neo.Block:
                 f"has {n_rows} (file edited or truncated?)"
             )
         if b > a:
-            _add_trains(seg, units, entry, a, b, path)
+            trains.setdefault(entry["segment"], []).extend(_trains(units, entry, a, b, path))
         for sig in entry["signals"]:
             ts = nwbfile.acquisition[sig["timeseries"]]
             data = np.asarray(ts.data[()])
@@ -607,12 +608,15 @@ def _read_ours(nwbfile: Any, meta: Mapping[str, Any], path: Path) -> neo.Block:
             )
             signal.annotations[POPULATION_KEY] = entry["label"]
             seg.analogsignals.append(signal)
+    for name, seg in segments.items():
+        # One assignment: neo's SpikeTrainList.append is quadratic in the trains held.
+        seg.spiketrains = trains.get(name, [])
     return block
 
 
-def _add_trains(
-    seg: neo.Segment, units: Any, entry: Mapping[str, Any], a: int, b: int, path: Path
-) -> None:
+def _trains(
+    units: Any, entry: Mapping[str, Any], a: int, b: int, path: Path
+) -> list[neo.SpikeTrain]:
     index = np.asarray(units["spike_times"].data[()])
     starts = np.concatenate([[0], index])
     lo, hi = int(starts[a]), int(starts[b])
@@ -628,6 +632,9 @@ def _add_trains(
     t_start = np.broadcast_to(np.asarray(entry["t_start"], dtype=np.float64), (n,))
     t_stop = np.broadcast_to(np.asarray(entry["t_stop"], dtype=np.float64), (n,))
     offsets = starts[a : b + 1] - lo
+    if times.size and not np.isfinite(times).all():
+        raise SchemaError(f"{path}: population {entry['label']!r}: non-finite spike times")
+    trains = []
     for i in range(n):
         st = neo.SpikeTrain(
             times[offsets[i] : offsets[i + 1]] * unit,
@@ -638,9 +645,8 @@ def _add_trains(
         st.annotations["source_index"] = cell_index[i]
         if global_id[i] >= 0:
             st.annotations["channel_id"] = global_id[i]
-        seg.spiketrains.append(st)
-    if times.size and not np.isfinite(times).all():
-        raise SchemaError(f"{path}: population {entry['label']!r}: non-finite spike times")
+        trains.append(st)
+    return trains
 
 
 def _read_generic(nwbfile: Any, path: Path) -> neo.Block:
@@ -660,6 +666,7 @@ def _read_generic(nwbfile: Any, path: Path) -> neo.Block:
             else ["units"] * len(index)
         )
         t_stop = float(times.max()) if times.size else 0.0
+        trains = []
         for i in range(len(index)):
             part = np.sort(times[starts[i] : starts[i + 1]])
             st = neo.SpikeTrain(
@@ -667,7 +674,8 @@ def _read_generic(nwbfile: Any, path: Path) -> neo.Block:
             )
             st.annotations[POPULATION_KEY] = labels[i]
             st.annotations["unit_id"] = int(units.id[i])
-            seg.spiketrains.append(st)
+            trains.append(st)
+        seg.spiketrains = trains  # one assignment: append is quadratic in neo
     for name, ts in nwbfile.acquisition.items():
         if getattr(ts, "rate", None) is None or ts.data is None:
             continue  # timestamps-only series are irregular signals: not stored in schema v1

@@ -201,6 +201,7 @@ def read_sonata(path: str | os.PathLike[str]) -> neo.Block:
                 if prov.get(key) not in (None, {}):
                     block.annotations[key] = prov[key]
         segments: dict[str, neo.Segment] = {}
+        trains: dict[str, list[neo.SpikeTrain]] = {}
         for name, group in f["spikes"].items():
             if not isinstance(group, h5py.Group):
                 continue
@@ -212,9 +213,14 @@ def read_sonata(path: str | os.PathLike[str]) -> neo.Block:
                 segments[seg_name] = seg
                 block.segments.append(seg)
                 seg.block = block
-            _read_population(seg, name, group, meta, where=f"{path}: population {name!r}")
+            trains.setdefault(seg_name, []).extend(
+                _read_population(name, group, meta, where=f"{path}: population {name!r}")
+            )
         if not segments:
             raise SchemaError(f"{path}: /spikes holds no population")
+    for seg_name, seg in segments.items():
+        # One assignment: neo's SpikeTrainList.append is quadratic in the trains held.
+        seg.spiketrains = trains[seg_name]
     return block
 
 
@@ -222,7 +228,7 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def _read_population(seg: neo.Segment, name: str, group: Any, meta: Any, *, where: str) -> None:
+def _read_population(name: str, group: Any, meta: Any, *, where: str) -> list[neo.SpikeTrain]:
     for key in ("timestamps", "node_ids"):
         if key not in group:
             raise SchemaError(f"{where}: dataset {key!r} is missing; not a SONATA spike report")
@@ -280,6 +286,7 @@ def _read_population(seg: neo.Segment, name: str, group: Any, meta: Any, *, wher
             "population's cells (edited or corrupt file?)"
         )
     unit = pq.Quantity(1.0, units).units
+    trains = []
     for i, cell in enumerate(cells):
         st = neo.SpikeTrain(
             times[sort[lo[i] : hi[i]]] * unit,
@@ -290,4 +297,5 @@ def _read_population(seg: neo.Segment, name: str, group: Any, meta: Any, *, wher
         st.annotations["source_index"] = cell
         if global_ids[i] >= 0:
             st.annotations["channel_id"] = global_ids[i]
-        seg.spiketrains.append(st)
+        trains.append(st)
+    return trains

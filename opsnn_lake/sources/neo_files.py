@@ -431,10 +431,12 @@ def read_spike_text(path: str | Path, *, units: str = "s", t_start: float = 0.0)
     t_stop = max([t_start, *(float(t[-1]) for t in trains if t.size)])
     seg = neo.Segment(name=path.stem, file_origin=path.name)
     unit = pq.Quantity(1.0, units).units
+    spiketrains = []
     for i, times in enumerate(trains):
         st = neo.SpikeTrain(times * unit, t_start=t_start * unit, t_stop=t_stop * unit)
         st.annotate(channel_index=i)
-        seg.spiketrains.append(st)
+        spiketrains.append(st)
+    seg.spiketrains = spiketrains  # one assignment: neo's append is quadratic
     block = neo.Block(name=path.stem, file_origin=path.name)
     block.segments.append(seg)
     seg.block = block
