@@ -102,8 +102,14 @@ def test_nwb_spike_times_are_written_in_chunks(tmp_path, monkeypatch, stored):
 
 def test_off_grid_spike_times_survive_nwb_bitwise(tmp_path, nest_block):
     block = copy.deepcopy(nest_block)
-    for st in block.segments[0].spiketrains[:3]:  # times no grid reproduces
-        st.magnitude[:] = np.sort(st.magnitude + np.random.default_rng(1).random(st.size) * 1e-3)
+    seg = block.segments[0]
+    trains = list(seg.spiketrains)
+    rng = np.random.default_rng(1)
+    for i, st in enumerate(trains[:3]):  # new trains: a deep copy may share the arrays
+        times = np.sort(st.magnitude + rng.random(st.size) * 1e-3)  # times no grid reproduces
+        trains[i] = st.duplicate_with_new_data(times * st.units)
+        trains[i].annotations.update(st.annotations)
+    seg.spiketrains = trains
     nodes = block_to_nodes(block)
     path = write_nwb(nodes, tmp_path / "off.nwb", run_id="x", provenance={})
     with h5py.File(path, "r") as f:
