@@ -32,12 +32,11 @@ from typing import Any
 
 import neo
 import numpy as np
-import quantities as pq
 
 from opsnn_lake import jsonable
 from opsnn_lake.errors import SchemaError
 from opsnn_lake.neo_convert import POPULATION_KEY
-from opsnn_lake.nwb import EXPORTED_FROM, Population, populations, to_seconds
+from opsnn_lake.nwb import EXPORTED_FROM, Population, flat_trains, populations, to_seconds
 from opsnn_lake.schema import Node, unique_names
 
 __all__ = ["read_sonata", "write_sonata"]
@@ -285,17 +284,17 @@ def _read_population(name: str, group: Any, meta: Any, *, where: str) -> list[ne
             f"{where}: {times.size - int((hi - lo).sum())} spikes have node ids outside the "
             "population's cells (edited or corrupt file?)"
         )
-    unit = pq.Quantity(1.0, units).units
-    trains = []
+    offsets = np.concatenate([[0], np.cumsum(hi - lo)])
+    annotations = []
     for i, cell in enumerate(cells):
-        st = neo.SpikeTrain(
-            times[sort[lo[i] : hi[i]]] * unit,
-            t_start=bounds["t_start"][i] * unit,
-            t_stop=bounds["t_stop"][i] * unit,
-        )
-        st.annotations[POPULATION_KEY] = label
-        st.annotations["source_index"] = cell
+        ann = {POPULATION_KEY: label, "source_index": cell}
         if global_ids[i] >= 0:
-            st.annotations["channel_id"] = global_ids[i]
-        trains.append(st)
-    return trains
+            ann["channel_id"] = global_ids[i]
+        annotations.append(ann)
+    # Spikes unit after unit, in the order of ``cells`` (which need not be sorted).
+    picked = (
+        np.concatenate([sort[lo[i] : hi[i]] for i in range(cells.size)]) if cells.size else sort[:0]
+    )
+    return flat_trains(
+        times[picked], offsets, units, bounds["t_start"], bounds["t_stop"], annotations
+    )
