@@ -545,6 +545,33 @@ class Lake:
         path = self._existing(run_id)
         return nodes_to_block(_store.read_nodes(path), where=str(path))
 
+    def to_nwb(self, run_id: str, path: str | os.PathLike[str]) -> Path:
+        """Write a run as an NWB file (Units table, TimeSeries; see :mod:`opsnn_lake.nwb`).
+
+        Parameters
+        ----------
+        run_id : str
+            The run.
+        path : path-like
+            The ``.nwb`` file to write (replaced if it exists).
+
+        Returns
+        -------
+        Path
+            The file written.
+
+        Raises
+        ------
+        RunNotFoundError
+            If the lake has no such run.
+        """
+        from opsnn_lake.nwb import write_nwb
+
+        store = self._existing(run_id)
+        nodes = _store.read_nodes(store)
+        attrs = nodes[""].attrs
+        return write_nwb(nodes, path, run_id=run_id, provenance=attrs["provenance"])
+
     def provenance(self, run_id: str) -> Provenance:
         """The provenance record of a run."""
         return Provenance.from_dict(_store.read_root_attrs(self._existing(run_id))["provenance"])
