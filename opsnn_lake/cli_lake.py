@@ -142,20 +142,3 @@ def _ls_columns(spec: str | None, frame: pd.DataFrame) -> list[str]:
             f"{', '.join(c for c in frame.columns if c != 'path')}"
         )
     return (plain or compact_columns(frame)) + [c for c in extra if c not in plain]
-
-
-_NOT_PARAMS = {
-    "kind",
-    "simulator",
-    "simulator_version",
-    "model",
-    "seed",
-    "n_units",
-    "n_spikes",
-    "duration",
-    "bytes",
-    "created",
-    "inputs",
-    "path",
-    "size",
-}

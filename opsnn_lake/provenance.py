@@ -227,31 +227,21 @@ class Provenance:
     def identity(self) -> dict[str, Any]:
         """The fields that determine the data, hashed into the run id (module docstring)."""
         ident: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "kind": self.kind}
+        if not self.sources and self.model is None:
+            return {**ident, "content": self.content_sha256, "parameters": self.parameters}
+        ident.update(
+            model=self.model,
+            model_hash=self.model_hash,
+            parameters=self.parameters,
+            seed=self.seed,
+            simulator=self.simulator,
+            simulator_version=self.simulator_version,
+        )
         if self.sources:
             # Data and the metadata that came with it; never file bytes (module docstring).
-            ident.update(
-                content=self.content_sha256,
-                model=self.model,
-                model_hash=self.model_hash,
-                parameters=self.parameters,
-                seed=self.seed,
-                simulator=self.simulator,
-                simulator_version=self.simulator_version,
-            )
-        elif self.model is not None:
-            ident.update(
-                model=self.model,
-                model_hash=self.model_hash,
-                parameters=self.parameters,
-                seed=self.seed,
-                simulator=self.simulator,
-                simulator_version=self.simulator_version,
-                pynn=self.versions.get("PyNN"),
-                inputs=sorted(self.inputs),
-            )
-        else:
             ident["content"] = self.content_sha256
-            ident["parameters"] = self.parameters
+        else:  # a simulation: the code, its inputs and the simulator make the data
+            ident.update(pynn=self.versions.get("PyNN"), inputs=sorted(self.inputs))
         return ident
 
     def run_id(self) -> str:
