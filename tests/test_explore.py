@@ -247,3 +247,31 @@ def test_objective_is_zero_exactly_in_the_target_and_nan_for_undefined_statistic
     ).objective
     value, constraints, hit = constrained.evaluate({"rate": 25.0, "cv": 1.5})
     assert value == pytest.approx(0.25) and constraints["cv"] > 0 and not hit
+
+
+def test_progress_plot_labels_the_objective_axis(tmp_path):
+    """A reader reads the best objective off the axis: several labelled ticks in view, and
+    the 0 of the target on it (a symlog axis labels only decades by default)."""
+    from opsnn_lake.explorer import ExploreResult
+
+    values = [11.6, 5.1, 7.3, 7.4, 2.2, 10.9]
+    records = [
+        {"number": i, "state": "complete", "status": "done", "run_id": f"va-{i}",
+         "params": {"g_exc": 1.0 + i, "g_inh": 20.0}, "stats": {"rate": 1.0, "cv": 0.1},
+         "objective": v, "in_target": False, "simulated": True}
+        for i, v in enumerate(values)
+    ]  # fmt: skip
+    result = ExploreResult(
+        study="s", spec=parse_spec(SPEC), lake=Lake(tmp_path / "lake"), records=records
+    )
+    fig = result.plot_progress()
+    ax = fig.axes[0]
+    fig.canvas.draw()
+    low, high = ax.get_ylim()
+    labelled = [
+        label.get_text() for tick, label in zip(ax.get_yticks(), ax.get_yticklabels())
+        if low <= tick <= high and label.get_text()
+    ]  # fmt: skip
+    assert len(labelled) >= 4, labelled
+    assert low <= 0.0
+    assert all(float(t).is_integer() for t in ax.get_xticks())  # trial numbers
