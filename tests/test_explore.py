@@ -269,7 +269,7 @@ def test_progress_plot_labels_the_objective_axis(tmp_path):
     fig.canvas.draw()
     low, high = ax.get_ylim()
     labelled = [
-        label.get_text() for tick, label in zip(ax.get_yticks(), ax.get_yticklabels())
+        label.get_text() for tick, label in zip(ax.get_yticks(), ax.get_yticklabels(), strict=True)
         if low <= tick <= high and label.get_text()
     ]  # fmt: skip
     assert len(labelled) >= 4, labelled
