@@ -677,14 +677,22 @@ def trial_statistics(
     if not todo:
         return out
     stats = objective.statistics
-    tree = analysis.analyse(
-        todo,
-        stats,
-        lake=lake,
-        populations=objective.population,
-        options={k: v for k, v in STAT_OPTIONS.items() if k in stats},
-        compute=True,
-    )
+    try:
+        tree = analysis.analyse(
+            todo,
+            stats,
+            lake=lake,
+            populations=objective.population,
+            options={k: v for k, v in STAT_OPTIONS.items() if k in stats},
+            compute=True,
+        )
+    except SchemaError as err:
+        if "no population named" not in str(err):
+            raise
+        raise SchemaError(
+            f"objective.population {objective.population!r}: {err}; "
+            "fix objective.population in the spec"
+        ) from err
     table = analysis.summary_table(tree).reset_index()
     names = {
         "rate (Hz)": "rate",

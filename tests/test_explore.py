@@ -147,6 +147,14 @@ def test_failed_and_silent_runs_are_kept_as_nan_failures(tmp_path):
     assert [json.loads(p.read_text())["objective"] for p in on_disk] == [None, None]
 
 
+def test_an_objective_population_the_runs_lack_is_refused_naming_the_key(tmp_path):
+    """Populations are known only once a run exists; the error still names the spec key."""
+    lake = Lake(tmp_path / "lake")
+    bad = {**SPEC, "objective": {**SPEC["objective"], "population": "exd"}}
+    with pytest.raises(SchemaError, match=r"objective\.population 'exd'.*known: .*'exc'"):
+        opsnn_lake.explore({**bad, "budget": 1, "workers": 1}, lake=lake)
+
+
 def test_warm_start_tells_matching_runs_without_simulating(tmp_path):
     lake = Lake(tmp_path / "lake")
     for g_inh in (40.0, 80.0):
