@@ -1100,6 +1100,8 @@ def explore(
     ------
     SchemaError
         For a bad spec (naming the key) or an objective population the runs lack.
+    LakeReadOnlyError
+        If ``lake`` was opened read-only (``mode="r"``): a study writes runs and trials.
 
     Examples
     --------
@@ -1114,6 +1116,7 @@ def explore(
         spec = parse_spec(spec)
     if not isinstance(lake, Lake):
         lake = Lake(lake)
+    lake._require_writable("explore (runs and trial records)")
     session = _Study(spec, lake, progress, scheduler)
     session.run(budget or spec.budget)
     records = [session.records[n] for n in sorted(session.records)]

@@ -155,6 +155,17 @@ def test_an_objective_population_the_runs_lack_is_refused_naming_the_key(tmp_pat
         opsnn_lake.explore({**bad, "budget": 1, "workers": 1}, lake=lake)
 
 
+def test_a_read_only_lake_is_refused_and_left_unchanged(tmp_path):
+    """mode="r" writes nothing: explore, which writes runs and trials, refuses it."""
+    from opsnn_lake.errors import LakeReadOnlyError
+
+    Lake(tmp_path / "lake")
+    before = sorted(p.relative_to(tmp_path) for p in (tmp_path / "lake").rglob("*"))
+    with pytest.raises(LakeReadOnlyError, match="read-only"):
+        opsnn_lake.explore({**SPEC, "budget": 1}, lake=Lake(tmp_path / "lake", mode="r"))
+    assert sorted(p.relative_to(tmp_path) for p in (tmp_path / "lake").rglob("*")) == before
+
+
 def test_warm_start_tells_matching_runs_without_simulating(tmp_path):
     lake = Lake(tmp_path / "lake")
     for g_inh in (40.0, 80.0):
