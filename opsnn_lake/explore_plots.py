@@ -206,8 +206,9 @@ def plot_plane(
     if not frame.empty:
         regime_map(frame, x, y, statistic, ax, fig)
         hits = frame[frame["in_target"].astype(bool)]
-        ax.scatter(hits[x], hits[y], marker="s", s=40, facecolor="none", edgecolor="w",
-                   label="target region")  # fmt: skip
+        if not hits.empty:  # no run in the target: nothing to outline or list
+            ax.scatter(hits[x], hits[y], marker="s", s=40, facecolor="none", edgecolor="w",
+                       label="target region")  # fmt: skip
     trials = result.trials
     if not trials.empty:
         ok = trials["state"] == "complete"
@@ -227,5 +228,5 @@ def plot_plane(
     ax.set_xlabel(x)
     ax.set_ylabel(y)
     ax.set_title(f"target: {result.spec.objective.describe()}", fontsize=10)
-    ax.legend(fontsize=8, loc="best")
+    ax.legend(fontsize=8, loc="best", facecolor="0.8")  # grey: the white outline shows
     return _save(fig, path)

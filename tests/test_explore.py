@@ -294,3 +294,33 @@ def test_progress_plot_labels_the_objective_axis(tmp_path):
     assert len(labelled) >= 4, labelled
     assert low <= 0.0
     assert all(float(t).is_integer() for t in ax.get_xticks())  # trial numbers
+
+
+def test_plane_legend_claims_a_target_region_only_where_one_is_drawn(tmp_path, monkeypatch):
+    """No run in the target: nothing is outlined, so the legend must not list it."""
+    import pandas as pd
+
+    from opsnn_lake import explore_plots
+    from opsnn_lake.explorer import ExploreResult
+
+    records = [
+        {"number": i, "state": "complete", "status": "done", "run_id": f"va-{i}",
+         "params": {"g_exc": 1.0 + i, "g_inh": 20.0 * (i + 1)}, "stats": {"rate": 5.0 * i},
+         "objective": 3.0 - i, "in_target": False, "simulated": True}
+        for i in range(3)
+    ]  # fmt: skip
+    result = ExploreResult(
+        study="s", spec=parse_spec(SPEC), lake=Lake(tmp_path / "lake"), records=records
+    )
+    for hits, listed in (([False] * 3, False), ([False, False, True], True)):
+        frame = pd.DataFrame(
+            {"g_exc": [1.0, 2.0, 3.0], "g_inh": [20.0, 40.0, 60.0], "rate": [0.0, 5.0, 10.0],
+             "in_target": hits}
+        )  # fmt: skip
+        monkeypatch.setattr(explore_plots, "plane_frame", lambda *_, f=frame: f)
+        fig = result.plot_plane("g_exc", "g_inh", "rate")
+        legend = fig.axes[0].get_legend()
+        labels = [t.get_text() for t in legend.get_texts()]
+        assert ("target region" in labels) is listed, labels
+        # the region's white outline must show in the legend too: not on white
+        assert tuple(legend.get_frame().get_facecolor()[:3]) != (1.0, 1.0, 1.0)
