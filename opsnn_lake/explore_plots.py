@@ -207,8 +207,8 @@ def plot_plane(
         regime_map(frame, x, y, statistic, ax, fig)
         hits = frame[frame["in_target"].astype(bool)]
         if not hits.empty:  # no run in the target: nothing to outline or list
-            ax.scatter(hits[x], hits[y], marker="s", s=40, facecolor="none", edgecolor="w",
-                       label="target region")  # fmt: skip
+            ax.scatter(hits[x], hits[y], marker="s", s=150, facecolor="none", edgecolor="k",
+                       linewidth=1.5, zorder=2.5, label="target region")  # fmt: skip
     trials = result.trials
     if not trials.empty:
         ok = trials["state"] == "complete"
@@ -228,5 +228,5 @@ def plot_plane(
     ax.set_xlabel(x)
     ax.set_ylabel(y)
     ax.set_title(f"target: {result.spec.objective.describe()}", fontsize=10)
-    ax.legend(fontsize=8, loc="best", facecolor="0.8")  # grey: the white outline shows
+    ax.legend(fontsize=8, loc="best")
     return _save(fig, path)

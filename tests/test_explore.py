@@ -322,5 +322,8 @@ def test_plane_legend_claims_a_target_region_only_where_one_is_drawn(tmp_path, m
         legend = fig.axes[0].get_legend()
         labels = [t.get_text() for t in legend.get_texts()]
         assert ("target region" in labels) is listed, labels
-        # the region's white outline must show in the legend too: not on white
-        assert tuple(legend.get_frame().get_facecolor()[:3]) != (1.0, 1.0, 1.0)
+        if listed:  # outlines around the run dots (s=60), not hidden under them
+            (region,) = [c for c in fig.axes[0].collections if c.get_label() == "target region"]
+            assert region.get_sizes()[0] > 60 and region.get_zorder() > 1
+            # and not white: scattered runs leave the white axes background around them
+            assert tuple(region.get_edgecolor()[0][:3]) != (1.0, 1.0, 1.0)
