@@ -87,6 +87,13 @@ def plot_progress(result: ExploreResult, path: str | os.PathLike[str] | None = N
                    label="failed / silent (NaN)")  # fmt: skip
     # The objective is 0 in the target: a symlog axis shows both the approach and the 0.
     ax.set_yscale("symlog", linthresh=0.1)
+    from matplotlib.ticker import FuncFormatter, MaxNLocator, SymmetricalLogLocator
+
+    # Label 1-2-5 steps, not decades only, and keep the 0 (the target) in view.
+    ax.yaxis.set_major_locator(SymmetricalLogLocator(linthresh=0.1, base=10, subs=[1, 2, 5]))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.set_ylim(bottom=0.0)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # trial numbers
     ax.set_xlabel("trial")
     ax.set_ylabel("objective (0 = in target)")
     hit = result.sims_to_target()
@@ -199,8 +206,9 @@ def plot_plane(
     if not frame.empty:
         regime_map(frame, x, y, statistic, ax, fig)
         hits = frame[frame["in_target"].astype(bool)]
-        ax.scatter(hits[x], hits[y], marker="s", s=40, facecolor="none", edgecolor="w",
-                   label="target region")  # fmt: skip
+        if not hits.empty:  # no run in the target: nothing to outline or list
+            ax.scatter(hits[x], hits[y], marker="s", s=150, facecolor="none", edgecolor="k",
+                       linewidth=1.5, zorder=2.5, label="target region")  # fmt: skip
     trials = result.trials
     if not trials.empty:
         ok = trials["state"] == "complete"

@@ -677,14 +677,22 @@ def trial_statistics(
     if not todo:
         return out
     stats = objective.statistics
-    tree = analysis.analyse(
-        todo,
-        stats,
-        lake=lake,
-        populations=objective.population,
-        options={k: v for k, v in STAT_OPTIONS.items() if k in stats},
-        compute=True,
-    )
+    try:
+        tree = analysis.analyse(
+            todo,
+            stats,
+            lake=lake,
+            populations=objective.population,
+            options={k: v for k, v in STAT_OPTIONS.items() if k in stats},
+            compute=True,
+        )
+    except SchemaError as err:
+        if "no population named" not in str(err):
+            raise
+        raise SchemaError(
+            f"objective.population {objective.population!r}: {err}; "
+            "fix objective.population in the spec"
+        ) from err
     table = analysis.summary_table(tree).reset_index()
     names = {
         "rate (Hz)": "rate",
@@ -1092,6 +1100,8 @@ def explore(
     ------
     SchemaError
         For a bad spec (naming the key) or an objective population the runs lack.
+    LakeReadOnlyError
+        If ``lake`` was opened read-only (``mode="r"``): a study writes runs and trials.
 
     Examples
     --------
@@ -1106,6 +1116,7 @@ def explore(
         spec = parse_spec(spec)
     if not isinstance(lake, Lake):
         lake = Lake(lake)
+    lake._require_writable("explore (runs and trial records)")
     session = _Study(spec, lake, progress, scheduler)
     session.run(budget or spec.budget)
     records = [session.records[n] for n in sorted(session.records)]

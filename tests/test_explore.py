@@ -147,6 +147,25 @@ def test_failed_and_silent_runs_are_kept_as_nan_failures(tmp_path):
     assert [json.loads(p.read_text())["objective"] for p in on_disk] == [None, None]
 
 
+def test_an_objective_population_the_runs_lack_is_refused_naming_the_key(tmp_path):
+    """Populations are known only once a run exists; the error still names the spec key."""
+    lake = Lake(tmp_path / "lake")
+    bad = {**SPEC, "objective": {**SPEC["objective"], "population": "exd"}}
+    with pytest.raises(SchemaError, match=r"objective\.population 'exd'.*known: .*'exc'"):
+        opsnn_lake.explore({**bad, "budget": 1, "workers": 1}, lake=lake)
+
+
+def test_a_read_only_lake_is_refused_and_left_unchanged(tmp_path):
+    """mode="r" writes nothing: explore, which writes runs and trials, refuses it."""
+    from opsnn_lake.errors import LakeReadOnlyError
+
+    Lake(tmp_path / "lake")
+    before = sorted(p.relative_to(tmp_path) for p in (tmp_path / "lake").rglob("*"))
+    with pytest.raises(LakeReadOnlyError, match="read-only"):
+        opsnn_lake.explore({**SPEC, "budget": 1}, lake=Lake(tmp_path / "lake", mode="r"))
+    assert sorted(p.relative_to(tmp_path) for p in (tmp_path / "lake").rglob("*")) == before
+
+
 def test_warm_start_tells_matching_runs_without_simulating(tmp_path):
     lake = Lake(tmp_path / "lake")
     for g_inh in (40.0, 80.0):
@@ -247,3 +266,64 @@ def test_objective_is_zero_exactly_in_the_target_and_nan_for_undefined_statistic
     ).objective
     value, constraints, hit = constrained.evaluate({"rate": 25.0, "cv": 1.5})
     assert value == pytest.approx(0.25) and constraints["cv"] > 0 and not hit
+
+
+def test_progress_plot_labels_the_objective_axis(tmp_path):
+    """A reader reads the best objective off the axis: several labelled ticks in view, and
+    the 0 of the target on it (a symlog axis labels only decades by default)."""
+    from opsnn_lake.explorer import ExploreResult
+
+    values = [11.6, 5.1, 7.3, 7.4, 2.2, 10.9]
+    records = [
+        {"number": i, "state": "complete", "status": "done", "run_id": f"va-{i}",
+         "params": {"g_exc": 1.0 + i, "g_inh": 20.0}, "stats": {"rate": 1.0, "cv": 0.1},
+         "objective": v, "in_target": False, "simulated": True}
+        for i, v in enumerate(values)
+    ]  # fmt: skip
+    result = ExploreResult(
+        study="s", spec=parse_spec(SPEC), lake=Lake(tmp_path / "lake"), records=records
+    )
+    fig = result.plot_progress()
+    ax = fig.axes[0]
+    fig.canvas.draw()
+    low, high = ax.get_ylim()
+    labelled = [
+        label.get_text() for tick, label in zip(ax.get_yticks(), ax.get_yticklabels(), strict=True)
+        if low <= tick <= high and label.get_text()
+    ]  # fmt: skip
+    assert len(labelled) >= 4, labelled
+    assert low <= 0.0
+    assert all(float(t).is_integer() for t in ax.get_xticks())  # trial numbers
+
+
+def test_plane_legend_claims_a_target_region_only_where_one_is_drawn(tmp_path, monkeypatch):
+    """No run in the target: nothing is outlined, so the legend must not list it."""
+    import pandas as pd
+
+    from opsnn_lake import explore_plots
+    from opsnn_lake.explorer import ExploreResult
+
+    records = [
+        {"number": i, "state": "complete", "status": "done", "run_id": f"va-{i}",
+         "params": {"g_exc": 1.0 + i, "g_inh": 20.0 * (i + 1)}, "stats": {"rate": 5.0 * i},
+         "objective": 3.0 - i, "in_target": False, "simulated": True}
+        for i in range(3)
+    ]  # fmt: skip
+    result = ExploreResult(
+        study="s", spec=parse_spec(SPEC), lake=Lake(tmp_path / "lake"), records=records
+    )
+    for hits, listed in (([False] * 3, False), ([False, False, True], True)):
+        frame = pd.DataFrame(
+            {"g_exc": [1.0, 2.0, 3.0], "g_inh": [20.0, 40.0, 60.0], "rate": [0.0, 5.0, 10.0],
+             "in_target": hits}
+        )  # fmt: skip
+        monkeypatch.setattr(explore_plots, "plane_frame", lambda *_, f=frame: f)
+        fig = result.plot_plane("g_exc", "g_inh", "rate")
+        legend = fig.axes[0].get_legend()
+        labels = [t.get_text() for t in legend.get_texts()]
+        assert ("target region" in labels) is listed, labels
+        if listed:  # outlines around the run dots (s=60), not hidden under them
+            (region,) = [c for c in fig.axes[0].collections if c.get_label() == "target region"]
+            assert region.get_sizes()[0] > 60 and region.get_zorder() > 1
+            # and not white: scattered runs leave the white axes background around them
+            assert tuple(region.get_edgecolor()[0][:3]) != (1.0, 1.0, 1.0)

@@ -93,3 +93,16 @@ def test_spectra_are_curves_per_parameter_value(lake, tmp_path):
     assert len(ax.lines[0].get_xdata()) == psd.sizes["frequency"]
     with pytest.raises(SchemaError, match="hue= is not supported"):
         plot_statistic(psd, "g_inh", hue="n_pop")
+
+
+def test_one_run_per_point_note_reads_right():
+    """The note under a figure of single runs (e.g. wave speed per run) reads as English."""
+    from matplotlib.figure import Figure
+
+    from opsnn_lake.analysis.plots import _error_note
+
+    for band, expected in ((False, "no error bars"), (True, "no error band")):
+        ax = Figure().subplots()
+        _error_note(ax, [1, 1], band=band)
+        (text,) = [t.get_text() for t in ax.texts]
+        assert text.endswith(expected) and "error error" not in text

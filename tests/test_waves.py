@@ -225,6 +225,19 @@ def test_movie_and_wave_speed_figure_from_the_cli(wave_lake, tmp_path, capsys):
     assert ".gif or .mp4" in capsys.readouterr().err
 
 
+def test_wave_speed_figure_of_a_sweep_lake_with_its_input_runs(wave_lake, tmp_path):
+    """The documented command, no --where: the bump (input) runs, which have no 'exc'
+    and no g_inh, are not on the plot's axis and must not make it fail."""
+    lake, _, _ = wave_lake
+    assert set(lake.search()["kind"]) == {"simulation", "input"}
+    png = tmp_path / "speed.png"
+    code = main(
+        ["plot", "--lake", str(lake.path), "stat", "--stat", "wave_speed", "--x", "g_inh",
+         "--population", "exc", "-o", str(png)]
+    )  # fmt: skip
+    assert code == 0 and png.stat().st_size > 10_000
+
+
 def _write_nmnist(path, n: int = 3000, seed: int = 0) -> None:
     """An N-MNIST file (x, y, p<<7 | t[22:16], t[15:8], t[7:0]) of random events."""
     rng = np.random.default_rng(seed)

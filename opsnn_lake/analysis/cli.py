@@ -243,6 +243,14 @@ def _plot_stat(args: argparse.Namespace) -> int:
     from opsnn_lake.display import units_of_runs
 
     if args.stat in WAVE_STATISTICS:
+        # Runs without the plotted parameters (a sweep's input runs) have no place on
+        # the axes; the other statistics skip them too (no such population).
+        for axis in (args.x, args.y):
+            if axis and axis in runs.columns:
+                runs = runs[runs[axis].notna()]
+        if runs.empty:
+            print(f"no runs in {lake.path} have {args.x!r}; nothing to plot")
+            return 1
         value = _wave_value(args, lake, runs)
     else:
         kwargs = _stat_options(args, [args.stat]).get(args.stat, {})

@@ -375,7 +375,7 @@ def _error_note(ax: Any, counts: Sequence[int], *, band: bool = False) -> None:
     what = "band" if band else "error bars"
     note = f"mean ± SEM across runs ({what}); {n_text} runs per point"
     if n[-1] < 2:
-        note = f"one run per point ({n_text}): no error {what}"
+        note = f"one run per point ({n_text}): no {'error band' if band else what}"
     ax.annotate(note, xy=(0, 0), xycoords="axes fraction", xytext=(0, -34),
                 textcoords="offset points", fontsize=8, color="0.35", va="top")  # fmt: skip
 
