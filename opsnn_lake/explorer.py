@@ -812,7 +812,7 @@ class ExploreResult:
 
     def _repr_html_(self) -> str:
         head = f"<b>study {self.study}</b>: {len(self.records)} trials, best {self.best_params}"
-        return head + self.trials._repr_html_()  # type: ignore[operator]
+        return head + self.trials._repr_html_()
 
 
 def _now() -> str:
