@@ -53,8 +53,6 @@ def test_public_names_are_checked_strictly():
         module = getattr(value, "__module__", "opsnn_lake")
         if module.startswith("opsnn_lake"):
             defining.add(module)
-    # explore's module is checked non-strictly for now (see the comment in pyproject.toml).
-    defining.discard("opsnn_lake.explorer")
     assert defining <= strict, f"public modules not strict: {sorted(defining - strict)}"
     for module in strict:
         importlib.import_module(module)
