@@ -127,18 +127,17 @@ def _open_group(
         raise SchemaError(f"{path}: no group {group!r}; groups: {', '.join(groups)}")
     from opsnn_lake.store import open_dataset
 
-    ds = open_dataset(path, group, chunks=chunks)  # verified reads: damage raises
+    ds: xr.Dataset = open_dataset(path, group, chunks=chunks)  # verified reads: damage raises
     if variables is not None:
         missing = [v for v in variables if v not in ds.variables]
         if missing:
-            raise SchemaError(
-                f"{path}/{group}: no variable(s) {missing}; variables: {', '.join(ds.data_vars)}"
-            )
+            known = ", ".join(map(str, ds.data_vars))
+            raise SchemaError(f"{path}/{group}: no variable(s) {missing}; variables: {known}")
         ds = ds[list(variables)]
     return ds
 
 
-class RunSource(DataSource):
+class RunSource(DataSource):  # type: ignore[misc]  # intake is untyped: its bases are Any
     """One run of the lake as an intake data source (container ``xarray``).
 
     Parameters
@@ -265,7 +264,7 @@ class RunSource(DataSource):
         display(HTML(self._repr_html_()))
 
 
-class RunEntry(CatalogEntry):
+class RunEntry(CatalogEntry):  # type: ignore[misc]  # intake is untyped: its bases are Any
     """Catalog entry of one run, made from its index row when it is looked up."""
 
     _container = "xarray"
@@ -347,7 +346,7 @@ class _RunEntries(Mapping[str, RunEntry]):
 # --------------------------------------------------------------------------- the lake
 
 
-class LakeCatalog(Catalog):
+class LakeCatalog(Catalog):  # type: ignore[misc]  # intake is untyped: its bases are Any
     """A lake (or a search result in it) as an intake catalog; one entry per run id.
 
     Parameters
@@ -442,7 +441,8 @@ class LakeCatalog(Catalog):
         """
         if sofar is not None:
             return sofar
-        return super().walk(sofar=sofar, prefix=prefix, depth=depth)
+        entries: dict[str, Any] = super().walk(sofar=sofar, prefix=prefix, depth=depth)
+        return entries
 
     def __dir__(self) -> list[str]:
         # intake lists every entry name here; 100,000 run ids would freeze tab completion
@@ -716,7 +716,7 @@ class LakeCatalog(Catalog):
             # Ragged dims have no labels and differ between runs; label them by position
             # so concat pads instead of refusing, then drop the labels again.
             free = {d: np.arange(n) for d, n in ds.sizes.items() if d not in ds.indexes}
-            positional.update(free)
+            positional.update(map(str, free))  # zarr dimension names are strings
             labelled.append(ds.assign_coords(free))
         combined = xr.concat(
             labelled,
@@ -795,7 +795,8 @@ def catalog_text(
         "# Written by opsnn_lake (`opsnn-lake catalog`); rewrite it with that command.\n"
         "# It lists no runs: the entry reads the lake's index, so it stays current.\n"
     )
-    return header + yaml.safe_dump(doc, sort_keys=False)
+    text: str = yaml.safe_dump(doc, sort_keys=False)
+    return header + text
 
 
 def _read_yaml(path: Path) -> Any:

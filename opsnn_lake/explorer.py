@@ -820,7 +820,8 @@ class ExploreResult:
 
     def _repr_html_(self) -> str:
         head = f"<b>study {self.study}</b>: {len(self.records)} trials, best {self.best_params}"
-        return head + self.trials._repr_html_()  # type: ignore[operator]
+        table: str = self.trials._repr_html_()
+        return head + table
 
 
 def _now() -> str:

@@ -236,7 +236,7 @@ def nest_nodes(
         "index": None,
         "annotations": {"populations": block_annotations},
     }
-    seg_meta = {
+    seg_meta: dict[str, Any] = {
         "name": seg_name,
         "description": description,
         "file_origin": None,

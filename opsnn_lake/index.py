@@ -351,6 +351,7 @@ class RunIndex:
         self._types: dict[str, set[str]] | None = None
         self._state: tuple[bool, int, int] | None = None  # file seen by a read-only conn
         self._live = False
+        self._db: sqlite3.Connection  # set through the _conn setter below
         try:
             if read_only:
                 self._conn = self._connect_read_only(empty_ok=empty_ok)
@@ -433,6 +434,7 @@ class RunIndex:
             # An immutable connection never sees later changes: reopen when a writer
             # has started (a -wal file appeared) or the file changed, so a catalog kept
             # open in a notebook follows the live lake.
+            state: tuple[bool, int, int] | None
             try:
                 state = self._file_state()
             except OSError:

@@ -307,7 +307,7 @@ def discover(
     """
     found = Discovery()
     path = Path(path)
-    options = {"fmt": fmt, "allow_empty": allow_empty}
+    options: dict[str, Any] = {"fmt": fmt, "allow_empty": allow_empty}
     try:
         if not path.exists():
             raise SchemaError(f"{path}: no such file or folder")
@@ -351,7 +351,7 @@ def _format_extensions(fmt: str) -> frozenset[str]:
 def _walk(root: Path, metadata: Metadata, *, fmt: str | None, allow_empty: bool) -> Discovery:
     found = Discovery()
     extensions = walk_extensions() if fmt is None else _format_extensions(fmt)
-    options = {"fmt": fmt, "allow_empty": allow_empty}
+    options: dict[str, Any] = {"fmt": fmt, "allow_empty": allow_empty}
     for dirpath, dirnames, filenames in os.walk(root):
         here = Path(dirpath)
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))

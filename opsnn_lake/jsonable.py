@@ -37,7 +37,7 @@ import datetime as dt
 import decimal
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import quantities as pq
@@ -192,7 +192,7 @@ def encode(value: Any, *, where: str = "value") -> Any:
         if kind in "mM":
             item: Any = np.array(value).view("<i8").item()
         elif kind in "US":  # .item() would drop trailing NULs the scalar holds
-            item = value[:]
+            item = cast("np.str_ | np.bytes_", value)[:]
         else:
             item = value.item()
         return {"__numpy__": value.dtype.str, "value": encode(item, where=where)}

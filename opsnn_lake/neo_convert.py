@@ -18,7 +18,7 @@ import contextlib
 import functools
 import gc
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import neo
 import numpy as np
@@ -702,6 +702,12 @@ class LazySpikeTrains(neo.core.spiketrainlist.SpikeTrainList):
     spike array at the unit offsets. After that it is an ordinary ``SpikeTrainList``.
     """
 
+    # SpikeTrainList's own state (neo is untyped), as this class sets it.
+    _all_channel_ids: list[int] | None
+    _channel_id_array: np.ndarray | None
+    _spike_time_array: Any  # a Quantity array, or None
+    _spiketrain_metadata: dict[str, Any]
+
     def __init__(self, items: Any = None, parent: Any = None) -> None:
         super().__init__(items=items, parent=parent)
         self._factory: Callable[[], list[neo.SpikeTrain]] | None = None
@@ -960,7 +966,11 @@ def _attach_trains(
             global_ids = np.arange(n_total) if positions is None else np.asarray(positions)
             offsets = np.cumsum([0, *counts])
             ids = np.concatenate(
-                [global_ids[off + p.mux[0]] for p, off in zip(parts, offsets, strict=False) if p.n]
+                [
+                    global_ids[off + cast("tuple[np.ndarray, np.ndarray]", p.mux)[0]]
+                    for p, off in zip(parts, offsets, strict=False)
+                    if p.n
+                ]
             )
             times = np.concatenate([p.times for p in live])
             if positions is not None:  # neo lists spikes in train order
@@ -982,7 +992,7 @@ def _attach_trains(
         out: list[neo.SpikeTrain | None] = [None] * n_total
         for pos, st in zip(positions, trains, strict=True):
             out[pos] = st
-        return out  # type: ignore[return-value]
+        return out
 
     lazy = LazySpikeTrains.from_factory(
         build, n_trains=n_total, multiplexed=mux, t_start=t_start, t_stop=t_stop
@@ -1031,8 +1041,8 @@ class _TrainPart:
         unit = _unit(self.units)
         per_unit_bounds = {}
         for b in ("t_start", "t_stop"):
-            values = node.variables[b].data if b in node.variables else np.full(n, meta[b])
-            per_unit_bounds[b] = pq.Quantity(values.astype(dtype), unit)
+            bound = node.variables[b].data if b in node.variables else np.full(n, meta[b])
+            per_unit_bounds[b] = pq.Quantity(bound.astype(dtype), unit)
         common = jsonable.decode(meta["annotations"])
         if node.attrs.get("label_from_annotation"):
             common[POPULATION_KEY] = node.attrs["label"]
@@ -1075,8 +1085,8 @@ class _TrainPart:
             st.t_start = per_unit_bounds["t_start"][i]
             st.t_stop = per_unit_bounds["t_stop"][i]
             for key in _TRAIN_ATTRS:
-                values = attr_lists.get(key)
-                value = values[i] if values is not None else _MISSING
+                per_train = attr_lists.get(key)
+                value = per_train[i] if per_train is not None else _MISSING
                 setattr(st, key, attrs_common.get(key) if value is _MISSING else value)
             annotations = dict(common)
             for key in fresh:
@@ -1084,8 +1094,8 @@ class _TrainPart:
             for key, values in lists.items():
                 if values[i] is not _MISSING:
                     annotations[key] = values[i]
-            for key, values in arrays.items():
-                annotations[key] = values[i]
+            for key, column in arrays.items():
+                annotations[key] = column[i]
             st.annotations = annotations  # a dict of its own (a slice shares the parent's)
             if arr_lists is not None:
                 st.array_annotate(**jsonable.decode(arr_lists[i]))

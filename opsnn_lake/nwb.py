@@ -191,7 +191,7 @@ class _Chunks:
 def _chunk_iterator(parts: Sequence[tuple[np.ndarray, Any]]) -> Any:
     from hdmf.data_utils import AbstractDataChunkIterator
 
-    class ChunkIterator(AbstractDataChunkIterator):  # type: ignore[misc]
+    class ChunkIterator(AbstractDataChunkIterator):
         def __init__(self) -> None:
             self.state = _Chunks(parts)
 

@@ -257,9 +257,9 @@ def write_report(
         for src, cap in plots
     )
     where = f" matching {json.dumps(dict(criteria))}" if criteria else ""
-    summary = summarize_runs(frame, title="OpSNN lake", location=str(lake.path), units=units)
+    overview = summarize_runs(frame, title="OpSNN lake", location=str(lake.path), units=units)
     body = (
-        f"<h1>OpSNN lake report{html.escape(where)}</h1>{runs_html(summary)}"
+        f"<h1>OpSNN lake report{html.escape(where)}</h1>{runs_html(overview)}"
         f"<h2>runs</h2>{_runs_table(table_frame, columns, units)}"
         + (f"<h2>parameters</h2><div class='plots'>{figures}</div>" if figures else "")
     )

@@ -122,7 +122,7 @@ def _children(node: Any) -> list[Any]:
     value = node.value
     if not isinstance(value, list):
         return []  # a scalar
-    out = []
+    out: list[Any] = []
     for item in value:
         if isinstance(item, tuple):  # mapping: (key node, value node)
             out.extend(item)

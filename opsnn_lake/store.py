@@ -485,7 +485,7 @@ def _check_chunk(root: Path, key: str, content: bytes | None) -> None:
         raise _corrupt(root, array, "the chunk fails its CRC-32C checksum", chunk=index)
 
 
-class VerifiedStore(LocalStore):  # type: ignore[misc]
+class VerifiedStore(LocalStore):
     """A read-only local zarr store that verifies what it hands to zarr.
 
     A chunk file that is missing or fails its CRC-32C, and a ``zarr.json`` that differs
@@ -758,7 +758,11 @@ def open_tree(path: str | os.PathLike[str], *, chunks: Any = None) -> Any:
     store = verified_store(path)
     with _quiet_v1(store):
         return xr.open_datatree(
-            store, engine="zarr", chunks={} if chunks is None else chunks, consolidated=True
+            # xarray's zarr engine takes a zarr Store; its annotation lists paths only.
+            store,  # type: ignore[arg-type]
+            engine="zarr",
+            chunks={} if chunks is None else chunks,
+            consolidated=True,
         )
 
 
@@ -769,7 +773,8 @@ def open_dataset(path: str | os.PathLike[str], group: str, *, chunks: Any = None
     store = verified_store(path)
     with _quiet_v1(store):
         return xr.open_dataset(
-            store,
+            # xarray's zarr engine takes a zarr Store; its annotation lists paths only.
+            store,  # type: ignore[arg-type]
             engine="zarr",
             group=group,
             chunks={} if chunks is None else chunks,

@@ -5,8 +5,8 @@ The strategies (:func:`blocks`, :func:`annotation_values`, :func:`labels`) need
 ``hypothesis`` (a test dependency); it is imported when they are first used.
 """
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations``: it would bind the name ``annotations``,
+# which this module defines (the annotation-dict strategy).
 from collections.abc import Sequence
 from typing import Any
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast, overload
 
 import numpy as np
 import pandas as pd
@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 __all__ = ["plot_statistic", "raster"]
 
 # Colour-blind-safe qualitative palette (Okabe & Ito), then matplotlib's tab10.
+Colour = str | tuple[float, float, float, float]  # a hex string or matplotlib's RGBA
+
 PALETTE = (
     "#0072B2",
     "#D55E00",
@@ -56,7 +58,7 @@ def _save(fig: Figure, path: str | Path | None) -> Figure:
     return fig
 
 
-def _colour(i: int) -> str:
+def _colour(i: int) -> Colour:
     if i < len(PALETTE):
         return PALETTE[i]
     from matplotlib import colormaps
@@ -122,9 +124,12 @@ def raster(
         raise SchemaError(f"raster: no segment {segment!r}; segments: {', '.join(segments)}")
     groups = [g for g in groups if g.segment == segment]
     spikes = [load_spikes(g) for g in groups]
-    lo_ms, hi_ms = as_ms(t_start, "t_start"), as_ms(t_stop, "t_stop")
-    lo = lo_ms if lo_ms is not None else min(float(np.min(g.t_start)) * g.ms for g in groups)
-    hi = hi_ms if hi_ms is not None else max(float(np.max(g.t_stop)) * g.ms for g in groups)
+    lo, hi = as_ms(t_start, "t_start"), as_ms(t_stop, "t_stop")
+    # GroupInfo types its bounds Optional; numpy refuses a None, as it did before typing.
+    if lo is None:
+        lo = min(float(np.min(cast(Any, g.t_start))) * g.ms for g in groups)
+    if hi is None:
+        hi = max(float(np.max(cast(Any, g.t_stop))) * g.ms for g in groups)
     bin_ms = as_ms(bin_size, "bin_size") or 5.0
 
     n_total = sum(g.n_units for g in groups)
@@ -300,7 +305,7 @@ def plot_statistic(
     if hue is not None and y is not None:
         raise SchemaError("plot_statistic: give hue= (lines) or y= (heat map), not both")
     frame = per_run(stat, by_population="population" in (x, hue, y))
-    x, hue, y = (_coord_for(stat, name) for name in (x, hue, y))
+    x, hue, y = _coord_for(stat, x), _coord_for(stat, hue), _coord_for(stat, y)
     units = {**_coord_units(stat), **(units or {})}
     for name in (x, hue, y):
         if name is not None and name not in frame.columns:
@@ -348,6 +353,12 @@ def plot_statistic(
     return _save(fig, path)
 
 
+@overload
+def _coord_for(stat: xr.DataArray, name: str) -> str: ...
+@overload
+def _coord_for(stat: xr.DataArray, name: None) -> None: ...
+@overload
+def _coord_for(stat: xr.DataArray, name: str | None) -> str | None: ...
 def _coord_for(stat: xr.DataArray, name: str | None) -> str | None:
     # A parameter named like a statistic is the coordinate ``param_<name>`` (see
     # analysis.runs.RESERVED); accept its plain name too.
@@ -456,6 +467,7 @@ def _lines(
         part = frame if key is None else frame[frame[hue] == key]
         stats = part.groupby(x)["value"].agg(["mean", _sem, "count"]).sort_index()
         counts += stats["count"].tolist()
+        colour: Colour
         if key is None:
             colour = PALETTE[0]
         elif hue == "population":  # categories: the raster's colours, not a gradient

@@ -700,7 +700,7 @@ _CHILD = (
 
 def _cleanup_failed(lake_path: Path, run_id: str | None, pid: int) -> list[str]:
     """Remove what a dead child left in staging; return notes for the report."""
-    notes = []
+    notes: list[str] = []
     if run_id is None:
         return notes
     for staged in (lake_path / "staging").glob(f"{run_id}.{pid}.*"):

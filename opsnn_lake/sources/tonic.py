@@ -39,7 +39,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, cast
 
 import numpy as np
 
@@ -322,6 +322,7 @@ def sample_nodes(sample: TonicSample) -> dict[str, Node]:
         )
         for name in EVENT_FIELDS
     }
+    fields = events.dtype.names
     attrs = {
         "label": sample.label,
         "target": sample.target,
@@ -331,7 +332,8 @@ def sample_nodes(sample: TonicSample) -> dict[str, Node]:
         "sensor_size": list(sample.sensor_size),
         "n_events": int(events.size),
         "source": dict(sample.source),
-        "tonic_dtype": [[n, events.dtype[n].str] for n in events.dtype.names],
+        # tonic events are a structured array: their dtype has field names
+        "tonic_dtype": [[n, events.dtype[n].str] for n in cast(tuple[str, ...], fields)],
         **sample.extra,
     }
     nodes[""].attrs["tonic"] = {
@@ -550,7 +552,7 @@ def read_events(lake: Any, run_id: str, *, sample: str | None = None) -> TonicSa
     return TonicSample(
         events=events,
         dataset=attrs["dataset"],
-        sensor_size=tuple(attrs["sensor_size"]),  # type: ignore[arg-type]
+        sensor_size=tuple(attrs["sensor_size"]),
         target=int(attrs["target"]),
         label=attrs["label"],
         sample_index=int(attrs["sample_index"]),
