@@ -40,7 +40,14 @@ from opsnn_lake.errors import (
     RunNotFoundError,
     SchemaError,
 )
-from opsnn_lake.index import RunIndex, open_lake_index, row_from_attrs
+from opsnn_lake.index import (
+    PARAM_PREFIX,
+    RunIndex,
+    _decode_value,
+    encode_value,
+    open_lake_index,
+    row_from_attrs,
+)
 from opsnn_lake.marker import LAKE_FORMAT, LAKE_MARKER, LAKE_VERSION, check_lake_dir
 from opsnn_lake.marker import check_marker as _check_marker
 from opsnn_lake.neo_convert import block_to_nodes, nodes_to_block
@@ -162,10 +169,17 @@ def resolve_run_id(index: RunIndex, run_id: str, *, where: str) -> str:
 
 def _row_differences(indexed: Mapping[str, Any], derived: Mapping[str, Any]) -> str:
     """How an index row differs from the row its store gives ("" if it does not)."""
+
+    def as_indexed(key: str, value: Any) -> Any:
+        # A parameter as the index gives it back (lists and dicts as JSON text).
+        if not key.startswith(PARAM_PREFIX) or value is None:
+            return value
+        return _decode_value(*encode_value(value))
+
     diffs = [
         f"{key}: index has {indexed.get(key)!r}, store says {value!r}"
         for key, value in derived.items()
-        if indexed.get(key) != value
+        if indexed.get(key) != as_indexed(key, value)
     ]
     diffs += [
         f"{key}: index has {value!r}, store has no such value"

@@ -485,6 +485,25 @@ def _check_chunk(root: Path, key: str, content: bytes | None) -> None:
         raise _corrupt(root, array, "the chunk fails its CRC-32C checksum", chunk=index)
 
 
+def _linked(real_root: str, root: Path, key: str) -> bool:
+    """True if ``root/key`` is, or is reached through, a symbolic link inside the store."""
+    return os.path.realpath(os.path.join(root, key)) != os.path.join(real_root, *key.split("/"))
+
+
+def _links(root: Path) -> list[str]:
+    """Keys of the symbolic links inside a store (never followed)."""
+    found: list[str] = []
+    folders = [root]
+    while folders:
+        with os.scandir(folders.pop()) as entries:
+            for entry in entries:
+                if entry.is_symlink():
+                    found.append(os.path.relpath(entry.path, root).replace(os.sep, "/"))
+                elif entry.is_dir(follow_symlinks=False):
+                    folders.append(Path(entry.path))
+    return sorted(found)
+
+
 class VerifiedStore(LocalStore):  # type: ignore[misc]
     """A read-only local zarr store that verifies what it hands to zarr.
 
@@ -511,6 +530,7 @@ class VerifiedStore(LocalStore):  # type: ignore[misc]
     ) -> None:
         super().__init__(Path(root), read_only=True)  # never writes, whatever is asked
         self.manifest = dict(manifest) if manifest is not None else None
+        self._real_root = os.path.realpath(self.root)
 
     def with_read_only(self, read_only: bool = True) -> VerifiedStore:
         return type(self)(self.root, manifest=self.manifest)
@@ -518,6 +538,16 @@ class VerifiedStore(LocalStore):  # type: ignore[misc]
     def _verify(self, key: str, buffer: Any, whole: bool) -> None:
         if not whole:  # partial reads are not ours to make (no sharding); nothing to check
             return
+        if buffer is not None and _linked(self._real_root, self.root, key):
+            match = _CHUNK_KEY.match(key)
+            array = match["array"] if match else _node_of(key)
+            chunk = match["index"].replace("/", ",") if match else None
+            raise _corrupt(
+                self.root,
+                array,
+                f"{key} is reached through a symbolic link, which the lake never follows",
+                chunk=chunk,
+            )
         content = None if buffer is None else buffer.to_bytes()
         if key.rpartition("/")[2] == "zarr.json":
             _check_document(self.root, key, content, self.manifest)
@@ -560,6 +590,11 @@ def verified_store(path: str | os.PathLike[str]) -> LocalStore:
     root = Path(path)
     if not (root / "zarr.json").is_file():
         raise SchemaError(f"{root}: not a zarr v3 store (no zarr.json)")
+    if root.is_symlink():
+        raise SchemaError(
+            f"{root}: a symbolic link; the lake never follows links. Replace the link by "
+            "the store itself"
+        )
     if not _VERIFY:
         return LocalStore(root, read_only=True)
     return VerifiedStore(root, manifest=read_manifest(root))
@@ -805,6 +840,16 @@ def check_store(path: str | os.PathLike[str], *, deep: bool = False) -> list[str
     except CorruptStoreError as err:
         return [str(err)]
     check_root_attrs(document.get("attributes") or {}, where=str(root))  # not ours: raise
+    nodes = (document.get("consolidated_metadata") or {}).get("metadata") or {}
+    for key in _links(root):  # links a read would follow: metadata, chunks, their folders
+        if (
+            key.rpartition("/")[2] == "zarr.json"
+            or _CHUNK_KEY.match(key)
+            or any(n == key or n.startswith(key + "/") for n in nodes)
+        ):
+            problems.append(
+                str(_corrupt(root, key, "a symbolic link inside the store (never followed)"))
+            )
     on_disk = {
         str(p.relative_to(root)).replace(os.sep, "/")
         for p in root.rglob("zarr.json")
@@ -817,7 +862,6 @@ def check_store(path: str | os.PathLike[str], *, deep: bool = False) -> list[str
                 _check_document(root, key, content, manifest)
             except CorruptStoreError as err:
                 problems.append(str(err))
-    nodes = (document.get("consolidated_metadata") or {}).get("metadata") or {}
     for name, meta in sorted(nodes.items()):
         if meta.get("node_type") != "array":
             continue

@@ -24,6 +24,8 @@ import quantities as pq
 
 from opsnn_lake import Lake, SchemaError
 from opsnn_lake.catalog import open_catalog, write_catalog
+from opsnn_lake.cluster import load_slurm_options
+from opsnn_lake.explorer import load_spec as load_explore_spec
 from opsnn_lake.ingest import read_manifest
 from opsnn_lake.safe_yaml import load_yaml
 from opsnn_lake.sweep import load_spec
@@ -71,6 +73,8 @@ def test_yaml_readers_refuse_bombs_and_huge_files_fast(tmp_path, kind):
     expected = "expands to more than" if kind == "bomb" else "larger than"
     readers = {
         "sweep spec": lambda: load_spec(path),
+        "explore spec": lambda: load_explore_spec(path),
+        "SLURM options": lambda: load_slurm_options(path),
         "manifest": lambda: read_manifest(path),
         "catalog": lambda: open_catalog(path),
         "catalog (write)": lambda: write_catalog(tmp_path / "lake", path),

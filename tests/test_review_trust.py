@@ -1,0 +1,74 @@
+"""Review of issue 9 on the merged code: reproducers an independent reader found.
+
+- a list-valued parameter made ``check`` report a healthy run's row as differing from
+  its store (exit 1 forever; ``--repair`` rewrote the same row again);
+- an edited ``path`` column served another run's data under a run's id through the
+  analyses and the catalog's ``to_datatree``;
+- a symbolic link inside a store (a chunk file or a group folder leading out of the
+  lake) was followed by every read and passed ``check --deep``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import intake
+import pytest
+
+from opsnn_lake import CorruptStoreError, Lake
+from opsnn_lake import analysis as an
+from opsnn_lake.cli import main
+
+SPIKES = "segment000/exc/spike_time"
+
+
+def test_list_parameters_check_ok(tmp_path, nest_block):
+    lake = Lake(tmp_path / "lake")
+    parameters = {"delays": [1, 2], "stim": {"rates": [0.5, 2.0]}, "big": [1, 2**70]}
+    lake.add(nest_block, model="net", parameters=parameters, seed=1)
+    assert lake.check().ok, lake.check().lines()
+    assert main(["check", "--lake", str(lake.path)]) == 0
+
+
+def test_edited_path_is_refused_by_analyses_and_datatree(tmp_path, nest_block):
+    lake = Lake(tmp_path / "lake")
+    a = lake.add(nest_block, model="net", parameters={"g": 1.0}, seed=1)
+    b = lake.add(nest_block, model="net", parameters={"g": 2.0}, seed=1)
+    with lake.index._write() as conn:  # serves b's data under a's id
+        conn.execute("UPDATE runs SET path = ? WHERE run_id = ?", (f"runs/{b}.zarr", a))
+    with pytest.raises(CorruptStoreError, match=a):
+        an.firing_rate(lake.search(g=1.0), lake=lake).compute()
+    assert main(["analyse", "--lake", str(lake.path), "--stat", "rate"]) != 0
+    cat = intake.open_catalog(str(lake.write_catalog(tmp_path / "lake.yaml")))["lake"]
+    with pytest.raises(CorruptStoreError, match="points to the store of run"):
+        cat.to_datatree()
+    with lake.index._write() as conn:  # and never a store outside the lake
+        conn.execute("UPDATE runs SET path = ? WHERE run_id = ?", ("../elsewhere.zarr", a))
+    with pytest.raises(CorruptStoreError, match=a):
+        an.firing_rate(lake.search(g=1.0), lake=lake).compute()
+    assert lake.check(repair=True).repaired and lake.check().ok
+    an.firing_rate(lake).compute()
+
+
+@pytest.mark.parametrize("what", ["chunk", "group"])
+def test_links_inside_a_store_are_never_followed(tmp_path, nest_block, what):
+    lake = Lake(tmp_path / "lake")
+    run_id = lake.add(nest_block, model="net", parameters={"g": 1.0}, seed=1)
+    store = lake.store_path(run_id)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    inside = store / (f"{SPIKES}/c/0" if what == "chunk" else "segment000/exc")
+    copy = outside / inside.name
+    shutil.move(inside, copy)  # an identical copy outside the lake, linked in
+    os.symlink(copy, inside)
+    with pytest.raises(CorruptStoreError, match="symbolic link"):
+        lake.open(run_id).compute()
+    with pytest.raises(CorruptStoreError, match="symbolic link"):
+        lake.to_neo(run_id)
+    for deep in (False, True):
+        report = lake.check(deep=deep)
+        assert list(report.damaged) == [run_id] and "symbolic link" in report.damaged[run_id]
+    assert main(["check", "--deep", "--lake", str(lake.path)]) == 1
+    lake.check(repair=True)
+    assert copy.exists() and run_id not in lake  # quarantined; the target left alone
