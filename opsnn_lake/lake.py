@@ -308,7 +308,11 @@ class Lake:
             os.replace(tmp, marker)  # concurrent creators write the same content
         self.runs_dir.mkdir(exist_ok=True)
         self.staging_dir.mkdir(exist_ok=True)
-        self.index = RunIndex(self.path / "index.sqlite")
+        db = self.path / "index.sqlite"
+        lost = (not db.is_file() or db.stat().st_size == 0) and bool(self._stores())
+        self.index = RunIndex(db)
+        if lost:  # a lost index is rebuilt from the stores, never extended as if empty
+            self.reindex()
 
     def _check_writable(self) -> None:
         # Asked up front: SQLite's own words ("unable to open database file") would

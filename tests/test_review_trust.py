@@ -72,3 +72,20 @@ def test_links_inside_a_store_are_never_followed(tmp_path, nest_block, what):
     assert main(["check", "--deep", "--lake", str(lake.path)]) == 1
     lake.check(repair=True)
     assert copy.exists() and run_id not in lake  # quarantined; the target left alone
+
+
+@pytest.mark.parametrize("lost", ["empty", "missing"])
+def test_a_writer_rebuilds_a_lost_index_instead_of_extending_it(tmp_path, nest_block, lost):
+    lake = Lake(tmp_path / "lake")
+    first = lake.add(nest_block, model="net", parameters={"g": 1.0}, seed=1)
+    lake.index.close()
+    db = lake.path / "index.sqlite"
+    if lost == "empty":
+        db.write_bytes(b"")
+    else:
+        db.unlink()
+    writer = Lake(lake.path)
+    second = writer.add(nest_block, model="net", parameters={"g": 2.0}, seed=1)
+    assert set(writer.search().index) == {first, second} and writer.check().ok
+    writer.index.close()
+    assert main(["ls", "--lake", str(lake.path)]) == 0
