@@ -252,7 +252,8 @@ class Lake:
     LakeReadOnlyError
         If a writing mode is asked for a lake this process may not write.
     IndexMissingError
-        In mode ``"r"``, if the lake has stores but its index is missing or empty.
+        In mode ``"r"``, if the lake has stores but its index is missing or empty (a
+        writing mode rebuilds such an index from the stores, as :meth:`reindex` does).
 
     Examples
     --------

@@ -332,8 +332,13 @@ def write_store(
     files, final = _encode_store(nodes, attrs)
     for key, content in files.items():
         target = path / key
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(content)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(content)
+        except OSError as err:  # a failed write() names no file: name it
+            if err.filename is None:
+                err.filename = str(target)
+            raise
     return final
 
 

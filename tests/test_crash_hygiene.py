@@ -9,6 +9,7 @@ one run leave the row reindex would make; symbolic links never lead out of the l
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -249,6 +250,8 @@ def test_file_size_limit_gives_a_lake_error_and_no_store_without_row(
     message = result["message"]
     assert "run 'm-" in message
     assert ("staging" in message) if where == "runs" else ("index.sqlite" in message)
+    if where == "runs":  # the file, not only the store's folder
+        assert re.search(r"staging/\S+/(zarr\.json|\S+/c/\d)", message), message
     lake = Lake(tmp_path / "lake")
     assert list(lake.runs_dir.iterdir()) == [] and len(lake) == 0
     assert list(lake.staging_dir.iterdir()) == []
