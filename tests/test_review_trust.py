@@ -89,3 +89,15 @@ def test_a_writer_rebuilds_a_lost_index_instead_of_extending_it(tmp_path, nest_b
     assert set(writer.search().index) == {first, second} and writer.check().ok
     writer.index.close()
     assert main(["ls", "--lake", str(lake.path)]) == 0
+
+
+def test_a_parameter_nested_too_deeply_is_refused_by_name(tmp_path, nest_block):
+    from opsnn_lake import SchemaError
+
+    nested: object = 1
+    for _ in range(3000):
+        nested = {"x": nested}
+    lake = Lake(tmp_path / "lake")
+    with pytest.raises(SchemaError, match="parameter 'deep' is nested too deeply"):
+        lake.add(nest_block, model="net", parameters={"deep": nested, "g": 1.0}, seed=1)
+    assert len(lake) == 0 and not list(lake.runs_dir.iterdir()) and lake.check().ok
