@@ -490,9 +490,21 @@ def _check_chunk(root: Path, key: str, content: bytes | None) -> None:
         raise _corrupt(root, array, "the chunk fails its CRC-32C checksum", chunk=index)
 
 
-def _linked(real_root: str, root: Path, key: str) -> bool:
-    """True if ``root/key`` is, or is reached through, a symbolic link inside the store."""
-    return os.path.realpath(os.path.join(root, key)) != os.path.join(real_root, *key.split("/"))
+def _linked(root: str, key: str, safe_dirs: set[str]) -> bool:
+    """True if ``root/key`` is, or is reached through, a symbolic link inside the store.
+
+    One ``lstat`` per file read: folders found to be no link are remembered in
+    ``safe_dirs``.
+    """
+    parts = key.split("/")
+    path = root
+    for part in parts[:-1]:
+        path = f"{path}/{part}"
+        if path not in safe_dirs:
+            if os.path.islink(path):
+                return True
+            safe_dirs.add(path)
+    return os.path.islink(f"{path}/{parts[-1]}")
 
 
 def _links(root: Path) -> list[str]:
@@ -535,7 +547,7 @@ class VerifiedStore(LocalStore):  # type: ignore[misc]
     ) -> None:
         super().__init__(Path(root), read_only=True)  # never writes, whatever is asked
         self.manifest = dict(manifest) if manifest is not None else None
-        self._real_root = os.path.realpath(self.root)
+        self._safe_dirs: set[str] = set()  # folders of the store known to be no link
 
     def with_read_only(self, read_only: bool = True) -> VerifiedStore:
         return type(self)(self.root, manifest=self.manifest)
@@ -543,7 +555,7 @@ class VerifiedStore(LocalStore):  # type: ignore[misc]
     def _verify(self, key: str, buffer: Any, whole: bool) -> None:
         if not whole:  # partial reads are not ours to make (no sharding); nothing to check
             return
-        if buffer is not None and _linked(self._real_root, self.root, key):
+        if buffer is not None and _linked(str(self.root), key, self._safe_dirs):
             match = _CHUNK_KEY.match(key)
             array = match["array"] if match else _node_of(key)
             chunk = match["index"].replace("/", ",") if match else None
