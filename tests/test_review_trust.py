@@ -101,3 +101,28 @@ def test_a_parameter_nested_too_deeply_is_refused_by_name(tmp_path, nest_block):
     with pytest.raises(SchemaError, match="parameter 'deep' is nested too deeply"):
         lake.add(nest_block, model="net", parameters={"deep": nested, "g": 1.0}, seed=1)
     assert len(lake) == 0 and not list(lake.runs_dir.iterdir()) and lake.check().ok
+
+
+def test_early_schema_1_arrays_without_checksum_still_read(tmp_path):
+    """Schema-1 stores written before every chunk carried a CRC-32C (and before chunks
+    equal to the fill value were written) read as zarr reads them, and check passes."""
+    import json
+    from pathlib import Path
+
+    fixtures = Path(__file__).parent / "fixtures" / "v1"
+    shutil.copytree(fixtures / "lake", tmp_path / "lake")
+    lake = Lake(tmp_path / "lake")
+    lake.reindex()
+    (run_id,) = [r for r in lake.search().index if r.startswith("fixture-silent")]
+    store = lake.store_path(run_id)
+    name = "segment000/quiet/spike_count"  # all zeros: early writers wrote no chunk
+    for doc_path, key in ((store / name / "zarr.json", None), (store / "zarr.json", name)):
+        doc = json.loads(doc_path.read_text())
+        meta = doc if key is None else doc["consolidated_metadata"]["metadata"][key]
+        meta["codecs"] = [c for c in meta["codecs"] if c["name"] != "crc32c"]
+        doc_path.write_text(json.dumps(doc))
+    (store / name / "c" / "0").unlink()
+    block = lake.to_neo(run_id)
+    assert all(len(st) == 0 for st in block.segments[0].spiketrains)
+    lake.open(run_id).compute()
+    assert lake.check(deep=True).ok, lake.check(deep=True).lines()
