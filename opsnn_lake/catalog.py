@@ -755,7 +755,9 @@ class LakeCatalog(Catalog):  # type: ignore[misc]  # intake is untyped: its base
             if group is not None:
                 nodes[f"/{run_id}"] = datasets[i].assign_coords(scalars)
                 continue
-            tree = open_tree(self._lake_dir / frame["path"].iloc[i], chunks=chunks or self._chunks)
+            path = self._lake_dir / frame["path"].iloc[i]
+            _check_holds_run(path, run_id)
+            tree = open_tree(path, chunks=chunks or self._chunks)
             for path, node in tree.subtree_with_keys:
                 key = f"/{run_id}" if path == "." else f"/{run_id}/{path}"
                 ds = node.to_dataset(inherit=False)

@@ -180,13 +180,9 @@ def slurm_options_for(spec_path: str | os.PathLike[str] | None, section: Any) ->
 
 def load_slurm_options(path: str | os.PathLike[str]) -> SlurmOptions:
     """Read SLURM options from a YAML file (safe loader); errors name the file and key."""
-    import yaml
+    from opsnn_lake.safe_yaml import load_yaml
 
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = yaml.safe_load(f)
-    except (OSError, yaml.YAMLError) as err:
-        raise SchemaError(f"{path}: cannot read SLURM options: {err}") from err
+    data = load_yaml(path, what="SLURM options")  # bounded: refuses alias bombs
     return SlurmOptions.from_dict(data, where=str(path))
 
 

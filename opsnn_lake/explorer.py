@@ -558,17 +558,10 @@ def load_spec(path: str | os.PathLike[str], **overrides: Any) -> ExploreSpec:
     SchemaError
         If the file is missing, is not valid YAML, or breaks the spec (see parse_spec).
     """
-    import yaml
+    from opsnn_lake.safe_yaml import load_yaml
 
     path = Path(path).absolute()
-    try:
-        text = path.read_text()
-    except OSError as err:
-        raise SchemaError(f"explore spec {path}: cannot be read: {err.strerror}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        raise SchemaError(f"explore spec {path}: not valid YAML: {err}") from None
+    data = load_yaml(path, what="explore spec")  # bounded: refuses alias bombs
     if isinstance(data, Mapping):
         data = {**data, **{k: v for k, v in overrides.items() if v is not None}}
     return parse_spec(data, path=path)

@@ -40,7 +40,14 @@ from opsnn_lake.errors import (
     RunNotFoundError,
     SchemaError,
 )
-from opsnn_lake.index import RunIndex, open_lake_index, row_from_attrs
+from opsnn_lake.index import (
+    PARAM_PREFIX,
+    RunIndex,
+    _decode_value,
+    encode_value,
+    open_lake_index,
+    row_from_attrs,
+)
 from opsnn_lake.marker import LAKE_FORMAT, LAKE_MARKER, LAKE_VERSION, check_lake_dir
 from opsnn_lake.marker import check_marker as _check_marker
 from opsnn_lake.neo_convert import block_to_nodes, nodes_to_block
@@ -162,10 +169,17 @@ def resolve_run_id(index: RunIndex, run_id: str, *, where: str) -> str:
 
 def _row_differences(indexed: Mapping[str, Any], derived: Mapping[str, Any]) -> str:
     """How an index row differs from the row its store gives ("" if it does not)."""
+
+    def as_indexed(key: str, value: Any) -> Any:
+        # A parameter as the index gives it back (lists and dicts as JSON text).
+        if not key.startswith(PARAM_PREFIX) or value is None:
+            return value
+        return _decode_value(*encode_value(value))
+
     diffs = [
         f"{key}: index has {indexed.get(key)!r}, store says {value!r}"
         for key, value in derived.items()
-        if indexed.get(key) != value
+        if indexed.get(key) != as_indexed(key, value)
     ]
     diffs += [
         f"{key}: index has {value!r}, store has no such value"
@@ -238,7 +252,8 @@ class Lake:
     LakeReadOnlyError
         If a writing mode is asked for a lake this process may not write.
     IndexMissingError
-        In mode ``"r"``, if the lake has stores but its index is missing or empty.
+        In mode ``"r"``, if the lake has stores but its index is missing or empty (a
+        writing mode rebuilds such an index from the stores, as :meth:`reindex` does).
 
     Examples
     --------
@@ -294,7 +309,11 @@ class Lake:
             os.replace(tmp, marker)  # concurrent creators write the same content
         self.runs_dir.mkdir(exist_ok=True)
         self.staging_dir.mkdir(exist_ok=True)
-        self.index = RunIndex(self.path / "index.sqlite")
+        db = self.path / "index.sqlite"
+        lost = (not db.is_file() or db.stat().st_size == 0) and bool(self._stores())
+        self.index = RunIndex(db)
+        if lost:  # a lost index is rebuilt from the stores, never extended as if empty
+            self.reindex()
 
     def _check_writable(self) -> None:
         # Asked up front: SQLite's own words ("unable to open database file") would

@@ -191,6 +191,16 @@ class Provenance:
         # numpy scalars and bools (np.int64 seeds, np.arange values) mean the Python
         # numbers they hold: store them as such, so they index and search like them.
         if isinstance(self.parameters, Mapping):
+            for key, value in self.parameters.items():
+                try:
+                    jsonable.plain(value)
+                    _canonical(value)
+                except RecursionError:  # Python's own limit: say which parameter
+                    raise SchemaError(
+                        f"provenance: parameter {key!r} is nested too deeply to store; flatten it"
+                    ) from None
+                except (TypeError, ValueError):
+                    pass  # reported below with the other checks
             object.__setattr__(self, "parameters", jsonable.plain(self.parameters))
         seed = jsonable.plain(self.seed)
         if isinstance(seed, bool):

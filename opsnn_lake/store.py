@@ -332,8 +332,13 @@ def write_store(
     files, final = _encode_store(nodes, attrs)
     for key, content in files.items():
         target = path / key
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(content)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(content)
+        except OSError as err:  # a failed write() names no file: name it
+            if err.filename is None:
+                err.filename = str(target)
+            raise
     return final
 
 
@@ -485,6 +490,53 @@ def _check_chunk(root: Path, key: str, content: bytes | None) -> None:
         raise _corrupt(root, array, "the chunk fails its CRC-32C checksum", chunk=index)
 
 
+def _linked(root: str, key: str, safe_dirs: set[str]) -> bool:
+    """True if ``root/key`` is, or is reached through, a symbolic link inside the store.
+
+    One ``lstat`` per file read: folders found to be no link are remembered in
+    ``safe_dirs``.
+    """
+    parts = key.split("/")
+    path = root
+    for part in parts[:-1]:
+        path = f"{path}/{part}"
+        if path not in safe_dirs:
+            if os.path.islink(path):
+                return True
+            safe_dirs.add(path)
+    return os.path.islink(f"{path}/{parts[-1]}")
+
+
+def _links(root: Path) -> list[str]:
+    """Keys of the symbolic links inside a store (never followed)."""
+    found: list[str] = []
+    folders = [root]
+    while folders:
+        with os.scandir(folders.pop()) as entries:
+            for entry in entries:
+                if entry.is_symlink():
+                    found.append(os.path.relpath(entry.path, root).replace(os.sep, "/"))
+                elif entry.is_dir(follow_symlinks=False):
+                    folders.append(Path(entry.path))
+    return sorted(found)
+
+
+def _arrays_without_crc(root: Path) -> frozenset[str]:
+    """Arrays of a store whose codecs end in no ``crc32c`` (early schema-1 stores)."""
+    try:
+        document = json.loads((root / "zarr.json").read_bytes())
+        nodes = document["consolidated_metadata"]["metadata"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return frozenset()
+    return frozenset(
+        name
+        for name, meta in nodes.items()
+        if isinstance(meta, dict)
+        and meta.get("node_type") == "array"
+        and not any(c.get("name") == "crc32c" for c in meta.get("codecs") or [])
+    )
+
+
 class VerifiedStore(LocalStore):
     """A read-only local zarr store that verifies what it hands to zarr.
 
@@ -511,6 +563,10 @@ class VerifiedStore(LocalStore):
     ) -> None:
         super().__init__(Path(root), read_only=True)  # never writes, whatever is asked
         self.manifest = dict(manifest) if manifest is not None else None
+        self._safe_dirs: set[str] = set()  # folders of the store known to be no link
+        # Schema-1 stores written before every chunk carried a CRC-32C (and was written
+        # even when equal to the fill value): their arrays are read as zarr reads them.
+        self._unchecked = _arrays_without_crc(self.root) if manifest is None else frozenset()
 
     def with_read_only(self, read_only: bool = True) -> VerifiedStore:
         return type(self)(self.root, manifest=self.manifest)
@@ -518,11 +574,23 @@ class VerifiedStore(LocalStore):
     def _verify(self, key: str, buffer: Any, whole: bool) -> None:
         if not whole:  # partial reads are not ours to make (no sharding); nothing to check
             return
+        if buffer is not None and _linked(str(self.root), key, self._safe_dirs):
+            match = _CHUNK_KEY.match(key)
+            array = match["array"] if match else _node_of(key)
+            chunk = match["index"].replace("/", ",") if match else None
+            raise _corrupt(
+                self.root,
+                array,
+                f"{key} is reached through a symbolic link, which the lake never follows",
+                chunk=chunk,
+            )
         content = None if buffer is None else buffer.to_bytes()
         if key.rpartition("/")[2] == "zarr.json":
             _check_document(self.root, key, content, self.manifest)
         else:
-            _check_chunk(self.root, key, content)
+            match = _CHUNK_KEY.match(key)
+            if match is None or match["array"] not in self._unchecked:
+                _check_chunk(self.root, key, content)
 
     async def get(self, key: str, prototype: Any = None, byte_range: Any = None) -> Any:
         buffer = await super().get(key, prototype, byte_range)
@@ -560,6 +628,11 @@ def verified_store(path: str | os.PathLike[str]) -> LocalStore:
     root = Path(path)
     if not (root / "zarr.json").is_file():
         raise SchemaError(f"{root}: not a zarr v3 store (no zarr.json)")
+    if root.is_symlink():
+        raise SchemaError(
+            f"{root}: a symbolic link; the lake never follows links. Replace the link by "
+            "the store itself"
+        )
     if not _VERIFY:
         return LocalStore(root, read_only=True)
     return VerifiedStore(root, manifest=read_manifest(root))
@@ -810,6 +883,16 @@ def check_store(path: str | os.PathLike[str], *, deep: bool = False) -> list[str
     except CorruptStoreError as err:
         return [str(err)]
     check_root_attrs(document.get("attributes") or {}, where=str(root))  # not ours: raise
+    nodes = (document.get("consolidated_metadata") or {}).get("metadata") or {}
+    for key in _links(root):  # links a read would follow: metadata, chunks, their folders
+        if (
+            key.rpartition("/")[2] == "zarr.json"
+            or _CHUNK_KEY.match(key)
+            or any(n == key or n.startswith(key + "/") for n in nodes)
+        ):
+            problems.append(
+                str(_corrupt(root, key, "a symbolic link inside the store (never followed)"))
+            )
     on_disk = {
         str(p.relative_to(root)).replace(os.sep, "/")
         for p in root.rglob("zarr.json")
@@ -822,7 +905,6 @@ def check_store(path: str | os.PathLike[str], *, deep: bool = False) -> list[str
                 _check_document(root, key, content, manifest)
             except CorruptStoreError as err:
                 problems.append(str(err))
-    nodes = (document.get("consolidated_metadata") or {}).get("metadata") or {}
     for name, meta in sorted(nodes.items()):
         if meta.get("node_type") != "array":
             continue
@@ -831,6 +913,8 @@ def check_store(path: str | os.PathLike[str], *, deep: bool = False) -> list[str
             problems.append(
                 str(_corrupt(root, name, "its zarr.json differs from the consolidated metadata"))
             )
+        if manifest is None and not any(c.get("name") == "crc32c" for c in meta["codecs"]):
+            continue  # an early schema-1 array: no checksum, fill-value chunks not written
         shape = meta.get("shape") or []
         chunk_shape = meta["chunk_grid"]["configuration"]["chunk_shape"]
         grid = [-(-size // chunk) for size, chunk in zip(shape, chunk_shape, strict=True)]

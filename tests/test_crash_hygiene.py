@@ -9,6 +9,7 @@ one run leave the row reindex would make; symbolic links never lead out of the l
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -24,6 +25,8 @@ import quantities as pq
 
 from opsnn_lake import Lake, SchemaError
 from opsnn_lake.catalog import open_catalog, write_catalog
+from opsnn_lake.cluster import load_slurm_options
+from opsnn_lake.explorer import load_spec as load_explore_spec
 from opsnn_lake.ingest import read_manifest
 from opsnn_lake.safe_yaml import load_yaml
 from opsnn_lake.sweep import load_spec
@@ -71,6 +74,8 @@ def test_yaml_readers_refuse_bombs_and_huge_files_fast(tmp_path, kind):
     expected = "expands to more than" if kind == "bomb" else "larger than"
     readers = {
         "sweep spec": lambda: load_spec(path),
+        "explore spec": lambda: load_explore_spec(path),
+        "SLURM options": lambda: load_slurm_options(path),
         "manifest": lambda: read_manifest(path),
         "catalog": lambda: open_catalog(path),
         "catalog (write)": lambda: write_catalog(tmp_path / "lake", path),
@@ -245,6 +250,8 @@ def test_file_size_limit_gives_a_lake_error_and_no_store_without_row(
     message = result["message"]
     assert "run 'm-" in message
     assert ("staging" in message) if where == "runs" else ("index.sqlite" in message)
+    if where == "runs":  # the file, not only the store's folder
+        assert re.search(r"staging/\S+/(zarr\.json|\S+/c/\d)", message), message
     lake = Lake(tmp_path / "lake")
     assert list(lake.runs_dir.iterdir()) == [] and len(lake) == 0
     assert list(lake.staging_dir.iterdir()) == []

@@ -34,7 +34,7 @@ import pandas as pd
 import quantities as pq
 
 from opsnn_lake import store as _store
-from opsnn_lake.errors import RunNotFoundError, SchemaError
+from opsnn_lake.errors import CorruptStoreError, RunNotFoundError, SchemaError
 from opsnn_lake.index import FIXED_COLUMNS, PARAM_PREFIX, row_from_attrs
 from opsnn_lake.schema import SPIKE_COUNT, SPIKE_TIME, check_root_attrs
 
@@ -844,6 +844,15 @@ def _from_frame(frame: pd.DataFrame, lake: Lake | Path) -> RunSet:
         raise SchemaError("the DataFrame has no 'path' column: pass a lake.search() result")
     lake_dir = Path(lake if isinstance(lake, Path) else lake.path)
     sources = {run: str(lake_dir / path) for run, path in frame["path"].items()}
+    for run, rel in frame["path"].items():
+        # A run's store is always runs/<id>.zarr: an edited path must not serve another
+        # run's data (or a store outside the lake) under this run's id.
+        if Path(str(rel)) != Path("runs", f"{run}.zarr"):
+            raise CorruptStoreError(
+                f"{lake_dir}: the index row of run {run!r} points to {rel!r}, not to its "
+                "store; the index was changed by hand — run `opsnn-lake check --repair` "
+                "to rewrite it"
+            )
     for run, path in sources.items():
         if not Path(path).is_dir():
             raise SchemaError(
