@@ -75,6 +75,10 @@ def test_run_id_prefixes(va_lake_dir, tmp_path, capsys) -> None:
 
     cat = intake.open_catalog(str(va_lake_dir / "catalogs" / "lake.yaml"))["lake"]
     assert cat[prefix].to_dask().attrs["run_id"] == run_id
+    for fmt, ext in (("nwb", ".nwb"), ("sonata", ".h5")):
+        args = ["export", "--lake", str(lake.path), prefix, "--format", fmt, "-o", str(tmp_path)]
+        assert main(args) == 0, capsys.readouterr().err
+        assert (tmp_path / f"{run_id}{ext}").exists()  # named by the full id
 
 
 def test_statistic_named_like_a_parameter(rate_lake, capsys) -> None:
