@@ -124,6 +124,19 @@ def test_correlation_label_names_bin_size_and_units(va_lake_dir) -> None:
     fig = plot_statistic(corr, "g_inh")
     label = fig.axes[0].get_ylabel()
     assert "5 ms bins" in label and "20 units per population" in label
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)  # the long label and title are readable: inside the figure
+    canvas.draw()
+    renderer, box = canvas.get_renderer(), fig.bbox
+    for text in (fig.axes[0].yaxis.label, fig._suptitle):
+        extent = text.get_window_extent(renderer)
+        assert extent.x0 >= box.x0 and extent.x1 <= box.x1, text.get_text()
+        assert extent.y0 >= box.y0 and extent.y1 <= box.y1, text.get_text()
+    one_run = an.correlation_coefficients(lake.search().iloc[:1], lake=lake, units=20)
+    one = plot_statistic(one_run, "g_inh")
+    notes = [t.get_text() for t in one.axes[0].texts]
+    assert notes == ["one run per point (n = 1): no error bars"]
 
 
 def test_raster_draws_the_last_bin(va_lake_dir) -> None:

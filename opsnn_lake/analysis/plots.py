@@ -314,7 +314,7 @@ def plot_statistic(
         detail = [f"{stat.sizes['unit_i']} units per population"]
         if "bin_size_ms" in stat.attrs:
             detail.insert(0, f"{float(stat.attrs['bin_size_ms']):g} ms bins")
-        label = f"{label} ({', '.join(detail)})"
+        label = f"{label}\n({', '.join(detail)})"  # two lines: one would overflow the figure
     stat_units = str(stat.attrs.get("units", "")).replace("**2", "²")
     value_label = f"{label} ({stat_units})" if stat_units and stat_units != "1" else label
     curve = next((d for d in stat.dims if d in CURVE_DIMS), None)
@@ -375,7 +375,7 @@ def _error_note(ax: Any, counts: Sequence[int], *, band: bool = False) -> None:
     what = "band" if band else "error bars"
     note = f"mean ± SEM across runs ({what}); {n_text} runs per point"
     if n[-1] < 2:
-        note = f"one run per point ({n_text}): no error {what}"
+        note = f"one run per point ({n_text}): no {what}"
     ax.annotate(note, xy=(0, 0), xycoords="axes fraction", xytext=(0, -34),
                 textcoords="offset points", fontsize=8, color="0.35", va="top")  # fmt: skip
 
