@@ -99,6 +99,12 @@ def test_summary_table_has_one_seed_column(va_lake_dir) -> None:
     assert seeds == ["seed"]
 
 
+def test_analyse_table_shows_parameter_units(va_lake_dir, capsys) -> None:
+    assert main(["analyse", "--lake", str(va_lake_dir / "lake"), "--stat", "rate"]) == 0
+    header = capsys.readouterr().out.splitlines()[0]
+    assert "g_inh (nS)" in header and "rate (Hz)" in header
+
+
 def test_hue_population_error_bars_and_units(va_lake_dir, tmp_path) -> None:
     lake = Lake(va_lake_dir / "lake", create=False)
     out = tmp_path / "rate.png"
