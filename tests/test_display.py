@@ -52,6 +52,7 @@ def test_unique_values(cat) -> None:
     assert cat.unique("seed") == [1, 2]
     table = cat.unique()
     assert table["model"] == ["va"] and table["g_inh"] == [30.0, 80.0]
+    assert [k for k in table.index if "seed" in k and k != "stim_seed"] == ["seed"]
     assert cat.search(g_inh=80.0).unique("g_inh") == [80.0]
     with pytest.raises(SchemaError, match="no column or parameter 'nope'"):
         cat.unique("nope")
