@@ -57,6 +57,21 @@ def test_ls_shows_compact_columns_with_units(va_lake_dir, capsys) -> None:
     assert "no column 'nope'" in capsys.readouterr().err
 
 
+def test_ls_compact_columns_in_a_lake_mixing_models_and_files() -> None:
+    import pandas as pd
+
+    from opsnn_lake.display import compact_columns
+
+    # VA runs beside an ingested file with no parameters: VA's fixed parameters are
+    # missing in one row, which is no reason to show all of them
+    frame = pd.DataFrame(
+        {"model": ["va", "va", None], "seed": [1, 1, None], "n_spikes": [5, 6, 7],
+         "g_inh": [40.0, 51.0, None], "tau_m": [20.0, 20.0, None], "rng": ["numpy"] * 2 + [None]},
+        index=pd.Index(["va-1", "va-2", "simulation-3"], name="run_id"),
+    )  # fmt: skip
+    assert compact_columns(frame) == ["model", "seed", "n_spikes", "g_inh"]
+
+
 def test_run_id_prefixes(va_lake_dir, tmp_path, capsys) -> None:
     lake = Lake(va_lake_dir / "lake", create=False)
     run_id = lake.search().index[0]
