@@ -118,6 +118,9 @@ def test_analyse_table_shows_parameter_units(va_lake_dir, capsys) -> None:
     assert main(["analyse", "--lake", str(va_lake_dir / "lake"), "--stat", "rate"]) == 0
     header = capsys.readouterr().out.splitlines()[0]
     assert "g_inh (nS)" in header and "rate (Hz)" in header
+    lake = Lake(va_lake_dir / "lake", create=False)
+    table = an.summary_table(an.analyse(lake.search(), ["rate"], lake=lake, compute=True))
+    assert "g_inh (nS)" in table.columns  # the notebook's table too
 
 
 def test_hue_population_error_bars_and_units(va_lake_dir, tmp_path) -> None:

@@ -204,10 +204,6 @@ def _analyse(args: argparse.Namespace) -> int:
     tree = _compute(tree, args)
     seconds = time.perf_counter() - start
     table = summary_table(tree)
-    from opsnn_lake.display import label, units_of_runs
-
-    units = units_of_runs(lake.path, runs)  # parameter columns with their units
-    table = table.rename(columns={c: label(c, units) for c in table.columns if c in units})
     with pd.option_context("display.max_rows", 200, "display.width", 200):
         print(table.to_string(float_format=lambda v: f"{v:.4g}"))
     print(f"{len(runs)} runs, {', '.join(dict.fromkeys(stats))} in {seconds:.2f} s")
