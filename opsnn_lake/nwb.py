@@ -334,6 +334,11 @@ def write_nwb(
     def io(data: Any) -> Any:
         return H5DataIO(data, compression=compression) if compression else data
 
+    def spike_column(parts: Sequence[tuple[np.ndarray, Any]]) -> Any:
+        if not any(p.size for p, _ in parts):  # no spikes: HDF5 cannot chunk an empty column
+            return np.empty(0, dtype=np.float64)
+        return io(_chunk_iterator(parts))
+
     n_units = int(sum(p.counts.size for p in pops))
     exact_needed = [not _exact(p) for p in pops]
     layout: list[dict[str, Any]] = []
@@ -390,7 +395,7 @@ def write_nwb(
     spike_times = VectorData(
         name="spike_times",
         description="spike times of each unit (s, from the run's own unit)",
-        data=io(_chunk_iterator(spike_parts)),
+        data=spike_column(spike_parts),
     )
     # Each index before its target: hdmf drops chunk-iterator columns from its length
     # check as it meets them, and would then not find the target of a later index.
@@ -403,7 +408,7 @@ def write_nwb(
             name="spike_times_exact",
             description="spike times in the population's own unit (notes: units), bitwise "
             "as simulated, for spikes that seconds cannot carry exactly",
-            data=io(_chunk_iterator([(p.times, _same_fn) for p in pops])),
+            data=spike_column([(p.times, _same_fn) for p in pops]),
         )
         columns += [
             VectorIndex(name="spike_times_exact_index", data=index.astype(np.int64), target=exact),

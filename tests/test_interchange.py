@@ -117,6 +117,18 @@ def test_off_grid_spike_times_survive_nwb_bitwise(tmp_path, nest_block):
     assert spikes_and_signals(read_nwb(path)) == spikes_and_signals(block)
 
 
+def test_a_run_without_spikes_exports_to_nwb(tmp_path, nest_block):
+    block = copy.deepcopy(nest_block)  # a silent network: cells, signals, no spikes
+    seg = block.segments[0]
+    seg.spiketrains = [
+        st.duplicate_with_new_data(st.magnitude[:0] * st.units) for st in seg.spiketrains
+    ]
+    for new, old in zip(seg.spiketrains, nest_block.segments[0].spiketrains, strict=True):
+        new.annotations.update(old.annotations)
+    path = write_nwb(block_to_nodes(block), tmp_path / "silent.nwb", run_id="x", provenance={})
+    assert spikes_and_signals(read_nwb(path)) == spikes_and_signals(block)
+
+
 def test_sonata_export_is_read_by_libsonata_and_round_trips(tmp_path, stored, nest_block):
     import libsonata
 
