@@ -512,6 +512,9 @@ class LakeCatalog(Catalog):  # type: ignore[misc]  # intake is untyped: its base
             values = frame[column].dropna().unique().tolist()
             return sorted(values, key=lambda v: (str(type(v)), v))
         skip = {"path", "created", "inputs"}
+        from opsnn_lake.display import drop_seed_aliases
+
+        frame = drop_seed_aliases(frame)  # one seed entry, as in every table
         return pd.Series(
             {
                 c: sorted(frame[c].dropna().unique().tolist(), key=lambda v: (str(type(v)), v))

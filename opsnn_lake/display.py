@@ -197,7 +197,9 @@ def compact_columns(frame: pd.DataFrame, *, keep: Iterable[str] = ()) -> list[st
     """
     base = [c for c in ("model", "simulator", "seed", "n_spikes", "size") if c in frame.columns]
     params = [c for c in frame.columns if c not in ID_COLUMNS and c not in ("size", "run_id")]
-    varying = [c for c in params if frame[c].astype(str).nunique(dropna=False) > 1]
+    # missing in some runs (another model, an ingested file) is not varying: the model
+    # column already tells those runs apart
+    varying = [c for c in params if frame[c].dropna().astype(str).nunique() > 1]
     extra = [c for c in keep if c in frame.columns and c not in base + varying]
     return base + varying + extra
 

@@ -1021,7 +1021,7 @@ class _Study:
             tried = [r["params"] for r in self.records.values()]
             grid = [p for p in _grid_points(self.spec) if p not in tried]
             budget = min(budget, asked + len(grid))  # each point once (asked has retries)
-        from tqdm import tqdm
+        from tqdm.auto import tqdm
 
         bar = tqdm(total=budget, initial=min(asked, budget), desc=f"explore {self.id}",
                    unit="trial", disable=not self.progress, file=sys.stderr)  # fmt: skip

@@ -58,6 +58,7 @@ def export_run(lake: Lake, run_id: str, fmt: str, out_dir: str | os.PathLike[str
     """
     if fmt not in FORMATS:
         raise SchemaError(f"export: unknown format {fmt!r}; choose one of: {', '.join(FORMATS)}")
+    run_id = lake.resolve_run_id(run_id)  # a unique prefix names its run's file
     path = Path(out_dir) / f"{run_id}{FORMATS[fmt]}"
     if fmt == "nwb":
         return lake.to_nwb(run_id, path)

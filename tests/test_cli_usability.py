@@ -57,6 +57,21 @@ def test_ls_shows_compact_columns_with_units(va_lake_dir, capsys) -> None:
     assert "no column 'nope'" in capsys.readouterr().err
 
 
+def test_ls_compact_columns_in_a_lake_mixing_models_and_files() -> None:
+    import pandas as pd
+
+    from opsnn_lake.display import compact_columns
+
+    # VA runs beside an ingested file with no parameters: VA's fixed parameters are
+    # missing in one row, which is no reason to show all of them
+    frame = pd.DataFrame(
+        {"model": ["va", "va", None], "seed": [1, 1, None], "n_spikes": [5, 6, 7],
+         "g_inh": [40.0, 51.0, None], "tau_m": [20.0, 20.0, None], "rng": ["numpy"] * 2 + [None]},
+        index=pd.Index(["va-1", "va-2", "simulation-3"], name="run_id"),
+    )  # fmt: skip
+    assert compact_columns(frame) == ["model", "seed", "n_spikes", "g_inh"]
+
+
 def test_run_id_prefixes(va_lake_dir, tmp_path, capsys) -> None:
     lake = Lake(va_lake_dir / "lake", create=False)
     run_id = lake.search().index[0]
@@ -75,6 +90,10 @@ def test_run_id_prefixes(va_lake_dir, tmp_path, capsys) -> None:
 
     cat = intake.open_catalog(str(va_lake_dir / "catalogs" / "lake.yaml"))["lake"]
     assert cat[prefix].to_dask().attrs["run_id"] == run_id
+    for fmt, ext in (("nwb", ".nwb"), ("sonata", ".h5")):
+        args = ["export", "--lake", str(lake.path), prefix, "--format", fmt, "-o", str(tmp_path)]
+        assert main(args) == 0, capsys.readouterr().err
+        assert (tmp_path / f"{run_id}{ext}").exists()  # named by the full id
 
 
 def test_statistic_named_like_a_parameter(rate_lake, capsys) -> None:
@@ -93,6 +112,15 @@ def test_summary_table_has_one_seed_column(va_lake_dir) -> None:
     table = an.summary_table(an.analyse(lake.search(), ["rate"], lake=lake, compute=True))
     seeds = [c for c in table.columns if "seed" in c and c != "stim_seed"]
     assert seeds == ["seed"]
+
+
+def test_analyse_table_shows_parameter_units(va_lake_dir, capsys) -> None:
+    assert main(["analyse", "--lake", str(va_lake_dir / "lake"), "--stat", "rate"]) == 0
+    header = capsys.readouterr().out.splitlines()[0]
+    assert "g_inh (nS)" in header and "rate (Hz)" in header
+    lake = Lake(va_lake_dir / "lake", create=False)
+    table = an.summary_table(an.analyse(lake.search(), ["rate"], lake=lake, compute=True))
+    assert "g_inh (nS)" in table.columns  # the notebook's table too
 
 
 def test_hue_population_error_bars_and_units(va_lake_dir, tmp_path) -> None:
@@ -120,6 +148,19 @@ def test_correlation_label_names_bin_size_and_units(va_lake_dir) -> None:
     fig = plot_statistic(corr, "g_inh")
     label = fig.axes[0].get_ylabel()
     assert "5 ms bins" in label and "20 units per population" in label
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)  # the long label and title are readable: inside the figure
+    canvas.draw()
+    renderer, box = canvas.get_renderer(), fig.bbox
+    for text in (fig.axes[0].yaxis.label, fig._suptitle):
+        extent = text.get_window_extent(renderer)
+        assert extent.x0 >= box.x0 and extent.x1 <= box.x1, text.get_text()
+        assert extent.y0 >= box.y0 and extent.y1 <= box.y1, text.get_text()
+    one_run = an.correlation_coefficients(lake.search().iloc[:1], lake=lake, units=20)
+    one = plot_statistic(one_run, "g_inh")
+    notes = [t.get_text() for t in one.axes[0].texts]
+    assert notes == ["one run per point (n = 1): no error bars"]
 
 
 def test_raster_draws_the_last_bin(va_lake_dir) -> None:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import intake
 import pytest
@@ -52,6 +54,7 @@ def test_unique_values(cat) -> None:
     assert cat.unique("seed") == [1, 2]
     table = cat.unique()
     assert table["model"] == ["va"] and table["g_inh"] == [30.0, 80.0]
+    assert [k for k in table.index if "seed" in k and k != "stim_seed"] == ["seed"]
     assert cat.search(g_inh=80.0).unique("g_inh") == [80.0]
     with pytest.raises(SchemaError, match="no column or parameter 'nope'"):
         cat.unique("nope")
@@ -79,3 +82,16 @@ def test_first_open_imports_no_neo_pandas_xarray_or_zarr(va_lake_dir) -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     result = json.loads(done.stdout.splitlines()[-1])
     assert result["n"] == 2 and result["heavy"] == []
+
+
+def test_progress_bars_use_tqdm_auto() -> None:
+    # tqdm.auto: a widget in a notebook, text in a terminal (plain tqdm prints text
+    # lines into notebook cells)
+    package = Path(opsnn_lake.__file__).parent
+    plain = [
+        f"{path.relative_to(package)}:{i}"
+        for path in sorted(package.rglob("*.py"))
+        for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if re.search(r"^\s*(from tqdm import|import tqdm\b)", line)
+    ]
+    assert plain == []

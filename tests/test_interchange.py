@@ -117,6 +117,29 @@ def test_off_grid_spike_times_survive_nwb_bitwise(tmp_path, nest_block):
     assert spikes_and_signals(read_nwb(path)) == spikes_and_signals(block)
 
 
+def test_a_run_without_spikes_exports_to_nwb(tmp_path, nest_block):
+    from nwbinspector import Importance, inspect_nwbfile
+
+    silent = copy.deepcopy(nest_block)  # a silent network: cells, signals, no spikes
+    seg = silent.segments[0]
+    seg.spiketrains = [
+        st.duplicate_with_new_data(st.magnitude[:0] * st.units) for st in seg.spiketrains
+    ]
+    for new, old in zip(seg.spiketrains, nest_block.segments[0].spiketrains, strict=True):
+        new.annotations.update(old.annotations)
+    signals_only = copy.deepcopy(nest_block)  # signals, no cells with spike trains at all
+    signals_only.segments[0].spiketrains = []
+    for name, block in (("silent", silent), ("signals", signals_only)):
+        path = write_nwb(block_to_nodes(block), tmp_path / f"{name}.nwb", run_id="x", provenance={})
+        assert spikes_and_signals(read_nwb(path)) == spikes_and_signals(block)
+        bad = [
+            (m.check_function_name, m.message)
+            for m in inspect_nwbfile(nwbfile_path=str(path))
+            if m.importance in (Importance.CRITICAL, Importance.BEST_PRACTICE_VIOLATION)
+        ]
+        assert not bad, (name, bad)
+
+
 def test_sonata_export_is_read_by_libsonata_and_round_trips(tmp_path, stored, nest_block):
     import libsonata
 

@@ -255,8 +255,12 @@ def summary_table(tree: xr.DataTree) -> pd.DataFrame:
     keyed: list[pd.Series] = []  # indexed by (run, segment, population)
     pooled: list[pd.Series] = []  # indexed by (run, population): PSTHs
     params: dict[str, pd.Series] = {}
+    units: dict[str, str] = {}  # of the parameters (a model's UNITS), for the headers
     for name, node in tree.children.items():
         ds = node.to_dataset().compute()
+        units.update(
+            {str(k): str(c.attrs["units"]) for k, c in ds.coords.items() if "units" in c.attrs}
+        )
         for var_name, var in ds.data_vars.items():
             series, coords = _summarise(name, var_name, var, ds.attrs.get("signal"))
             (keyed if "segment" in series.index.names else pooled).append(series)
@@ -274,7 +278,7 @@ def summary_table(tree: xr.DataTree) -> pd.DataFrame:
     runs = table.index.get_level_values("run")
     varying = {k: v for k, v in params.items() if v.astype(str).nunique() > 1}
     for i, (k, v) in enumerate(varying.items()):
-        table.insert(i, k, v.reindex(runs).to_numpy())
+        table.insert(i, f"{k} ({units[k]})" if k in units else k, v.reindex(runs).to_numpy())
     from opsnn_lake.display import drop_seed_aliases
 
     return drop_seed_aliases(table)  # one seed column, not seed, p.seed and rng_seed

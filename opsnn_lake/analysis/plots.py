@@ -319,7 +319,7 @@ def plot_statistic(
         detail = [f"{stat.sizes['unit_i']} units per population"]
         if "bin_size_ms" in stat.attrs:
             detail.insert(0, f"{float(stat.attrs['bin_size_ms']):g} ms bins")
-        label = f"{label} ({', '.join(detail)})"
+        label = f"{label}\n({', '.join(detail)})"  # two lines: one would overflow the figure
     stat_units = str(stat.attrs.get("units", "")).replace("**2", "²")
     value_label = f"{label} ({stat_units})" if stat_units and stat_units != "1" else label
     curve = next((d for d in stat.dims if d in CURVE_DIMS), None)
