@@ -2,7 +2,7 @@
 
 A spec names a model and the configurations to run::
 
-    model: va                 # name (looked up next to the spec, then in ./simulate) or path
+    model: va                 # name (found as opsnn_lake.models says) or path
     simulator: nest           # nest | spinnaker
     parameters: {n_pop: 2000} # fixed overrides for every run
     grid:                     # every combination of these values ...
