@@ -21,7 +21,6 @@ a run's arrays stay dask arrays until computed. See ``docs/catalog.md``.
 
 from __future__ import annotations
 
-import argparse
 import copy
 import os
 import uuid
@@ -48,9 +47,7 @@ __all__ = [
     "RunEntry",
     "RunSource",
     "catalog_text",
-    "configure",
     "open_catalog",
-    "run",
     "write_catalog",
 ]
 
@@ -904,27 +901,3 @@ def open_catalog(path: str | os.PathLike[str] = "catalogs/lake.yaml", name: str 
             f"(entries: {names}); rewrite the file with `opsnn-lake catalog`"
         )
     return intake.open_catalog(str(path))[name]
-
-
-# --------------------------------------------------------------------------- CLI
-
-
-def configure(parser: argparse.ArgumentParser, command: str) -> None:
-    """Options of ``opsnn-lake catalog``."""
-    parser.add_argument(
-        "-o",
-        "--output",
-        default="catalogs/lake.yaml",
-        help="YAML file to write (default: catalogs/lake.yaml)",
-    )
-    parser.add_argument("--name", default="lake", help="entry name (default: lake)")
-
-
-def run(args: argparse.Namespace) -> int:
-    """Write the catalog YAML for ``--lake``."""
-    path = write_catalog(args.lake, args.output, name=args.name)
-    print(f"{path}: catalog entry {args.name!r} -> lake {Path(args.lake).absolute()}")
-    if not Path(args.lake).exists():
-        print(f"note: {args.lake} is not created yet; the catalog opens once it exists")
-    print(f'open it with: intake.open_catalog("{args.output}")["{args.name}"]')
-    return 0

@@ -1,6 +1,7 @@
 """``opsnn-lake demo``: a small real NEST sweep into the lake, summarised.
 
-Runs the sweep ``simulate/demo_sweep.yaml`` (the Vogels-Abbott network across
+Runs the sweep ``simulate/demo_sweep.yaml`` (or the copy shipped in
+:mod:`opsnn_lake.models`: the Vogels-Abbott network across
 inhibitory strengths and two seeds; runs already in the lake are skipped), writes the
 intake catalog (``catalogs/lake.yaml``), prints each run's mean firing rate per
 population and saves a plot of rate against the swept parameter.
@@ -8,31 +9,26 @@ population and saves a plot of rate against the swept parameter.
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from opsnn_lake.errors import SchemaError
 from opsnn_lake.lake import Lake
-from opsnn_lake.sweep import SweepSpec, format_report, load_spec, run_sweep
+from opsnn_lake.models import bundled_file
 
-__all__ = ["configure", "demo_spec_path", "population_rates", "rate_plot", "run"]
-
-_REPO = Path(__file__).resolve().parents[1]
+__all__ = ["demo_spec_path", "population_rates", "rate_plot"]
 
 
 def demo_spec_path() -> Path:
-    """``simulate/demo_sweep.yaml`` of the current folder, else of the source tree."""
-    for base in (Path.cwd(), _REPO):
-        path = base / "simulate" / "demo_sweep.yaml"
-        if path.is_file():
-            return path
-    raise SchemaError(
-        "demo: no simulate/demo_sweep.yaml here or in the source tree; run the demo from "
-        "a clone of the repository or pass --spec"
-    )
+    """``simulate/demo_sweep.yaml`` of the current folder, else the one shipped in the package.
+
+    The shipped spec names the model ``va``, found like any model name
+    (:mod:`opsnn_lake.models`): a ``simulate/va.py`` of the current folder wins over the
+    bundled copy.
+    """
+    local = Path.cwd() / "simulate" / "demo_sweep.yaml"
+    return local if local.is_file() else bundled_file("specs/demo_sweep.yaml")
 
 
 def population_rates(lake: Lake, run_ids: list[str]) -> pd.DataFrame:
@@ -81,36 +77,3 @@ def rate_plot(rates: pd.DataFrame, x: str, path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
     return path
-
-
-def configure(parser: argparse.ArgumentParser, command: str) -> None:
-    """Options of ``opsnn-lake demo``."""
-    parser.add_argument("--spec", help="sweep spec (default: simulate/demo_sweep.yaml)")
-    parser.add_argument("--workers", type=int, help="parallel runs (default: the spec's)")
-    parser.add_argument("--catalog", default="catalogs/lake.yaml", help="catalog YAML to write")
-    parser.add_argument(
-        "--plot", default="lake_demo_rates.png", help="PNG of rate against the swept parameter"
-    )
-
-
-def run(args: argparse.Namespace) -> int:
-    """Run the demo sweep, write the catalog, print rates, save the plot."""
-    spec: SweepSpec = load_spec(args.spec or demo_spec_path())
-    lake = Lake(args.lake)
-    print(f"demo: {spec.path} into {lake.path}")
-    report = run_sweep(spec, lake, workers=args.workers)
-    print(format_report(report, spec))
-    catalog = lake.write_catalog(args.catalog)
-    print(f"catalog: {catalog}  (intake.open_catalog({str(args.catalog)!r})['lake'])")
-    ids = [r["run_id"] for r in report.results if r["status"] != "failed"]
-    if not ids:
-        return 1
-    rates = population_rates(lake, ids)
-    x = next(iter(spec.grid), None) or "seed"
-    columns = [c for c in [x, "seed"] if c in rates.columns]
-    columns += [c for c in rates.columns if c.startswith("rate_")]
-    with pd.option_context("display.width", 200, "display.precision", 2):
-        print(rates[columns].sort_values(columns[:2]).to_string())
-    png = rate_plot(rates, x, args.plot)
-    print(f"plot: {png}")
-    return 1 if report.failed else 0

@@ -13,10 +13,7 @@ the reason, the others are still exported, and the exit code is 1.
 
 from __future__ import annotations
 
-import argparse
 import os
-import sys
-import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -24,7 +21,7 @@ from opsnn_lake import store as _store
 from opsnn_lake.errors import LakeError, RunNotFoundError, SchemaError
 from opsnn_lake.lake import Lake
 
-__all__ = ["FORMATS", "configure", "export_run", "export_runs", "run"]
+__all__ = ["FORMATS", "export_run", "export_runs"]
 
 #: Export formats and the extension of their files.
 FORMATS = {"nwb": ".nwb", "sonata": ".h5"}
@@ -84,36 +81,3 @@ def export_runs(
         except (LakeError, OSError) as err:
             errors.append(f"{run_id}: {err}")
     return written, errors
-
-
-def configure(parser: argparse.ArgumentParser, command: str) -> None:
-    """Add the options of ``opsnn-lake export``."""
-    parser.add_argument("run_ids", nargs="+", metavar="RUN_ID", help="runs to export")
-    parser.add_argument(
-        "--format",
-        dest="fmt",
-        required=True,
-        choices=sorted(FORMATS),
-        help="nwb (Units table + TimeSeries) or sonata (spike report)",
-    )
-    parser.add_argument(
-        "-o", "--output", required=True, metavar="DIR", help="folder of the exported files"
-    )
-
-
-def run(args: argparse.Namespace) -> int:
-    """Run ``opsnn-lake export``; exit code 1 if any run failed."""
-    lake = Lake(args.lake, create=False)
-    start = time.perf_counter()
-    written, errors = export_runs(lake, args.run_ids, args.fmt, args.output)
-    for path in written:
-        print(path)
-    for error in errors:
-        print(f"opsnn-lake export: {error}", file=sys.stderr)
-    nbytes = sum(p.stat().st_size for p in written)
-    print(
-        f"export: {len(written)} written, {len(errors)} failed; "
-        f"{nbytes / 1e6:.1f} MB in {time.perf_counter() - start:.1f} s",
-        file=sys.stderr,
-    )
-    return 1 if errors else 0

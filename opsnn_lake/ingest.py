@@ -26,14 +26,12 @@ the reason, the batch goes on, nothing partial becomes visible, and the exit cod
 
 from __future__ import annotations
 
-import argparse
 import glob
 import hashlib
 import json
 import multiprocessing
 import os
 import re
-import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -62,12 +60,10 @@ __all__ = [
     "IngestReport",
     "Manifest",
     "Outcome",
-    "configure",
     "discover",
     "group_items",
     "ingest",
     "read_manifest",
-    "run",
 ]
 
 MANIFEST_KEYS = ("entries", "trusted")
@@ -816,93 +812,3 @@ def _run_pool(
 def _tick(bar: Any, outcome: Outcome) -> Outcome:
     bar.update(1)
     return outcome
-
-
-# --------------------------------------------------------------------------- command line
-
-
-def configure(parser: argparse.ArgumentParser, command: str) -> None:
-    """Add the options of ``opsnn-lake ingest``."""
-    parser.add_argument(
-        "paths",
-        nargs="*",
-        metavar="PATH",
-        help="neo files, sPyNNaker run folders, tonic sample files, or folders holding them",
-    )
-    parser.add_argument(
-        "-m",
-        "--manifest",
-        action="append",
-        default=[],
-        metavar="YAML",
-        help="manifest naming paths or globs and the metadata to attach (repeatable)",
-    )
-    parser.add_argument(
-        "--trust-pickle",
-        action="store_true",
-        help="load pickle files (unpickling runs code from the file: only for files you trust)",
-    )
-    parser.add_argument(
-        "--tonic",
-        metavar="DATASET",
-        help=f"the PATHs are tonic sample files of this dataset ({', '.join(DATASETS)})",
-    )
-    parser.add_argument(
-        "--format",
-        dest="fmt",
-        metavar="NAME",
-        help="reader of the PATHs: a neo IO (NixIO, PickleIO, AsciiSpikeTrainIO…), nwb, "
-        "sonata, or a tonic dataset; needed for extensions that do not say (.txt, .bin…)",
-    )
-    parser.add_argument(
-        "--group",
-        metavar="all|REGEX",
-        help="one run per simulation: 'all' files form one run, or a regex on file names "
-        "with (?P<run>…) and (?P<population>…) groups, e.g. '(?P<run>.+)_(?P<population>exc|inh)'",
-    )
-    parser.add_argument(
-        "--allow-empty",
-        action="store_true",
-        help="store files read into no spike trains and no signals (or 'Column n' signals only)",
-    )
-    parser.add_argument(
-        "--workers", type=int, default=None, help="worker processes (default: number of CPUs)"
-    )
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-
-
-def run(args: argparse.Namespace) -> int:
-    """Run ``opsnn-lake ingest``; exit code 1 if anything failed."""
-    if not args.paths and not args.manifest:
-        print("opsnn-lake ingest: give PATHs or --manifest YAML", file=sys.stderr)
-        return 2
-    if args.workers is not None and args.workers < 1:
-        print("opsnn-lake ingest: --workers must be at least 1", file=sys.stderr)
-        return 2
-    report = ingest(
-        args.paths,
-        lake=args.lake,
-        manifests=args.manifest,
-        trust_pickle=args.trust_pickle,
-        tonic=args.tonic,
-        fmt=args.fmt,
-        group=args.group,
-        allow_empty=args.allow_empty,
-        workers=args.workers,
-        progress=not args.no_progress,
-    )
-    if report.ignored:
-        shown = ", ".join(report.ignored[:5]) + (" …" if len(report.ignored) > 5 else "")
-        print(
-            f"ignored {len(report.ignored)} files no neo IO reads by extension: {shown}",
-            file=sys.stderr,
-        )
-    if report.failed:
-        print(
-            f"{len(report.failed)} failed (re-run after fixing them; the rest is kept):",
-            file=sys.stderr,
-        )
-        for outcome in report.failed:
-            print(f"  {outcome.error}", file=sys.stderr)
-    print(report.summary())
-    return 0 if report.ok else 1

@@ -16,12 +16,10 @@ static host. Sumatra's record browser needs a Django server; this needs a browse
 
 from __future__ import annotations
 
-import argparse
 import html
 import json
 import os
 import shutil
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,7 +41,7 @@ if TYPE_CHECKING:
 
     from opsnn_lake.lake import Lake
 
-__all__ = ["configure", "run", "write_report"]
+__all__ = ["write_report"]
 
 #: At most this many parameters get a plot of the rate against them.
 MAX_PARAMETER_PLOTS = 4
@@ -266,30 +264,3 @@ def write_report(
     index = out / "index.html"
     index.write_text(_page("OpSNN lake report", body, script=_SCRIPT), "utf-8")
     return index
-
-
-def configure(parser: argparse.ArgumentParser, command: str) -> None:
-    """Options of ``opsnn-lake report``."""
-    parser.add_argument(
-        "--where", action="append", metavar="KEY=VALUE",
-        help="select runs (repeatable): key=value, key=lo..hi, key=[a,b]",
-    )  # fmt: skip
-    parser.add_argument("-o", "--output", default="report", help="folder (default: ./report)")
-    parser.add_argument("--no-rasters", action="store_true", help="skip the run rasters")
-
-
-def run(args: argparse.Namespace) -> int:
-    """Write the report of ``--lake``."""
-    from opsnn_lake.cli_lake import parse_where
-    from opsnn_lake.lake import Lake
-
-    lake = Lake(args.lake, create=False)
-    criteria = parse_where(args.where)
-    if lake.search(**criteria).empty:
-        print(f"no runs in {lake.path} match {args.where or 'the lake'}; nothing to report")
-        return 1
-    index = write_report(
-        lake, args.output, criteria=criteria, rasters=not args.no_rasters, progress=True
-    )
-    print(f"wrote {index}; open it in a browser (no server needed)", file=sys.stdout)
-    return 0

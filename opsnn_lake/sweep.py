@@ -2,7 +2,7 @@
 
 A spec names a model and the configurations to run::
 
-    model: va                 # name (looked up next to the spec, then in ./simulate) or path
+    model: va                 # name (found as opsnn_lake.models says) or path
     simulator: nest           # nest | spinnaker
     parameters: {n_pop: 2000} # fixed overrides for every run
     grid:                     # every combination of these values ...
@@ -35,7 +35,6 @@ see the lake and the model files at the same paths. A run that crashes or exceed
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import os
 import sys
@@ -45,7 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from opsnn_lake.cluster import CLUSTERS, SlurmOptions, dask_client, slurm_options_for
+from opsnn_lake.cluster import SlurmOptions, dask_client, slurm_options_for
 from opsnn_lake.errors import SchemaError
 from opsnn_lake.lake import Lake
 
@@ -53,13 +52,11 @@ __all__ = [
     "SPEC_KEYS",
     "SweepReport",
     "SweepSpec",
-    "configure",
     "expand",
     "format_report",
     "load_spec",
     "parse_spec",
     "plan_sweep",
-    "run",
     "run_sweep",
 ]
 
@@ -472,53 +469,3 @@ def format_report(report: SweepReport, spec: SweepSpec) -> str:
     counts = report.counts()
     lines.append(", ".join(f"{n} {status}" for status, n in sorted(counts.items())))
     return "\n".join(lines)
-
-
-# --------------------------------------------------------------------------- CLI
-
-
-def configure(parser: argparse.ArgumentParser, command: str) -> None:
-    """Options of ``opsnn-lake sweep``."""
-    parser.add_argument("spec", help="sweep spec YAML file (e.g. simulate/va_sweep.yaml)")
-    parser.add_argument("--simulator", help="override the spec's simulator (nest, spinnaker)")
-    parser.add_argument("--scheduler", metavar="ADDRESS", help="a running dask scheduler")
-    parser.add_argument(
-        "--cluster",
-        choices=CLUSTERS,
-        help="where runs go: local processes (default) or SLURM jobs (dask-jobqueue; "
-        "options from the spec's 'slurm' section or slurm.yaml beside it)",
-    )
-    parser.add_argument(
-        "--workers", "--jobs", type=int, help="parallel runs on the local cluster, or SLURM jobs"
-    )
-    parser.add_argument("--timeout", type=float, help="seconds per run")
-    parser.add_argument(
-        "--dry-run", action="store_true", help="list the configurations and their run ids only"
-    )
-
-
-def run(args: argparse.Namespace) -> int:
-    """Run ``opsnn-lake sweep``; exit code 1 if any run failed."""
-    spec = load_spec(args.spec)
-    if args.simulator:
-        data = {k: getattr(spec, k) for k in SPEC_KEYS if k != "list"}
-        data["list"] = spec.configurations
-        data["simulator"] = args.simulator
-        spec = parse_spec(data, path=spec.path)
-    lake = Lake(args.lake)
-    if args.dry_run:
-        for item in plan_sweep(spec, lake):
-            state = "in lake" if item["cached"] else "to run"
-            config = item["config"]
-            print(f"{item['run_id']}  {state:7}  seed={config['seed']}  {config['parameters']}")
-        return 0
-    report = run_sweep(
-        spec,
-        lake,
-        scheduler=args.scheduler,
-        cluster=args.cluster,
-        workers=args.workers,
-        timeout=args.timeout,
-    )
-    print(format_report(report, spec))
-    return 1 if report.failed else 0

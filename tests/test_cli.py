@@ -34,3 +34,41 @@ def test_unknown_command_exits_with_usage_error():
     with pytest.raises(SystemExit) as exc:
         main(["frobnicate"])
     assert exc.value.code == 2
+
+
+def test_one_module_per_command_and_argparse_only_in_the_cli_package():
+    import ast
+    import importlib
+    from pathlib import Path
+
+    import opsnn_lake
+
+    for name, (module_name, _) in COMMANDS.items():
+        assert module_name == f"opsnn_lake.cli.{name}"
+        module = importlib.import_module(module_name)
+        assert callable(module.configure) and callable(module.run)
+    package = Path(opsnn_lake.__file__).parent
+    for path in package.rglob("*.py"):
+        if path.is_relative_to(package / "cli"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
+            assert "argparse" not in names, f"{path} imports argparse"
+
+
+def test_only_the_chosen_command_module_is_imported():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from opsnn_lake.cli import build_parser; build_parser('ls'); "
+        "print(sorted(m for m in sys.modules if m.startswith('opsnn_lake.cli.')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "['opsnn_lake.cli._where', 'opsnn_lake.cli.ls']"

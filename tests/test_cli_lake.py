@@ -11,7 +11,8 @@ import quantities as pq
 
 from opsnn_lake import Lake
 from opsnn_lake.cli import main
-from opsnn_lake.cli_lake import human_size, parse_where
+from opsnn_lake.cli._where import parse_where
+from opsnn_lake.display import human_size
 
 
 def _block(seed: int) -> neo.Block:

@@ -31,7 +31,6 @@ kernel holds global state), with a timeout; sweeps use it.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import dataclasses
 import hashlib
@@ -55,6 +54,7 @@ from typing import Any
 
 from opsnn_lake.errors import LakeError, SchemaError
 from opsnn_lake.lake import Lake, content_sha256
+from opsnn_lake.models import find_model_file, model_search_path
 from opsnn_lake.processes import die_with_parent
 from opsnn_lake.provenance import Provenance
 
@@ -77,7 +77,6 @@ __all__ = [
 KINDS = ("simulation", "input")
 RESERVED_PARAMETERS = ("setup",)
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_REPO_SIMULATE = Path(__file__).resolve().parents[2] / "simulate"
 
 
 # --------------------------------------------------------------------------- back-ends
@@ -201,39 +200,6 @@ class Model:
     module: ModuleType = field(repr=False, compare=False)
 
 
-def model_search_path(extra: Sequence[str | os.PathLike[str]] = ()) -> list[Path]:
-    """Folders searched for a model given by name: ``extra``, ``./simulate``, the repo's."""
-    dirs = [Path(d) for d in extra] + [Path.cwd() / "simulate", _REPO_SIMULATE]
-    seen: list[Path] = []
-    for d in dirs:
-        d = d.absolute()
-        if d not in seen:
-            seen.append(d)
-    return seen
-
-
-def _find_model_file(
-    model: str | os.PathLike[str], search: Sequence[str | os.PathLike[str]]
-) -> Path:
-    text = os.fspath(model)
-    if _NAME.fullmatch(text):
-        dirs = model_search_path(search)
-        for d in dirs:
-            if (d / f"{text}.py").is_file():
-                return (d / f"{text}.py").resolve()
-        known = sorted({p.stem for d in dirs if d.is_dir() for p in d.glob("*.py")} - {"__init__"})
-        raise SchemaError(
-            f"model {text!r}: no {text}.py in {', '.join(str(d) for d in dirs)}; "
-            f"known models: {', '.join(known) or 'none'} (or give the path of a .py file)"
-        )
-    candidates = [Path(text)] + [Path(d) / text for d in search]
-    for path in candidates:
-        if path.is_file():
-            return path.resolve()
-    looked = ", ".join(map(str, candidates))
-    raise SchemaError(f"model {text!r}: file not found (looked at {looked})")
-
-
 def _canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
 
@@ -283,7 +249,7 @@ def load_model(
     Parameters
     ----------
     model : str or path-like
-        A name (``"va"`` → ``va.py`` in :func:`model_search_path`) or a ``.py`` path
+        A name (``"va"``, found as :mod:`opsnn_lake.models` describes) or a ``.py`` path
         (relative paths are tried from the current directory, then from ``search``).
     search : sequence of path-like
         Extra folders searched first (a sweep passes the folder of its spec).
@@ -298,7 +264,7 @@ def load_model(
         If the file is missing (the message lists known models) or does not follow the
         model contract (the message names the file and the missing or bad attribute).
     """
-    path = _find_model_file(model, search)
+    path = find_model_file(model, search)
     code = path.read_bytes()
     unique = hashlib.sha256(os.fsencode(path) + code).hexdigest()[:12]
     module_name = f"opsnn_model_{path.stem}_{unique}"
@@ -812,15 +778,31 @@ def _read_result(path: Path) -> dict[str, Any]:
         return {}
 
 
+@dataclass(frozen=True)
+class _ChildArgs:
+    lake: str
+    result: str
+    request: str
+    expect: str | None = None
+    parent: int | None = None
+
+
+def _child_args(argv: Sequence[str]) -> _ChildArgs:
+    """``--name value`` pairs of the child's command line (written by this module only)."""
+    names = {f"--{f}" for f in ("lake", "result", "request", "expect", "parent")}
+    if len(argv) % 2 or any(flag not in names for flag in argv[::2]):
+        raise SystemExit(f"opsnn-lake child process: unexpected arguments {list(argv)}")
+    values = {flag[2:]: value for flag, value in zip(argv[::2], argv[1::2], strict=True)}
+    missing = [n for n in ("lake", "result", "request") if n not in values]
+    if missing:
+        raise SystemExit(f"opsnn-lake child process: missing --{', --'.join(missing)}")
+    parent = values.pop("parent", None)
+    return _ChildArgs(**values, parent=None if parent is None else int(parent))
+
+
 def child_main(argv: Sequence[str]) -> int:
     """Entry point of the child process started by :func:`run_in_subprocess`."""
-    parser = argparse.ArgumentParser(prog="opsnn-lake-run")
-    parser.add_argument("--lake", required=True)
-    parser.add_argument("--result", required=True)
-    parser.add_argument("--request", required=True)
-    parser.add_argument("--expect")
-    parser.add_argument("--parent", type=int)
-    args = parser.parse_args(argv)
+    args = _child_args(argv)
     if args.parent is not None:
         die_with_parent(args.parent)
     result_path = Path(args.result)

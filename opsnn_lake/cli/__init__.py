@@ -1,10 +1,12 @@
-"""The opsnn-lake command line: a thin layer over the public API.
+"""The opsnn-lake command line: a package of thin commands over the public API.
 
-Each sub-command lives with the feature it drives: a module listed in :data:`COMMANDS`
-that defines ``configure(parser, command)`` (add its options) and ``run(args) -> int``
-(do the work, return the exit code). To add a command, add one line to
-:data:`COMMANDS`. Every command takes ``--lake`` (default ``./lake``), before or after
-the command name. Exit codes: 0 success, 1 some work failed, 2 bad usage or input.
+One module per command, ``opsnn_lake.cli.<name>`` (listed in :data:`COMMANDS`), defines
+``configure(parser)`` (add its options) and ``run(args) -> int`` (parse → call the public
+API → print; return the exit code). To add a command, write its module and add one line
+to :data:`COMMANDS`. Only the chosen command's module is imported. Every command takes
+``--lake`` (default ``./lake``), before or after the command name. Exit codes: 0
+success, 1 some work failed, 2 bad usage or input. Nothing outside this package
+imports argparse.
 """
 
 from __future__ import annotations
@@ -20,18 +22,18 @@ __all__ = ["COMMANDS", "build_parser", "main"]
 
 #: name → (module with configure/run, one-line help). One line per command.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "demo": ("opsnn_lake.demo", "run a small real NEST sweep into the lake and summarise it"),
-    "sweep": ("opsnn_lake.sweep", "run a parameter sweep from a YAML spec"),
-    "explore": ("opsnn_lake.explorer", "let the lake's analyses choose the next parameters"),
-    "ingest": ("opsnn_lake.ingest", "ingest neo files, sPyNNaker run folders or tonic data"),
-    "export": ("opsnn_lake.export", "export runs as NWB files or SONATA spike reports"),
-    "catalog": ("opsnn_lake.catalog", "write the intake catalog YAML for the lake"),
-    "ls": ("opsnn_lake.cli_lake", "list runs (filter with --where key=value)"),
-    "check": ("opsnn_lake.cli_lake", "find orphan stores, rows and staging left-overs"),
-    "reindex": ("opsnn_lake.cli_lake", "rebuild the index from the stores"),
-    "analyse": ("opsnn_lake.analysis.cli", "compute statistics across runs"),
-    "plot": ("opsnn_lake.analysis.cli", "plot a raster, a statistic or a movie"),
-    "report": ("opsnn_lake.report", "write a browsable static HTML report of the lake"),
+    "demo": ("opsnn_lake.cli.demo", "run a small real NEST sweep into the lake and summarise it"),
+    "sweep": ("opsnn_lake.cli.sweep", "run a parameter sweep from a YAML spec"),
+    "explore": ("opsnn_lake.cli.explore", "let the lake's analyses choose the next parameters"),
+    "ingest": ("opsnn_lake.cli.ingest", "ingest neo files, sPyNNaker run folders or tonic data"),
+    "export": ("opsnn_lake.cli.export", "export runs as NWB files or SONATA spike reports"),
+    "catalog": ("opsnn_lake.cli.catalog", "write the intake catalog YAML for the lake"),
+    "ls": ("opsnn_lake.cli.ls", "list runs (filter with --where key=value)"),
+    "check": ("opsnn_lake.cli.check", "find orphan stores, rows and staging left-overs"),
+    "reindex": ("opsnn_lake.cli.reindex", "rebuild the index from the stores"),
+    "analyse": ("opsnn_lake.cli.analyse", "compute statistics across runs"),
+    "plot": ("opsnn_lake.cli.plot", "plot a raster, a statistic or a movie"),
+    "report": ("opsnn_lake.cli.report", "write a browsable static HTML report of the lake"),
 }
 
 DESCRIPTION = (
@@ -93,7 +95,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
             if err.name is None or not (module_name + ".").startswith(err.name + "."):
                 raise
             continue
-        module.configure(cmd, name)
+        module.configure(cmd)
         cmd.set_defaults(_module=module)
     return parser
 
@@ -125,7 +127,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
