@@ -61,7 +61,9 @@ def configure(parser: argparse.ArgumentParser, command: str) -> None:
             "-o", "--output", help="write the results to this .zarr (groups) or .nc file"
         )
         parser.add_argument(
-            "--workers", type=int, help="dask worker threads (default: one per core)"
+            "--workers",
+            type=int,
+            help="dask worker processes on this machine (default: threads in this process)",
         )
         parser.add_argument(
             "--scheduler", help="address of a dask.distributed scheduler to compute on"
@@ -167,9 +169,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _compute(tree: Any, args: argparse.Namespace) -> Any:
+    """Compute batched (see :mod:`opsnn_lake.analysis.plan`): on ``--workers N`` worker
+    processes, a scheduler or a cluster when asked (reads scale with processes, not
+    with threads, which share one GIL), else on threads in this process."""
     import dask
 
-    if args.scheduler or args.cluster:
+    from opsnn_lake.analysis import compute
+
+    if args.scheduler or args.cluster or args.workers:
         from opsnn_lake.cluster import SlurmOptions, dask_client, load_slurm_options
 
         config = args.slurm_config or ("slurm.yaml" if Path("slurm.yaml").is_file() else None)
@@ -177,9 +184,9 @@ def _compute(tree: Any, args: argparse.Namespace) -> Any:
         with dask_client(
             scheduler=args.scheduler, cluster=args.cluster, slurm=slurm, workers=args.workers
         ):
-            return tree.compute()
-    with dask.config.set(scheduler="threads", num_workers=args.workers):
-        return tree.compute()
+            return compute(tree)
+    with dask.config.set(scheduler="threads"):
+        return compute(tree)
 
 
 def _analyse(args: argparse.Namespace) -> int:
