@@ -229,21 +229,38 @@ def _components(reads: Mapping[Hashable, tuple[str, int]], dependents: Mapping) 
     return list(out.values())
 
 
-def _pack(components: list[list], reads: Mapping, n_batches: int) -> list[list]:
-    """Consecutive components in batches of about equal weight (spikes), at most
-    ``spikes-per-task`` each unless one component alone holds more."""
-    total = sum(w for _, w in reads.values())
-    target = max(1, min(spikes_per_task(), -(-total // max(1, n_batches))))
-    batches: list[list] = [[]]
-    weight = 0
+def _units(components: list[list], reads: Mapping) -> list[list]:
+    """What a batch takes whole: a run's reads, or, for a run over ``spikes-per-task``,
+    each of its components (so a run too big for one task is still split)."""
+    runs: dict[str, list[list]] = {}
     for comp in components:
-        w = sum(reads[k][1] for k in comp)
-        if batches[-1] and weight + w > target:
+        runs.setdefault(reads[comp[0]][0], []).append(comp)
+    out = []
+    for comps in runs.values():
+        weight = sum(reads[k][1] for comp in comps for k in comp)
+        out.extend([[k for comp in comps for k in comp]] if weight <= spikes_per_task() else comps)
+    return out
+
+
+def _pack(units: list[list], reads: Mapping, n_batches: int) -> list[list]:
+    """Consecutive units in ``n_batches`` batches of about equal weight (spikes), more
+    when that is needed to hold at most ``spikes-per-task`` each."""
+    weights = [sum(reads[k][1] for k in unit) for unit in units]
+    total = max(1, sum(weights))
+    cap = spikes_per_task()
+    n = max(1, n_batches, -(-total // cap))
+    batches: list[list] = []
+    index, weight, done = -1, 0, 0
+    for unit, w in zip(units, weights, strict=True):
+        # A unit goes to the batch its middle falls in, on a scale of equal weights.
+        wanted = min(n - 1, int((done + w / 2) * n // total))
+        if wanted != index or (weight and weight + w > cap):
             batches.append([])
-            weight = 0
-        batches[-1].extend(comp)
+            index, weight = wanted, 0
+        batches[-1].extend(unit)
         weight += w
-    return [b for b in batches if b]
+        done += w
+    return batches
 
 
 def _absorb(batches: list[list], deps: Mapping[Hashable, Iterable]) -> dict[Hashable, int]:
@@ -277,7 +294,7 @@ def batch_graph(
     if not reads:
         return dsk, {}
     dependents = reverse_dict(deps)
-    batches = _pack(_components(reads, dependents), reads, n_batches)
+    batches = _pack(_units(_components(reads, dependents), reads), reads, n_batches)
     batch_of = _absorb(batches, deps)
     wanted = set(keys)
     members: dict[int, list[Hashable]] = {}
