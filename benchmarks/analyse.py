@@ -220,7 +220,7 @@ def process_timings(lake, n_runs: int, repeat: int) -> dict[int, list[float]]:
         for workers in (1, 2):
             clusters[workers] = LocalCluster(
                 n_workers=workers, threads_per_worker=1, processes=True,
-                dashboard_address=None, memory_limit="2GiB",
+                dashboard_address=":0", memory_limit="2GiB",
             )  # fmt: skip
             clients[workers] = Client(clusters[workers], set_as_default=False)
             lake_analysis(lake, n_runs, None, clients[workers])
@@ -316,6 +316,48 @@ def free_cores() -> float:
     return times[0] / times[1]
 
 
+def lake_timings(lake, n_runs: int, repeat: int, reference: dict) -> tuple[dict, int]:
+    """Median lake times for 25, 50, 100 runs on 1 and 2 threads; values checked."""
+    timings, compared = {}, 0
+    for n in (25, 50, 100):
+        if n > n_runs:
+            continue
+        for workers in (1, 2):
+            ts = []
+            for _ in range(repeat):
+                t, tree, sel = lake_analysis(lake, n, workers)
+                ts.append(t)
+            timings[(n, workers)] = statistics.median(ts)
+            if n == min(100, n_runs) and workers == 2:
+                compared = check(
+                    tree, {k: v for k, v in reference.items() if k[0] in set(sel.index)}
+                )
+    return timings, compared
+
+
+def print_lake_results(
+    timings: dict, full: int, classic_full: float, n_classic: int, compared: int
+) -> None:
+    t_lake = timings[(full, 2)]
+    print()
+    print(f"{'runs':>5} {'threads':>8} {'lake (s)':>9} {'per run (ms)':>13}")
+    for (n, w), t in sorted(timings.items()):
+        print(f"{n:>5} {w:>8} {t:>9.2f} {1000 * t / n:>13.1f}")
+    print()
+    print(f"numbers checked against elephant: {compared} values agree (rtol 1e-9)")
+    print(
+        f"classic loop: {classic_full:.1f} s for {full} runs"
+        + ("" if n_classic == full else f" (measured on {n_classic}, scaled)")
+    )
+    print(f"lake (dask, 2 threads): {t_lake:.2f} s for {full} runs")
+    print(f"ratio: {classic_full / t_lake:.0f}x faster (target >= 100x)")
+    if (25, 2) in timings:
+        print(f"scaling 25 -> {full} runs: x{timings[(full, 2)] / timings[(25, 2)]:.2f} time "
+              f"for x{full / 25:.0f} runs")  # fmt: skip
+    print(f"1 -> 2 threads ({full} runs): x{timings[(full, 1)] / timings[(full, 2)]:.2f} "
+          f"({timings[(full, 1)]:.2f} -> {timings[(full, 2)]:.2f} s)")  # fmt: skip
+
+
 def _size(paths) -> int:
     return sum(p.stat().st_size for p in paths)
 
@@ -383,40 +425,9 @@ def main(argv: list[str] | None = None) -> int:
     per_run = t_classic / n_classic
     print(f"  {t_classic:.1f} s ({per_run:.2f} s per run)")
 
-    timings = {}
-    for n in (25, 50, 100):
-        if n > args.runs:
-            continue
-        for workers in (1, 2):
-            ts = []
-            for _ in range(args.repeat):
-                t, tree, sel = lake_analysis(lake, n, workers)
-                ts.append(t)
-            timings[(n, workers)] = statistics.median(ts)
-            if n == min(100, args.runs) and workers == 2:
-                compared = check(
-                    tree, {k: v for k, v in reference.items() if k[0] in set(sel.index)}
-                )
+    timings, compared = lake_timings(lake, args.runs, args.repeat, reference)
     scaling = scaling_report(lake, full, max(4, args.repeat))
-    t_lake = timings[(full, 2)]
-    classic_full = per_run * full
-    print()
-    print(f"{'runs':>5} {'workers':>8} {'lake (s)':>9} {'per run (ms)':>13}")
-    for (n, w), t in sorted(timings.items()):
-        print(f"{n:>5} {w:>8} {t:>9.2f} {1000 * t / n:>13.1f}")
-    print()
-    print(f"numbers checked against elephant: {compared} values agree (rtol 1e-9)")
-    print(
-        f"classic loop: {classic_full:.1f} s for {full} runs"
-        + ("" if n_classic == full else f" (measured on {n_classic}, scaled)")
-    )
-    print(f"lake (dask, 2 workers): {t_lake:.2f} s for {full} runs")
-    print(f"ratio: {classic_full / t_lake:.0f}x faster (target >= 100x)")
-    if (25, 2) in timings:
-        print(f"scaling 25 -> {full} runs: x{timings[(full, 2)] / timings[(25, 2)]:.2f} time "
-              f"for x{full / 25:.0f} runs")  # fmt: skip
-    print(f"1 -> 2 threads ({full} runs): x{timings[(full, 1)] / timings[(full, 2)]:.2f} "
-          f"({timings[(full, 1)]:.2f} -> {timings[(full, 2)]:.2f} s)")  # fmt: skip
+    print_lake_results(timings, full, per_run * full, n_classic, compared)
     print(scaling)
     print(verification)
     return 0

@@ -60,11 +60,7 @@ def configure(parser: argparse.ArgumentParser, command: str) -> None:
         parser.add_argument(
             "-o", "--output", help="write the results to this .zarr (groups) or .nc file"
         )
-        parser.add_argument(
-            "--workers",
-            type=int,
-            help="dask worker processes on this machine (default: threads in this process)",
-        )
+        parser.add_argument("--workers", type=int, help="worker processes (default: threads)")
         parser.add_argument(
             "--scheduler", help="address of a dask.distributed scheduler to compute on"
         )
