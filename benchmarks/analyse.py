@@ -275,6 +275,18 @@ def verification_cost(lake, n_runs: int, repeat: int) -> dict[bool, list[float]]
     return times
 
 
+def verification_report(lake, n_runs: int, repeat: int) -> str:
+    """One line: verified vs unverified reads (see :func:`verification_cost`)."""
+    cost = verification_cost(lake, n_runs, repeat)
+    on, off = cost[True], cost[False]
+    return (
+        f"verified reads, {n_runs} runs, {len(on)} alternated timings each: median "
+        f"{statistics.median(on):.2f} s vs {statistics.median(off):.2f} s unverified = "
+        f"{statistics.median(on) / statistics.median(off):.2f}x; best {min(on):.2f} vs "
+        f"{min(off):.2f} s = {min(on) / min(off):.2f}x (target <= 1.1x)"
+    )
+
+
 def check(tree, reference: dict) -> int:
     """Compare every number; return how many were compared."""
     n = 0
@@ -406,14 +418,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.scaling_only:
         print(scaling_report(lake, full, max(4, args.repeat)), flush=True)
         return 0
-    cost = verification_cost(lake, full, max(6, 2 * args.repeat))
-    on, off = cost[True], cost[False]
-    verification = (
-        f"verified reads, {full} runs, {len(on)} alternated timings each: median "
-        f"{statistics.median(on):.2f} s vs {statistics.median(off):.2f} s unverified = "
-        f"{statistics.median(on) / statistics.median(off):.2f}x; best {min(on):.2f} vs "
-        f"{min(off):.2f} s = {min(on) / min(off):.2f}x (target <= 1.1x)"
-    )
+    verification = verification_report(lake, full, max(6, 2 * args.repeat))
     print(verification, flush=True)
     if args.verification_only:
         return 0
