@@ -374,7 +374,7 @@ def _size(paths) -> int:
     return sum(p.stat().st_size for p in paths)
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--data", default=str(Path(tempfile.gettempdir()) / "opsnn-lake-analyse-bench")
@@ -388,7 +388,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--scaling-only", action="store_true", help="only 1 vs 2 worker processes")
     parser.add_argument("--fresh", action="store_true", help="delete DATA first")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     logging.disable(logging.WARNING)
     warnings.simplefilter("ignore")
     data = Path(args.data)
