@@ -16,7 +16,9 @@ Space (dims run × time × y × x): :func:`activity_map`; from it, per run and t
     :func:`wave_velocity` and :func:`spatial_correlation` (× distance)
 
 Several at once, reading each store once: :func:`analyse` (an ``xarray.DataTree``);
-:func:`save` writes any result as zarr or netCDF. Plots: :mod:`opsnn_lake.analysis.plots`.
+:func:`compute` computes results with the reads and reductions of a batch of runs in one
+task, so an analysis scales with worker processes; :func:`save` writes any result as
+zarr or netCDF. Plots: :mod:`opsnn_lake.analysis.plots`.
 
 Runs are given as a ``lake.search(...)`` DataFrame with ``lake=``, a Lake, run ids with
 ``lake=``, an intake catalog (search result) of the lake, or ``lake.open()`` DataTrees
