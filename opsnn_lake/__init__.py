@@ -30,6 +30,7 @@ from opsnn_lake.errors import (
 
 if TYPE_CHECKING:
     from opsnn_lake.catalog import LakeCatalog, open_catalog
+    from opsnn_lake.explorer import explore
     from opsnn_lake.lake import Lake
     from opsnn_lake.provenance import Provenance
 
@@ -45,6 +46,7 @@ __all__ = [
     "SchemaError",
     "UntrustedInputError",
     "__version__",
+    "explore",
     "open_catalog",
 ]
 
@@ -55,6 +57,7 @@ _LAZY = {
     "Lake": "opsnn_lake.lake",
     "LakeCatalog": "opsnn_lake.catalog",
     "Provenance": "opsnn_lake.provenance",
+    "explore": "opsnn_lake.explorer",
     "open_catalog": "opsnn_lake.catalog",
 }
 

@@ -35,7 +35,7 @@ from intake.catalog.entry import CatalogEntry
 from intake.source.base import DataSource, Schema
 
 from opsnn_lake.errors import CorruptStoreError, RunNotFoundError, SchemaError
-from opsnn_lake.index import FIXED_COLUMNS, RunIndex
+from opsnn_lake.index import FIXED_COLUMNS, RunIndex, open_lake_index
 from opsnn_lake.marker import check_lake_dir
 
 if TYPE_CHECKING:
@@ -404,7 +404,7 @@ class LakeCatalog(Catalog):
         where = kwargs.get("metadata", {}) or {}
         source = f" (catalog in {where['catalog_dir']})" if "catalog_dir" in where else ""
         self._lake_dir = check_lake_dir(_local_path(lake, what=f"argument 'lake'{source}"))
-        self._index = RunIndex(self._lake_dir / "index.sqlite", read_only=True)
+        self._index = open_lake_index(self._lake_dir)
         if criteria is not None and (
             isinstance(criteria, str | Mapping)
             or not all(isinstance(t, Sequence) and not isinstance(t, str) for t in criteria)
@@ -606,6 +606,11 @@ class LakeCatalog(Catalog):
         SchemaError
             For a name no run has (the message lists the known ones) or a bad value.
         """
+        if "study" in criteria:  # an explore study's runs (lineage beside the index)
+            from opsnn_lake import studies
+
+            criteria = dict(criteria)
+            criteria["run_id"] = studies.run_ids(self._lake_dir, criteria.pop("study"))
         terms = self._index.terms(_plain_criteria(criteria))
         if text:
             terms.insert(0, ["run_id", "contains", str(text)])
@@ -794,11 +799,12 @@ def catalog_text(
 
 
 def _read_yaml(path: Path) -> Any:
-    import yaml
+    from opsnn_lake.safe_yaml import load_yaml
 
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        # bounded: refuses alias bombs and oversized files in milliseconds
+        return load_yaml(path, what="catalog")
+    except SchemaError as err:
         raise SchemaError(
             f"{path}: not a readable YAML catalog ({err}). Nothing was changed; fix the "
             "file or move it away, then run `opsnn-lake catalog`"

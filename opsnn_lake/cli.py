@@ -22,7 +22,9 @@ __all__ = ["COMMANDS", "build_parser", "main"]
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("opsnn_lake.demo", "run a small real NEST sweep into the lake and summarise it"),
     "sweep": ("opsnn_lake.sweep", "run a parameter sweep from a YAML spec"),
+    "explore": ("opsnn_lake.explorer", "let the lake's analyses choose the next parameters"),
     "ingest": ("opsnn_lake.ingest", "ingest neo files, sPyNNaker run folders or tonic data"),
+    "export": ("opsnn_lake.export", "export runs as NWB files or SONATA spike reports"),
     "catalog": ("opsnn_lake.catalog", "write the intake catalog YAML for the lake"),
     "ls": ("opsnn_lake.cli_lake", "list runs (filter with --where key=value)"),
     "check": ("opsnn_lake.cli_lake", "find orphan stores, rows and staging left-overs"),

@@ -72,7 +72,10 @@ def human_size(nbytes: float) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``ls``, ``check`` or ``reindex``."""
-    lake = Lake(args.lake, create=False)
+    # Reading commands open the lake read-only: they take no lock, write nothing, and
+    # work on read-only mounts and on lakes of other users.
+    writes = args.command == "reindex" or (args.command == "check" and args.repair)
+    lake = Lake(args.lake, mode="r+" if writes else "r")
     if args.command == "ls":
         frame = lake.search(**parse_where(args.where))
         if frame.empty:
@@ -112,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
             return 1 if left or report.quarantined else 0  # damage found is a failure
         print("run `opsnn-lake check --repair` to mend")
         return 1
-    n_stores = len([p for p in lake.runs_dir.iterdir() if p.name.endswith(".zarr")])
+    n_stores = len(lake._stores())
     n = lake.reindex(progress=True)
     print(f"{lake.path}: indexed {n} runs")
     if n < n_stores:
@@ -139,20 +142,3 @@ def _ls_columns(spec: str | None, frame: pd.DataFrame) -> list[str]:
             f"{', '.join(c for c in frame.columns if c != 'path')}"
         )
     return (plain or compact_columns(frame)) + [c for c in extra if c not in plain]
-
-
-_NOT_PARAMS = {
-    "kind",
-    "simulator",
-    "simulator_version",
-    "model",
-    "seed",
-    "n_units",
-    "n_spikes",
-    "duration",
-    "bytes",
-    "created",
-    "inputs",
-    "path",
-    "size",
-}

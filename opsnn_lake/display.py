@@ -29,6 +29,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from opsnn_lake.index import FIXED_COLUMNS
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -52,22 +54,8 @@ __all__ = [
     "units_of_sources",
 ]
 
-#: Index columns that are not parameters (see :data:`opsnn_lake.index.FIXED_COLUMNS`).
-ID_COLUMNS = (
-    "run_id",
-    "kind",
-    "simulator",
-    "simulator_version",
-    "model",
-    "seed",
-    "n_units",
-    "n_spikes",
-    "duration",
-    "bytes",
-    "created",
-    "inputs",
-    "path",
-)
+#: Index columns that are not parameters.
+ID_COLUMNS = tuple(FIXED_COLUMNS)
 #: Parameters that repeat the run's seed (a model's ``seed`` parameter, the kernel seed).
 SEED_ALIASES = ("p.seed", "setup.rng_seed")
 #: Parameters listed with their values when they take at most this many distinct ones.

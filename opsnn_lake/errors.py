@@ -9,8 +9,11 @@ from __future__ import annotations
 
 __all__ = [
     "CorruptStoreError",
+    "IndexMissingError",
     "IndexVersionError",
     "LakeError",
+    "LakeReadOnlyError",
+    "LakeWriteError",
     "NotALakeError",
     "RunNotFoundError",
     "SchemaError",
@@ -49,3 +52,15 @@ class CorruptStoreError(LakeError, OSError):
     """A run store damaged after it was written: a chunk missing or failing its checksum,
     or metadata changed since writing. Raised by every read path instead of fill values
     or wrong numbers; ``opsnn-lake check --repair`` quarantines such runs."""
+
+
+class LakeReadOnlyError(LakeError, PermissionError):
+    """The lake (or its index) must be written and this process may not write it."""
+
+
+class IndexMissingError(LakeError, FileNotFoundError):
+    """A lake with stores has no usable index (missing or empty file): rebuild it."""
+
+
+class LakeWriteError(LakeError, OSError):
+    """Writing a run failed for lack of space or a file-size limit (names run and file)."""

@@ -23,7 +23,7 @@ import neo
 import numpy as np
 import quantities as pq
 
-from opsnn_lake import jsonable
+from opsnn_lake import _versions, jsonable
 from opsnn_lake.errors import SchemaError
 from opsnn_lake.neo_convert import (
     POPULATION_KEY,
@@ -168,6 +168,7 @@ def nest_nodes(
     """
     import nest
 
+    _versions.require_verified("PyNN", "the NEST fast path (reads PyNN's recorder internals)")
     state = sim.simulator.state
     t_now = state.t
     pop_names = unique_names(list(populations), prefix="population")

@@ -1,30 +1,57 @@
-"""The lake's run index: one SQLite row per run, every parameter a column of its own.
+"""The lake's run index: one SQLite row per run, its parameters in a long table.
 
 The stores are the source of truth; the index is derived from them (:func:`row_from_attrs`)
 and can be rebuilt at any time. SQLite gives transactions and safe concurrent writers
-(WAL journal, ``BEGIN IMMEDIATE``, a generous busy timeout); a new parameter name adds
-a column inside the same transaction as the row that brings it. Readers (the intake
-catalog) open the database read-only and never take the write lock.
+(WAL journal, ``BEGIN IMMEDIATE``, a generous busy timeout).
 
-Parameter columns are named ``p.<name>`` (nested parameters flattened with dots:
+Layout (index version 2; see docs/decisions.md, "An index nothing can poison")::
+
+    runs(run_id PRIMARY KEY, kind, simulator, ..., path)      fixed columns, one row a run
+    params(run_id, name, type, value, exact)                   one row per run and parameter
+    param_types(name, type)                                    the value types each name has
+    run_inputs(run_id, input_id)                               lineage
+    meta(key, value)                                           index_version
+
+Parameter names are *values* here, never SQL identifiers, so any name Provenance accepts
+is stored as is: names differing only in case, any Unicode (NUL included), and any number
+of distinct names (SQLite's 2000-column limit no longer applies). ``value`` holds a
+comparable SQLite value (``type`` says which JSON type it came from: ``int``, ``real``,
+``bool``, ``text``, ``json`` for lists, ``null``); integers beyond 64 bits are kept exactly
+in ``exact`` (decimal text) with their float approximation in ``value`` for ranges. An
+index on ``(name, type, value)`` answers each criterion with index range scans alone.
+
+Rows exchanged with callers (:func:`row_from_attrs`, :meth:`RunIndex.rows`) are flat dicts:
+the fixed columns plus ``p.<name>`` per parameter (nested parameters flattened with dots:
 ``p.stim.rate``); :meth:`RunIndex.search` and the DataFrames it returns use the bare
 names wherever they do not clash with a fixed column.
 
 Search criteria are keyword → value pairs (see :meth:`RunIndex.where`). They are turned
 into *terms*, ``[key, op, value]`` lists of plain JSON values, so a narrowed catalog can
-be pickled, written to YAML and sent to dask workers.
+be pickled, written to YAML and sent to dask workers. Values are checked against the
+types the column holds, so ``g_inh="51"`` on a numeric parameter is an error, not an
+empty result.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from opsnn_lake.errors import IndexVersionError, NotALakeError, SchemaError
+from opsnn_lake.errors import (
+    IndexMissingError,
+    IndexVersionError,
+    LakeError,
+    LakeReadOnlyError,
+    LakeWriteError,
+    NotALakeError,
+    SchemaError,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -32,14 +59,19 @@ if TYPE_CHECKING:
 __all__ = [
     "FIXED_COLUMNS",
     "INDEX_VERSION",
+    "INT64_MAX",
+    "INT64_MIN",
     "OPS",
     "RunIndex",
     "criteria_terms",
     "flatten",
+    "open_lake_index",
     "row_from_attrs",
 ]
 
-INDEX_VERSION = 1
+INDEX_VERSION = 2
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
 PARAM_PREFIX = "p."
 FIXED_COLUMNS = {
     "run_id": "TEXT PRIMARY KEY",
@@ -60,6 +92,29 @@ FIXED_COLUMNS = {
 #: and a substring of the run id (the free-text search of intake catalogs).
 OPS = ("eq", "range", "in", "null", "input", "contains")
 
+_NUMERIC = frozenset({"int", "real"})
+_TEXTUAL = frozenset({"text", "json"})
+
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS runs ("
+    + ", ".join(f'"{c}" {t}' for c, t in FIXED_COLUMNS.items())
+    + ")",
+    # WITHOUT ROWID: the primary key is the row, so a run's parameters sit together.
+    # rid is the rowid of the run's row in `runs`: integer keys keep the intersections
+    # of several criteria cheap (run ids are 25-character strings).
+    "CREATE TABLE IF NOT EXISTS params (rid INTEGER NOT NULL, name TEXT NOT NULL, "
+    "type TEXT NOT NULL, value, exact TEXT, PRIMARY KEY (rid, name)) WITHOUT ROWID",
+    # (name, type, value) + the primary key: every criterion is answered from this index
+    # alone (a covering index), one range scan per type family.
+    "CREATE INDEX IF NOT EXISTS params_name_type_value ON params (name, type, value)",
+    # An ordinary rowid table: rowid order is first-seen order, the order of columns.
+    "CREATE TABLE IF NOT EXISTS param_types (name TEXT NOT NULL, type TEXT NOT NULL, "
+    "UNIQUE (name, type))",
+    "CREATE TABLE IF NOT EXISTS run_inputs (run_id TEXT, input_id TEXT, "
+    "PRIMARY KEY (run_id, input_id))",
+    "CREATE INDEX IF NOT EXISTS run_inputs_input ON run_inputs (input_id)",
+)
+
 
 def flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     """Flatten nested parameter dicts: ``{"stim": {"rate": 5}}`` → ``{"stim.rate": 5}``."""
@@ -77,6 +132,80 @@ def _sql_value(value: Any) -> Any:
     if value is None or isinstance(value, int | float | str):
         return value
     return json.dumps(value, sort_keys=True)  # lists and the like: searchable as text
+
+
+def encode_value(value: Any) -> tuple[str, Any, str | None]:
+    """A parameter value as ``(type, comparable SQLite value, exact text or None)``."""
+    if value is None:
+        return "null", None, None
+    if isinstance(value, bool):
+        return "bool", int(value), None
+    if isinstance(value, int):
+        if INT64_MIN <= value <= INT64_MAX:
+            return "int", value, None
+        return "int", _approx(value), str(value)
+    if isinstance(value, float):
+        return "real", value, None
+    if isinstance(value, str):
+        return "text", value, None
+    return "json", json.dumps(value, sort_keys=True), None
+
+
+def _approx(value: int) -> float:
+    try:
+        return float(value)
+    except OverflowError:  # beyond the float range: only the sign orders it
+        return math.inf if value > 0 else -math.inf
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def open_lake_index(lake_dir: str | Path) -> RunIndex:
+    """The index of a lake, read-only; a lake without runs yet reads as empty.
+
+    Raises
+    ------
+    IndexMissingError
+        If the lake has stores but ``index.sqlite`` is missing or empty (0 bytes): that
+        is a lost index, not an empty lake; the message says how to rebuild it.
+    """
+    lake_dir = Path(lake_dir)
+    db = lake_dir / "index.sqlite"
+    missing = not db.is_file() or db.stat().st_size == 0
+    if missing:
+        runs = lake_dir / "runs"
+        n_stores = 0
+        if runs.is_dir():
+            with os.scandir(runs) as entries:
+                n_stores = sum(
+                    1 for e in entries if e.name.endswith(".zarr") and not e.is_symlink()
+                )
+        if n_stores:
+            what = "is missing" if not db.exists() else "is empty (0 bytes)"
+            raise IndexMissingError(
+                f"{db}: the lake index {what}, but {runs} holds {n_stores} store(s); "
+                f"rebuild the index with `opsnn-lake reindex --lake {lake_dir}` (as a user "
+                "who may write the lake)"
+            )
+    return RunIndex(db, read_only=True, empty_ok=missing)
+
+
+def _int_or_none(text: Any) -> Any:
+    return None if text is None or text != text else int(text)
+
+
+def _decode_value(type_: str, value: Any, exact: str | None) -> Any:
+    if type_ == "bool":
+        return bool(value)
+    if exact is not None:
+        return int(exact)
+    return value
 
 
 def row_from_attrs(attrs: Mapping[str, Any], *, path: str, nbytes: int) -> dict[str, Any]:
@@ -99,7 +228,7 @@ def row_from_attrs(attrs: Mapping[str, Any], *, path: str, nbytes: int) -> dict[
         "path": path,
     }
     for key, value in flatten(prov.get("parameters", {})).items():
-        row[PARAM_PREFIX + key] = _sql_value(value)
+        row[PARAM_PREFIX + key] = value
     return row
 
 
@@ -136,6 +265,7 @@ def criteria_terms(criteria: Mapping[str, Any]) -> list[list[Any]]:
     for key, value in criteria.items():
         if not isinstance(key, str) or not key:
             raise SchemaError(f"search: criterion name {key!r} must be a non-empty string")
+        value = _plain(value)
         if key == "input":
             values = list(value) if isinstance(value, list | set | frozenset | tuple) else [value]
             terms.append([key, "input", [_check_scalar(key, v) for v in values]])
@@ -144,16 +274,40 @@ def criteria_terms(criteria: Mapping[str, Any]) -> list[list[Any]]:
         elif isinstance(value, tuple):
             if len(value) != 2:
                 raise SchemaError(f"search: range for {key!r} must be (low, high), got {value!r}")
-            terms.append([key, "range", [_check_scalar(key, v) for v in value]])
+            terms.append([key, "range", [_check_scalar(key, _plain(v)) for v in value]])
         elif isinstance(value, list | set | frozenset):
-            terms.append([key, "in", [_check_scalar(key, v) for v in value]])
+            terms.append([key, "in", [_check_scalar(key, _plain(v)) for v in value]])
         else:
             terms.append([key, "eq", _check_scalar(key, value)])
     return terms
 
 
+def _plain(value: Any) -> Any:
+    """numpy scalars as the Python values they stand for (``np.float64(51)`` → 51.0)."""
+    item = getattr(value, "item", None)
+    if callable(item) and type(value).__module__ == "numpy" and getattr(value, "ndim", 1) == 0:
+        return item()
+    return value
+
+
 def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
+
+
+def _kind(value: Any) -> str:
+    """The type family a search value needs in a column: bool, number or text."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int | float):
+        return "number"
+    return "text"
+
+
+_FAMILY = {"bool": frozenset({"bool"}), "number": _NUMERIC, "text": _TEXTUAL}
+_FIXED_FAMILY = {
+    c: ("number" if t.split()[0] in ("INTEGER", "REAL") else "text")
+    for c, t in FIXED_COLUMNS.items()
+}
 
 
 Criteria = Mapping[str, Any] | Sequence[Sequence[Any]] | None
@@ -167,66 +321,173 @@ class RunIndex:
     path : path-like
         The database file (created if missing, unless ``read_only``).
     read_only : bool
-        Open for reading only (the intake catalog): nothing is created or locked for
-        writing; the connection may be used from several threads.
+        Open for reading only: nothing is created, locked or written (no ``-wal`` or
+        ``-shm`` file either); the connection may be used from several threads. A
+        database with a live writer (its ``-wal`` file exists) is read through SQLite's
+        ``mode=ro``; otherwise with ``immutable=1``, which needs no lock and works on
+        read-only mounts.
+    empty_ok : bool
+        With ``read_only``, a missing file reads as an empty index (a lake with no runs
+        yet) instead of raising.
 
     Raises
     ------
     IndexVersionError
-        If the index was written by a newer opsnn_lake (nothing is changed).
+        If the index was written by a newer opsnn_lake (nothing is changed), or, read
+        only, by an older one that must be rebuilt first.
     SchemaError
         If the file is not an SQLite database or not a lake index.
     NotALakeError
         If ``read_only`` and the file does not exist.
+    LakeReadOnlyError
+        If the index must be written and the process may not write it.
     """
 
-    def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
+    def __init__(
+        self, path: str | Path, *, read_only: bool = False, empty_ok: bool = False
+    ) -> None:
         self.path = Path(path)
         self.read_only = read_only
-        self._columns: set[str] | None = None
+        self._types: dict[str, set[str]] | None = None
+        self._state: tuple[bool, int, int] | None = None  # file seen by a read-only conn
+        self._live = False
         try:
             if read_only:
-                if not self.path.is_file():
-                    raise NotALakeError(
-                        f"{self.path}: no lake index; run `opsnn-lake reindex --lake "
-                        f"{self.path.parent}` to build it from the stores"
-                    )
-                uri = self.path.absolute().as_uri() + "?mode=ro"
-                self._conn = sqlite3.connect(
-                    uri, uri=True, timeout=120.0, isolation_level=None, check_same_thread=False
-                )
-                self._check_version(self._conn)
+                self._conn = self._connect_read_only(empty_ok=empty_ok)
             else:
                 self._conn = sqlite3.connect(self.path, timeout=120.0, isolation_level=None)
                 self._conn.execute("PRAGMA busy_timeout = 120000")
                 self._create()
         except sqlite3.DatabaseError as err:
             self._close_quietly()
-            raise SchemaError(
-                f"{self.path}: not a readable lake index ({err}). The index is derived data: "
-                "move the file away and run `opsnn-lake reindex` to rebuild it from the stores"
-            ) from None
+            raise self._explain(err) from None
         except BaseException:
             self._close_quietly()
             raise
 
+    def _connect_read_only(self, *, empty_ok: bool) -> sqlite3.Connection:
+        if not self.path.is_file():
+            if empty_ok:
+                conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+                for sql in _SCHEMA:
+                    conn.execute(sql)
+                return conn
+            raise NotALakeError(
+                f"{self.path}: no lake index; run `opsnn-lake reindex --lake "
+                f"{self.path.parent}` to build it from the stores"
+            )
+        return self._open_file_read_only()
+
+    def _empty_file(self) -> bool:
+        try:
+            return self.path.stat().st_size == 0
+        except OSError:
+            return True
+
+    def _file_state(self) -> tuple[bool, int, int]:
+        st = self.path.stat()
+        return Path(f"{self.path}-wal").exists(), st.st_mtime_ns, st.st_size
+
+    def _open_file_read_only(self) -> sqlite3.Connection:
+        uri = self.path.absolute().as_uri()
+        # mode=ro with no -wal file would create -wal and -shm (and leave them behind);
+        # immutable=1 reads the file as it is, lock-free, and works on read-only mounts.
+        # A -wal file means a writer is (or was) at work: its commits are in the WAL,
+        # which only mode=ro reads (the writer made -shm, so nothing new is created).
+        self._state = self._file_state()
+        if self._state[0]:
+            conn = sqlite3.connect(
+                uri + "?mode=ro", uri=True, timeout=120.0, isolation_level=None,
+                check_same_thread=False,
+            )  # fmt: skip
+            try:
+                self._check_version(conn)
+                self._live = True
+                return conn
+            except sqlite3.OperationalError:
+                conn.close()  # e.g. a -shm this user may not read: read the file as it is
+        conn = sqlite3.connect(
+            uri + "?immutable=1", uri=True, isolation_level=None, check_same_thread=False
+        )
+        self._live = False
+        try:
+            self._check_version(conn)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    @property
+    def _conn(self) -> sqlite3.Connection:
+        if self._state is None and self.read_only and self._empty_file():
+            pass  # still no index: the in-memory empty one stands in
+        elif self._state is None and self.read_only:
+            try:  # the lake's first run arrived
+                new = self._open_file_read_only()
+            except (LakeError, sqlite3.DatabaseError):
+                self._state = None  # a writer is still creating it: ask again next time
+            else:
+                self._db.close()
+                self._db = new
+        elif self.read_only and not self._live:
+            # An immutable connection never sees later changes: reopen when a writer
+            # has started (a -wal file appeared) or the file changed, so a catalog kept
+            # open in a notebook follows the live lake.
+            try:
+                state = self._file_state()
+            except OSError:
+                state = self._state
+            if state != self._state:
+                old = self._db
+                self._db = self._open_file_read_only()
+                old.close()
+        return self._db
+
+    @_conn.setter
+    def _conn(self, conn: sqlite3.Connection) -> None:
+        self._db = conn
+
+    def _explain(self, err: sqlite3.DatabaseError) -> Exception:
+        """A DatabaseError as a LakeError saying what is wrong and the right fix."""
+        text = str(err)
+        lake = self.path.parent
+        if "readonly" in text or "unable to open" in text or "read-only" in text:
+            return LakeReadOnlyError(
+                f"{self.path}: this process cannot write the lake index ({text}). Read the "
+                f"lake with Lake({str(lake)!r}, mode='r') (the CLI's ls, analyse, plot and "
+                "check do), or run writing commands as a user who may write the lake"
+            )
+        if "locked" in text or "busy" in text:
+            return SchemaError(
+                f"{self.path}: the lake index stayed locked by another writer ({text}); "
+                "retry when the other sweep or ingest has finished"
+            )
+        return SchemaError(
+            f"{self.path}: not a readable lake index ({text}). The index is derived "
+            f"data: move the file away and run `opsnn-lake reindex --lake {lake}` to "
+            "rebuild it from the stores"
+        )
+
     def _close_quietly(self) -> None:
-        conn = getattr(self, "_conn", None)
+        conn = getattr(self, "_db", None)
         if conn is not None:
             conn.close()
 
-    def _check_version(self, conn: sqlite3.Connection) -> bool:
-        """Raise for a newer index; return False if the index has no version yet."""
+    def _check_version(self, conn: sqlite3.Connection) -> int | None:
+        """Raise for a newer index; return its version (None if it has none yet)."""
         try:
             found = conn.execute("SELECT value FROM meta WHERE key='index_version'").fetchone()
         except sqlite3.OperationalError:
             if self.read_only:
-                raise SchemaError(f"{self.path}: not an OpSNN lake index (no meta table)") from None
-            return False
+                raise SchemaError(
+                    f"{self.path}: not an OpSNN lake index (no meta table); if the lake "
+                    f"has stores, run `opsnn-lake reindex --lake {self.path.parent}`"
+                ) from None
+            return None
         if found is None:
             if self.read_only:
                 raise SchemaError(f"{self.path}: not an OpSNN lake index (no index_version)")
-            return False
+            return None
         try:
             version = int(found[0])
         except ValueError:
@@ -236,20 +497,37 @@ class RunIndex:
                 f"{self.path}: index version {version} is newer than this opsnn_lake "
                 f"supports ({INDEX_VERSION}); upgrade opsnn_lake (nothing was changed)"
             )
-        return True
+        if version < INDEX_VERSION and self.read_only:
+            raise IndexVersionError(
+                f"{self.path}: index version {version} predates this opsnn_lake "
+                f"({INDEX_VERSION}); open the lake once for writing (`opsnn-lake reindex "
+                f"--lake {self.path.parent}`) to upgrade it"
+            )
+        return version
 
     def _create(self) -> None:
         with self._write() as conn:
             conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
-            if not self._check_version(conn):
-                conn.execute("INSERT INTO meta VALUES ('index_version', ?)", (str(INDEX_VERSION),))
-            cols = ", ".join(f"{_quote(c)} {t}" for c, t in FIXED_COLUMNS.items())
-            conn.execute(f"CREATE TABLE IF NOT EXISTS runs ({cols})")
+            version = self._check_version(conn)
+            old_rows: list[dict[str, Any]] = []
+            if version is not None and version < INDEX_VERSION:
+                # Version 1 kept parameters as columns of `runs`: carry its rows over.
+                cur = conn.execute("SELECT * FROM runs")
+                names = [d[0] for d in cur.description]
+                for values in cur:
+                    old = dict(zip(names, values, strict=True))
+                    old_rows.append(
+                        {k: v for k, v in old.items() if k in FIXED_COLUMNS or v is not None}
+                    )
+                conn.execute("DROP TABLE runs")
+                conn.execute("DELETE FROM run_inputs")
             conn.execute(
-                "CREATE TABLE IF NOT EXISTS run_inputs (run_id TEXT, input_id TEXT, "
-                "PRIMARY KEY (run_id, input_id))"
+                "INSERT OR REPLACE INTO meta VALUES ('index_version', ?)", (str(INDEX_VERSION),)
             )
-            conn.execute("CREATE INDEX IF NOT EXISTS run_inputs_input ON run_inputs (input_id)")
+            for sql in _SCHEMA:
+                conn.execute(sql)
+            if old_rows:
+                self._insert_rows(conn, old_rows, replace=True)
         self._conn.execute("PRAGMA journal_mode=WAL")
         # In WAL mode NORMAL is safe against crashed or killed processes (what the lake
         # promises; see docs/decisions.md) and spares an fsync on every registered run.
@@ -257,7 +535,7 @@ class RunIndex:
 
     def close(self) -> None:
         """Close the database connection."""
-        self._conn.close()
+        self._db.close()
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -265,71 +543,179 @@ class RunIndex:
             raise PermissionError(f"{self.path}: index opened read-only")
         # BEGIN IMMEDIATE takes the write lock up front, so concurrent writers queue
         # instead of failing half-way with "database is locked".
-        self._conn.execute("BEGIN IMMEDIATE")
         try:
-            yield self._conn
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            raise
-        self._conn.execute("COMMIT")
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+        except sqlite3.OperationalError as err:
+            raise self._write_failed(err) from None
+        finally:
+            self._types = None
+
+    def _write_failed(self, err: sqlite3.OperationalError) -> Exception:
+        text = str(err)
+        if "full" in text or "I/O" in text:
+            failure = LakeWriteError(
+                f"{self.path}: writing the lake index failed ({text}); nothing was "
+                "registered. Free disk space (or raise the file-size limit) and retry; "
+                f"`opsnn-lake check --repair --lake {self.path.parent}` registers stores "
+                "left without a row"
+            )
+            failure.errno = 28 if "full" in text else 5
+            return failure
+        return self._explain(err)
+
+    def prepare(self, row: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        """Check that ``row`` can be written; return its ``params`` rows.
+
+        Raises
+        ------
+        SchemaError
+            Naming the run and the column or parameter that the index cannot hold.
+        """
+        run_id = row.get("run_id")
+        for col, type_ in FIXED_COLUMNS.items():
+            value = row.get(col)
+            if value is None:
+                continue
+            bad = (
+                not isinstance(value, int | float) or isinstance(value, bool)
+                if type_.startswith(("INTEGER", "REAL"))
+                else not isinstance(value, str)
+            )
+            if not bad and isinstance(value, int) and not INT64_MIN <= value <= INT64_MAX:
+                bad = True
+            if not bad and isinstance(value, str):
+                bad = not _encodable(value)
+            if bad:
+                raise SchemaError(
+                    f"run {run_id!r}: the index cannot hold {col}={value!r} "
+                    f"(column type {type_.split()[0]}); nothing was written"
+                )
+        params = []
+        for col, value in row.items():
+            if not col.startswith(PARAM_PREFIX):
+                continue
+            name = col[len(PARAM_PREFIX) :]
+            encoded = encode_value(value)
+            if not _encodable(name) or (isinstance(encoded[1], str) and not _encodable(encoded[1])):
+                raise SchemaError(
+                    f"run {run_id!r}: parameter {name!r} holds a lone surrogate, which the "
+                    "index cannot store; nothing was written"
+                )
+            params.append((run_id, name, *encoded))
+        return params
 
     def columns(self, *, refresh: bool = False) -> set[str]:
-        """Column names of the runs table."""
-        if self._columns is None or refresh:
-            rows = self._conn.execute("PRAGMA table_info(runs)").fetchall()
-            self._columns = {r[1] for r in rows}
-        return self._columns
+        """Names a row may have: the fixed columns and ``p.<name>`` per parameter."""
+        return set(FIXED_COLUMNS) | {PARAM_PREFIX + n for n in self.param_types(refresh=refresh)}
+
+    def param_types(self, *, refresh: bool = True) -> dict[str, set[str]]:
+        """Every parameter name some run has → the value types it holds, first-seen order."""
+        if self._types is None or refresh:
+            types: dict[str, set[str]] = {}
+            for name, type_ in self._conn.execute(
+                "SELECT name, type FROM param_types ORDER BY rowid"
+            ):
+                types.setdefault(name, set()).add(type_)
+            self._types = types
+        return self._types
 
     def parameter_names(self) -> list[str]:
         """Names of every parameter some run has (nested ones dotted), sorted."""
-        n = len(PARAM_PREFIX)
-        return sorted(c[n:] for c in self.columns(refresh=True) if c.startswith(PARAM_PREFIX))
+        return sorted(self.param_types())
 
     # ------------------------------------------------------------------ writing
 
     def insert(self, rows: Iterable[Mapping[str, Any]], *, replace: bool = False) -> int:
-        """Insert rows in one transaction, adding parameter columns as needed.
+        """Insert rows in one transaction.
+
+        Parameters
+        ----------
+        rows : iterable of mapping
+            Rows as :func:`row_from_attrs` makes them.
+        replace : bool
+            Replace the row of a run id already indexed (default: keep it).
 
         Returns
         -------
         int
-            The number of rows inserted (an existing run id is kept unless ``replace``).
+            The number of rows inserted.
+
+        Raises
+        ------
+        SchemaError
+            If a row cannot be written (nothing of the transaction is kept).
         """
-        verb = "INSERT OR REPLACE" if replace else "INSERT OR IGNORE"
         with self._write() as conn:
-            return self._insert_rows(conn, rows, verb)
+            return self._insert_rows(conn, rows, replace=replace)
 
     def _insert_rows(
-        self, conn: sqlite3.Connection, rows: Iterable[Mapping[str, Any]], verb: str
+        self, conn: sqlite3.Connection, rows: Iterable[Mapping[str, Any]], *, replace: bool
     ) -> int:
         n = 0
-        existing = self.columns(refresh=True)
+        fixed = list(FIXED_COLUMNS)
+        sql = f"INSERT INTO runs ({', '.join(_quote(c) for c in fixed)}) VALUES " + (
+            "(" + ", ".join("?" for _ in fixed) + ")"
+        )
         for row in rows:
-            for col in row:
-                if col not in existing:
-                    conn.execute(f"ALTER TABLE runs ADD COLUMN {_quote(col)}")
-                    existing.add(col)
-            names = ", ".join(_quote(c) for c in row)
-            marks = ", ".join("?" for _ in row)
-            cur = conn.execute(f"{verb} INTO runs ({names}) VALUES ({marks})", list(row.values()))
-            n += cur.rowcount
-            for input_id in json.loads(row.get("inputs") or "[]"):
-                conn.execute(
-                    "INSERT OR IGNORE INTO run_inputs VALUES (?, ?)", (row["run_id"], input_id)
+            run_id = row["run_id"]
+            params = self.prepare(row)
+            try:
+                old = conn.execute("SELECT rowid FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+                if old is not None:
+                    if not replace:
+                        continue  # already indexed, kept
+                    conn.execute("DELETE FROM params WHERE rid = ?", old)
+                    conn.execute("DELETE FROM runs WHERE rowid = ?", old)
+                    conn.execute("DELETE FROM run_inputs WHERE run_id = ?", (run_id,))
+                cur = conn.execute(sql, [row.get(c) for c in fixed])
+                n += 1
+                rid = cur.lastrowid
+                conn.executemany(
+                    "INSERT INTO params VALUES (?, ?, ?, ?, ?)", [(rid, *p[1:]) for p in params]
                 )
+                conn.executemany(
+                    "INSERT OR IGNORE INTO param_types (name, type) VALUES (?, ?)",
+                    [(p[1], p[2]) for p in params],
+                )
+                conn.executemany(
+                    "INSERT OR IGNORE INTO run_inputs VALUES (?, ?)",
+                    [(run_id, i) for i in json.loads(row.get("inputs") or "[]")],
+                )
+            except (
+                sqlite3.InterfaceError,
+                sqlite3.IntegrityError,
+                OverflowError,
+                UnicodeEncodeError,
+                ValueError,
+            ) as err:
+                raise SchemaError(
+                    f"{self.path}: cannot index run {run_id!r}: {err}. Provenance should "
+                    "have refused this value; please report it (the store is kept and "
+                    "`opsnn-lake check --repair` indexes it once fixed)"
+                ) from None
         return n
 
     def delete(self, run_ids: Iterable[str]) -> None:
         """Remove rows (used by ``check --repair`` for rows whose store is gone)."""
-        ids = list(run_ids)
+        ids = [(i,) for i in run_ids]
         with self._write() as conn:
-            conn.executemany("DELETE FROM runs WHERE run_id = ?", [(i,) for i in ids])
-            conn.executemany("DELETE FROM run_inputs WHERE run_id = ?", [(i,) for i in ids])
+            conn.executemany(
+                "DELETE FROM params WHERE rid IN (SELECT rowid FROM runs WHERE run_id = ?)", ids
+            )
+            for table in ("runs", "run_inputs"):
+                conn.executemany(f"DELETE FROM {table} WHERE run_id = ?", ids)
 
     def replace_all(
         self, rows: Iterable[Mapping[str, Any]] | Callable[[], Iterable[Mapping[str, Any]]]
     ) -> int:
-        """Recreate the runs table from ``rows`` in one transaction.
+        """Recreate the index from ``rows`` in one transaction.
 
         Readers see the old index or the new one. ``rows`` may be a callable, called
         while the write lock is held (so no writer can register a run in between).
@@ -340,12 +726,9 @@ class RunIndex:
             The number of rows in the new index.
         """
         with self._write() as conn:
-            conn.execute("DROP TABLE IF EXISTS runs")
-            conn.execute("DELETE FROM run_inputs")
-            cols = ", ".join(f"{_quote(c)} {t}" for c, t in FIXED_COLUMNS.items())
-            conn.execute(f"CREATE TABLE runs ({cols})")
-            self._columns = None
-            return self._insert_rows(conn, rows() if callable(rows) else rows, "INSERT OR REPLACE")
+            for table in ("runs", "params", "param_types", "run_inputs"):
+                conn.execute(f"DELETE FROM {table}")
+            return self._insert_rows(conn, rows() if callable(rows) else rows, replace=True)
 
     # ------------------------------------------------------------------ reading
 
@@ -362,22 +745,40 @@ class RunIndex:
         sql = f"SELECT run_id FROM runs WHERE {clause} ORDER BY run_id"
         return [r[0] for r in self._conn.execute(sql, args)]
 
-    def get(self, run_id: str, criteria: Criteria = None) -> dict[str, Any] | None:
-        """One row as a dict (raw column names), or None if absent or not matching."""
-        clause, args = self.where(criteria)
-        cur = self._conn.execute(
-            f"SELECT * FROM runs WHERE run_id = ? AND {clause}", [run_id, *args]
+    def _params_of(self, clause: str, args: list[Any]) -> dict[str, dict[str, Any]]:
+        """run id → {``p.<name>``: value} for the runs matching a WHERE clause."""
+        out: dict[str, dict[str, Any]] = {}
+        sql = (
+            "SELECT r.run_id, p.name, p.type, p.value, p.exact FROM params p "
+            "JOIN runs r ON r.rowid = p.rid "
+            f"WHERE p.rid IN (SELECT rowid FROM runs WHERE {clause})"
         )
-        row = cur.fetchone()
-        return None if row is None else dict(zip([d[0] for d in cur.description], row, strict=True))
+        for run_id, name, type_, value, exact in self._conn.execute(sql, args):
+            out.setdefault(run_id, {})[PARAM_PREFIX + name] = _decode_value(type_, value, exact)
+        return out
+
+    def get(self, run_id: str, criteria: Criteria = None) -> dict[str, Any] | None:
+        """One row as a dict (``p.<name>`` per parameter), or None if absent or not matching."""
+        clause, args = self.where(criteria)
+        clause = f"run_id = ? AND {clause}"
+        cur = self._conn.execute(f"SELECT * FROM runs WHERE {clause}", [run_id, *args])
+        found = cur.fetchone()
+        if found is None:
+            return None
+        row = dict(zip([d[0] for d in cur.description], found, strict=True))
+        row.update(self._params_of(clause, [run_id, *args]).get(run_id, {}))
+        return row
 
     def rows(self, criteria: Criteria = None) -> Iterator[dict[str, Any]]:
-        """Matching rows as dicts (raw column names), sorted by run id, streamed."""
+        """Matching rows as dicts (``p.<name>`` per parameter), sorted by run id."""
         clause, args = self.where(criteria)
+        params = self._params_of(clause, args)
         cur = self._conn.execute(f"SELECT * FROM runs WHERE {clause} ORDER BY run_id", args)
         names = [d[0] for d in cur.description]
-        for row in cur:
-            yield dict(zip(names, row, strict=True))
+        for values in cur:
+            row = dict(zip(names, values, strict=True))
+            row.update(params.get(row["run_id"], {}))
+            yield row
 
     @staticmethod
     def public_row(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -396,23 +797,56 @@ class RunIndex:
         return out
 
     def column_for(self, key: str) -> str:
-        """Column of a search key: a fixed column, else the parameter ``key``.
+        """Column of a search key: a fixed column, else ``p.<name>`` of a parameter.
 
-        Accepts ``a.b`` and ``a__b`` for nested parameters.
+        Accepts ``a.b`` and ``a__b`` for nested parameters, and ``p.<name>`` for a
+        parameter whose name is also a fixed column's (``p.seed``).
 
         Raises
         ------
         SchemaError
             If no run has such a column; the message lists the known names.
         """
-        cols = self.columns(refresh=True)
-        for candidate in (key, PARAM_PREFIX + key, PARAM_PREFIX + key.replace("__", ".")):
-            if candidate in cols:
-                return candidate
+        if key in FIXED_COLUMNS:
+            return key
+        types = self.param_types()
+        candidates = [key, key.replace("__", ".")]
+        if key.startswith(PARAM_PREFIX):
+            candidates.insert(1, key[len(PARAM_PREFIX) :])
+        for name in candidates:
+            if name in types:
+                return PARAM_PREFIX + name
         if key == "input":
             return "input"
-        known = sorted(FIXED_COLUMNS) + self.parameter_names()
-        raise SchemaError(f"search: no column or parameter {key!r}; known: {', '.join(known)}")
+        known = sorted(FIXED_COLUMNS) + sorted(types)
+        shown = ", ".join(known[:60]) + (f", … ({len(known) - 60} more)" if len(known) > 60 else "")
+        raise SchemaError(f"search: no column or parameter {key!r}; known: {shown}")
+
+    def _check_type(self, key: str, column: str, op: str, value: Any) -> None:
+        """Refuse a value no run's ``column`` can equal (``g_inh="51"`` on numbers)."""
+        if op in ("null", "input", "contains"):
+            return
+        values = [v for v in (value if op in ("range", "in") else [value]) if v is not None]
+        if op == "range" and any(isinstance(v, bool) for v in values):
+            raise SchemaError(f"search: range bounds for {key!r} must be numbers or strings")
+        if column in FIXED_COLUMNS:
+            has = {_FIXED_FAMILY[column]}
+        else:
+            held = self.param_types()[column[len(PARAM_PREFIX) :]] - {"null"}
+            has = {fam for fam, types in _FAMILY.items() if held & types}
+        for v in values:
+            if _kind(v) not in has and has:
+                what = " or ".join(
+                    sorted(
+                        {"bool": "booleans", "number": "numbers", "text": "strings"}[h] for h in has
+                    )
+                )
+                hint = {"number": f"{key}=51", "text": f"{key}='abc'", "bool": f"{key}=True"}
+                raise SchemaError(
+                    f"search: {key!r} holds {what}, got {v!r} ({type(v).__name__}); no run "
+                    f"could match. Give a value of that type, e.g. "
+                    f"{' or '.join(hint[h] for h in sorted(has))}"
+                )
 
     def terms(self, criteria: Criteria) -> list[list[Any]]:
         """``criteria`` (a mapping or terms) as checked terms whose keys all resolve."""
@@ -427,11 +861,11 @@ class RunIndex:
             if len(term) != 3 or term[1] not in OPS:
                 raise SchemaError(f"search: term {term!r} must be [key, op, value], op in {OPS}")
             if term[1] not in ("input", "contains"):
-                self.column_for(term[0])
+                self._check_type(term[0], self.column_for(term[0]), term[1], term[2])
         return terms
 
     def where(self, criteria: Criteria) -> tuple[str, list[Any]]:
-        """SQL ``WHERE`` clause and arguments for search criteria.
+        """SQL ``WHERE`` clause (on table ``runs``) and arguments for search criteria.
 
         ``criteria`` is a mapping (see :func:`criteria_terms`: a value matches by
         equality; a 2-tuple ``(lo, hi)`` is an inclusive range, ``None`` leaving a side
@@ -452,25 +886,13 @@ class RunIndex:
                 clauses.append("instr(run_id, ?) > 0")
                 args.append(str(value))
                 continue
-            col = _quote(self.column_for(key))
-            if op == "null":
-                clauses.append(f"{col} IS NULL")
-            elif op == "range":
-                lo, hi = value
-                if lo is None and hi is None:
-                    clauses.append(f"{col} IS NOT NULL")
-                if lo is not None:
-                    clauses.append(f"{col} >= ?")
-                    args.append(lo)
-                if hi is not None:
-                    clauses.append(f"{col} <= ?")
-                    args.append(hi)
-            elif op == "in":
-                clauses.append(f"{col} IN ({', '.join('?' for _ in value)})")
-                args.extend(_sql_value(v) for v in value)
+            column = self.column_for(key)
+            if column in FIXED_COLUMNS:
+                clause, more = _fixed_clause(_quote(column), op, value)
             else:
-                clauses.append(f"{col} = ?")
-                args.append(_sql_value(value))
+                clause, more = _param_clause(column[len(PARAM_PREFIX) :], op, value)
+            clauses.append(clause)
+            args.extend(more)
         return (" AND ".join(clauses) or "1"), args
 
     def search(
@@ -481,24 +903,98 @@ class RunIndex:
     ) -> pd.DataFrame:
         """Rows matching ``criteria`` (see :meth:`where`) as a DataFrame indexed by run id.
 
-        Parameter columns carry their bare names (``g_inh``, ``stim.rate``); parameters
-        that none of the selected runs has are left out.
+        Parameter columns carry their bare names (``g_inh``, ``stim.rate``; ``p.seed``
+        for a parameter named as a fixed column), in first-seen order; parameters that
+        none of the selected runs has are left out.
         """
         import pandas as pd
 
         clause, args = self.where(criteria)
-        sql = f"SELECT * FROM runs WHERE {clause} ORDER BY run_id"
         if limit is not None:
-            sql += f" LIMIT {int(limit)}"
-        frame = pd.read_sql_query(sql, self._conn, params=args)
-        renames = {
-            c: c[len(PARAM_PREFIX) :]
-            for c in frame.columns
-            if c.startswith(PARAM_PREFIX) and c[len(PARAM_PREFIX) :] not in FIXED_COLUMNS
-        }
-        # Parameters no selected run has are noise in a narrow search.
-        empty = [c for c in frame.columns if c.startswith(PARAM_PREFIX) and frame[c].isna().all()]
-        return frame.drop(columns=empty).rename(columns=renames).set_index("run_id")
+            clause = (
+                f"run_id IN (SELECT run_id FROM runs WHERE {clause} "
+                f"ORDER BY run_id LIMIT {int(limit)})"
+            )
+        frame = pd.read_sql_query(
+            f"SELECT rowid AS _rid, * FROM runs WHERE {clause} ORDER BY run_id",
+            self._conn,
+            params=args,
+        ).set_index("run_id")
+        rids = frame.pop("_rid")
+        types = self.param_types()
+        if len(types) <= 500:
+            params = self._pivot_sql(types, clause, args, rids)
+        else:  # too many names for one SELECT list: pivot in Python
+            params = self._pivot_python(clause, args, rids)
+        rank = {n: i for i, n in enumerate(types)}
+        names = sorted(params, key=lambda n: rank.get(n, len(rank)))
+        if names:
+            renamed = {n: PARAM_PREFIX + n if n in FIXED_COLUMNS else n for n in names}
+            frame = pd.concat([frame, params[names].rename(columns=renamed)], axis=1)
+        return frame
+
+    def _pivot_sql(
+        self, types: Mapping[str, set[str]], clause: str, args: list[Any], rids: pd.Series
+    ) -> pd.DataFrame:
+        """Parameter columns of the selected runs, pivoted by SQLite (fast, ≤ 500 names)."""
+        import pandas as pd
+
+        names = list(types)
+        select, select_args = ["rid"], []
+        for i, name in enumerate(names):
+            select.append(f"MAX(CASE WHEN name = ? THEN value END) AS v{i}")
+            select_args.append(name)
+            if "int" in types[name]:
+                select.append(f"MAX(CASE WHEN name = ? THEN exact END) AS e{i}")
+                select_args.append(name)
+        wide = pd.read_sql_query(
+            f"SELECT {', '.join(select)} FROM params WHERE type != 'null' AND "
+            f"rid IN (SELECT rowid FROM runs WHERE {clause}) GROUP BY rid",
+            self._conn,
+            params=[*select_args, *args],
+        ).set_index("rid")
+        wide = wide.reindex(rids.to_numpy())
+        out = {}
+        for i, name in enumerate(names):
+            column = wide[f"v{i}"]
+            if column.isna().all():
+                continue  # no selected run has it
+            if f"e{i}" in wide and wide[f"e{i}"].notna().any():
+                exact = wide[f"e{i}"]
+                column = column.astype(object).where(exact.isna(), exact.map(_int_or_none))
+            if "bool" in types[name]:
+                # type 'bool' rows hold 0/1; give them back as bools
+                flags = self._bool_rids(name)
+                mask = wide.index.isin(flags) & column.notna().to_numpy()
+                if mask.any():
+                    column = column.astype(object)
+                    column[mask] = column[mask].astype(bool)
+            out[name] = column.set_axis(rids.index)
+        return pd.DataFrame(out, index=rids.index)
+
+    def _bool_rids(self, name: str) -> list[int]:
+        sql = "SELECT rid FROM params WHERE name = ? AND type = 'bool'"
+        return [r[0] for r in self._conn.execute(sql, (name,))]
+
+    def _pivot_python(self, clause: str, args: list[Any], rids: pd.Series) -> pd.DataFrame:
+        """Parameter columns of the selected runs, pivoted row by row (any number of names)."""
+        import pandas as pd
+
+        position = dict(zip(rids.tolist(), range(len(rids)), strict=True))
+        columns: dict[str, list[Any]] = {}
+        sql = (
+            "SELECT rid, name, type, value, exact FROM params "
+            f"WHERE rid IN (SELECT rowid FROM runs WHERE {clause}) AND type != 'null'"
+        )
+        for rid, name, type_, value, exact in self._conn.execute(sql, args):
+            column = columns.get(name)
+            if column is None:
+                column = columns[name] = [None] * len(rids)
+            column[position[rid]] = _decode_value(type_, value, exact)
+        # pandas infers each column's dtype as read_sql would (floats with NaN…)
+        return pd.DataFrame(
+            {n: pd.Series(c, index=rids.index) for n, c in columns.items()}, index=rids.index
+        )
 
     def count(self, criteria: Criteria = None) -> int:
         """Number of rows matching ``criteria``."""
@@ -506,3 +1002,78 @@ class RunIndex:
         return int(
             self._conn.execute(f"SELECT COUNT(*) FROM runs WHERE {clause}", args).fetchone()[0]
         )
+
+
+def _fixed_clause(col: str, op: str, value: Any) -> tuple[str, list[Any]]:
+    if op == "null":
+        return f"{col} IS NULL", []
+    if op == "range":
+        lo, hi = value
+        parts, args = [f"{col} IS NOT NULL"], []
+        if lo is not None:
+            parts.append(f"{col} >= ?")
+            args.append(lo)
+        if hi is not None:
+            parts.append(f"{col} <= ?")
+            args.append(hi)
+        return " AND ".join(parts), args
+    values = value if op == "in" else [value]
+    return f"{col} IN ({', '.join('?' for _ in values)})", [_sql_value(v) for v in values]
+
+
+def _match_groups(values: Sequence[Any]) -> list[tuple[str, list[Any]]]:
+    """Conditions on ``params`` rows equal to any of ``values``, one per type family.
+
+    Values are grouped so each condition is ``type IN (...) AND value IN (...)``, which
+    SQLite answers from the (name, type, value) index instead of scanning every row of
+    the parameter.
+    """
+    groups: dict[str, list[Any]] = {}
+    for v in values:
+        if isinstance(v, bool):
+            groups.setdefault("type = 'bool' AND value", []).append(int(v))
+        elif isinstance(v, int) and not INT64_MIN <= v <= INT64_MAX:
+            groups.setdefault("type = 'int' AND exact", []).append(str(v))
+        elif isinstance(v, int | float):
+            groups.setdefault("type IN ('int', 'real') AND value", []).append(v)
+        else:
+            groups.setdefault("type IN ('text', 'json') AND value", []).append(_sql_value(v))
+    return [
+        (f"{head} {'= ?' if len(vs) == 1 else 'IN (' + ', '.join('?' for _ in vs) + ')'}", vs)
+        for head, vs in groups.items()
+    ]
+
+
+def _bound(value: Any) -> Any:
+    # Beyond 64 bits a range compares float approximations (``value`` holds those).
+    if isinstance(value, int) and not INT64_MIN <= value <= INT64_MAX:
+        return _approx(value)
+    return value
+
+
+def _param_clause(name: str, op: str, value: Any) -> tuple[str, list[Any]]:
+    sub = "rowid IN (SELECT rid FROM params WHERE name = ? AND {})"
+    if op == "null":  # missing, or stored as JSON null
+        return "rowid NOT IN (SELECT rid FROM params WHERE name = ? AND type != 'null')", [name]
+    if op == "range":
+        lo, hi = value
+        numeric = any(isinstance(v, int | float) for v in (lo, hi))
+        parts = ["type IN ('int', 'real')" if numeric else "type = 'text'"]
+        args: list[Any] = [name]
+        if lo is not None:
+            parts.append("value >= ?")
+            args.append(_bound(lo))
+        if hi is not None:
+            parts.append("value <= ?")
+            args.append(_bound(hi))
+        if lo is None and hi is None:
+            parts = ["type != 'null'"]
+        return sub.format(" AND ".join(parts)), args
+    values = value if op == "in" else [value]
+    if not values:
+        return "0", []
+    clauses, args = [], []
+    for cond, more in _match_groups(values):
+        clauses.append(sub.format(cond))
+        args.extend([name, *more])
+    return "(" + " OR ".join(clauses) + ")", args

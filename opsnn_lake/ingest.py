@@ -28,8 +28,11 @@ from __future__ import annotations
 
 import argparse
 import glob
+import hashlib
+import json
 import multiprocessing
 import os
+import re
 import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -41,13 +44,14 @@ from typing import Any, Literal
 
 from opsnn_lake.errors import LakeError, SchemaError
 from opsnn_lake.lake import Lake
+from opsnn_lake.processes import die_with_parent
+from opsnn_lake.provenance import Provenance, data_sha256
 from opsnn_lake.sources import SOURCES
 from opsnn_lake.sources.base import (
     METADATA_FIELDS,
     Item,
     Metadata,
     plain_json,
-    run_digest,
     source_records,
 )
 from opsnn_lake.sources.neo_files import walk_extensions
@@ -60,13 +64,14 @@ __all__ = [
     "Outcome",
     "configure",
     "discover",
+    "group_items",
     "ingest",
     "read_manifest",
     "run",
 ]
 
 MANIFEST_KEYS = ("entries", "trusted")
-ENTRY_KEYS = ("paths", "tonic", *METADATA_FIELDS)
+ENTRY_KEYS = ("paths", "tonic", *METADATA_FIELDS, "format", "group", "allow_empty")
 
 Status = Literal["added", "skipped", "failed"]
 
@@ -81,6 +86,9 @@ class ManifestEntry:
     patterns: tuple[str, ...]
     tonic: str | None
     metadata: Metadata
+    fmt: str | None = None
+    group: str | None = None
+    allow_empty: bool = False
 
 
 @dataclass(frozen=True)
@@ -124,6 +132,18 @@ def read_manifest(path: str | os.PathLike[str], *, trust_pickle: bool = False) -
             extra: {notebook: "p. 42"}
           - paths: nmnist/Test
             tonic: NMNIST         # tonic sample files of this dataset
+          - paths: "brainhack2020/*.pkl"
+            trusted: true
+            group: "(?P<run>.+)_(?P<population>exc|inh)"   # one run per simulation
+            model: va
+          - paths: "spikes/*.txt"
+            format: AsciiSpikeTrainIO   # the reader, for extensions that do not say
+            allow_empty: false          # refuse files read into nothing (default)
+
+    ``group`` is ``all`` (every file of the entry is one run) or a regular expression
+    matched against file names without extension: files with the same ``run`` group
+    (or the same whole match) form one run, and a ``population`` group names each
+    file's population (:func:`group_items`).
 
     Parameters
     ----------
@@ -143,15 +163,14 @@ def read_manifest(path: str | os.PathLike[str], *, trust_pickle: bool = False) -
         For malformed YAML, an unknown key (the message names it and lists the valid
         ones) or a value of the wrong type; the message names the manifest.
     """
-    import yaml
+    from opsnn_lake.safe_yaml import load_yaml
 
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as err:
-        raise SchemaError(f"{path}: cannot read the manifest: {err}") from None
-    except yaml.YAMLError as err:
-        raise SchemaError(f"{path}: malformed YAML: {err}") from None
+        # bounded: refuses alias bombs and oversized files in milliseconds
+        data = load_yaml(path, what="manifest")
+    except SchemaError as err:
+        raise SchemaError(f"malformed YAML or unreadable manifest: {err}") from None
     where = f"manifest {path}"
     _expect(data, dict, where=where, what="a mapping with an 'entries' list")
     _unknown_keys(data, MANIFEST_KEYS, where=where)
@@ -194,7 +213,50 @@ def _entry(
             fields[key] = plain_json(value, where=f"{where}: {key}")
     entry_trust = _expect(raw.get("trusted", False), bool, where=f"{where}: trusted", what="a bool")
     metadata = Metadata(trusted=trusted or entry_trust, origin=origin, **fields)
-    return ManifestEntry(patterns=patterns, tonic=tonic, metadata=metadata)
+    fmt = raw.get("format")
+    if fmt is not None:
+        fmt = _expect(fmt, str, where=f"{where}: format", what="a reader name")
+        tonic, fmt = _split_format(fmt, tonic, where=f"{where}: format")
+    group = raw.get("group")
+    if group is not None:
+        group = _expect(group, str, where=f"{where}: group", what="'all' or a regex")
+        _group_pattern(group, where=f"{where}: group")
+    allow_empty = _expect(
+        raw.get("allow_empty", False), bool, where=f"{where}: allow_empty", what="a bool"
+    )
+    return ManifestEntry(
+        patterns=patterns,
+        tonic=tonic,
+        metadata=metadata,
+        fmt=fmt,
+        group=group,
+        allow_empty=allow_empty,
+    )
+
+
+def _split_format(fmt: str, tonic: str | None, *, where: str) -> tuple[str | None, str | None]:
+    """``(tonic dataset, reader)`` for a format name: tonic datasets go to the tonic source."""
+    from opsnn_lake.sources.neo_files import format_choices
+
+    if fmt.lower() in {d.lower() for d in DATASETS}:
+        return dataset_format(fmt).name, None
+    choices = format_choices()
+    if not any(fmt.lower() in (c.lower(), c.rsplit(".", 1)[-1].lower()) for c in choices):
+        raise SchemaError(f"{where}: unknown format {fmt!r}; choose one of: {', '.join(choices)}")
+    return tonic, fmt
+
+
+def _group_pattern(group: str, *, where: str) -> re.Pattern[str] | None:
+    """The compiled ``group`` regex (None for ``all``), checked."""
+    if group == "all":
+        return None
+    try:
+        return re.compile(group)
+    except re.error as err:
+        raise SchemaError(
+            f"{where}: {group!r} is not a regular expression ({err}); give 'all' or a regex "
+            "such as '(?P<run>.+)_(?P<population>exc|inh)'"
+        ) from None
 
 
 # --------------------------------------------------------------------------- discovery
@@ -229,25 +291,36 @@ class Discovery:
 
 
 def discover(
-    path: str | os.PathLike[str], metadata: Metadata, *, tonic: str | None = None
+    path: str | os.PathLike[str],
+    metadata: Metadata,
+    *,
+    tonic: str | None = None,
+    fmt: str | None = None,
+    allow_empty: bool = False,
 ) -> Discovery:
     """Find the items at a path (see the module docstring for the rules).
+
+    ``fmt`` names the reader of every neo file found (``--format``); in a folder walk
+    it also selects the files: those with an extension that reader reads.
 
     Never raises for bad input: problems become failed :class:`Outcome` s naming the path.
     """
     found = Discovery()
     path = Path(path)
+    options = {"fmt": fmt, "allow_empty": allow_empty}
     try:
         if not path.exists():
             raise SchemaError(f"{path}: no such file or folder")
         if tonic is not None:
             found.items += SOURCES["tonic"].discover(path, metadata, dataset=tonic)
-        elif is_run_folder(path) or is_report_folder(path) or _is_spinnaker_db(path):
+        elif fmt is None and (
+            is_run_folder(path) or is_report_folder(path) or _is_spinnaker_db(path)
+        ):
             found.items += SOURCES["spinnaker"].discover(path, metadata)
         elif path.is_file():
-            found.items += SOURCES["neo"].discover(path, metadata)
+            found.items += SOURCES["neo"].discover(path, metadata, **options)
         else:
-            found.extend(_walk(path, metadata))
+            found.extend(_walk(path, metadata, **options))
     except (LakeError, OSError) as err:
         found.failures.append(Outcome(label=str(path), status="failed", error=str(err)))
     return found
@@ -257,17 +330,36 @@ def _is_spinnaker_db(path: Path) -> bool:
     return path.is_file() and path.name.startswith("data") and path.suffix == ".sqlite3"
 
 
-def _walk(root: Path, metadata: Metadata) -> Discovery:
+def _format_extensions(fmt: str) -> frozenset[str]:
+    """Extensions a folder walk with ``--format fmt`` ingests."""
+    import neo.io
+
+    from opsnn_lake.sources.neo_files import resolve_format
+
+    name = resolve_format("x", fmt)
+    if name == "nwb":
+        return frozenset({"nwb", "h5"})
+    if name == "sonata":
+        return frozenset({"h5", "sonata"})
+    return frozenset(
+        ext
+        for ext, ios in neo.io.io_by_extension.items()
+        if any(io.__name__ == str(name).rsplit(".", 1)[-1] for io in ios)
+    )
+
+
+def _walk(root: Path, metadata: Metadata, *, fmt: str | None, allow_empty: bool) -> Discovery:
     found = Discovery()
-    extensions = walk_extensions()
+    extensions = walk_extensions() if fmt is None else _format_extensions(fmt)
+    options = {"fmt": fmt, "allow_empty": allow_empty}
     for dirpath, dirnames, filenames in os.walk(root):
         here = Path(dirpath)
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        if is_run_folder(here):
+        if fmt is None and is_run_folder(here):
             found.items += SOURCES["spinnaker"].discover(here, metadata)
             dirnames.clear()
             continue
-        if is_report_folder(here):  # the other files there are sPyNNaker's own
+        if fmt is None and is_report_folder(here):  # the other files there are sPyNNaker's
             dirnames[:] = [d for d in dirnames if is_run_folder(here / d)]
             continue
         for name in sorted(filenames):
@@ -275,19 +367,87 @@ def _walk(root: Path, metadata: Metadata) -> Discovery:
                 continue
             file = here / name
             if file.suffix[1:].lower() in extensions:
-                found.items += SOURCES["neo"].discover(file, metadata)
+                found.items += SOURCES["neo"].discover(file, metadata, **options)
             else:
                 found.ignored.append(str(file))
+    return found
+
+
+def group_items(items: Sequence[Item], group: str, *, where: str = "--group") -> Discovery:
+    """Group the neo-file items of one simulation into one item each.
+
+    Parameters
+    ----------
+    items : sequence of Item
+        Items found at some paths (sPyNNaker and tonic items pass through unchanged).
+    group : str
+        ``"all"``: every file is one run. Otherwise a regular expression matched (in
+        full) against each file name without its extension: files with equal ``run``
+        groups (or equal whole matches, without a ``run`` group) form one run, and a
+        ``population`` group, if present, names the file's population — e.g.
+        ``(?P<run>.+)_(?P<population>exc|inh)`` for ``sim3_exc.pkl`` and ``sim3_inh.pkl``.
+    where : str
+        What to name in errors (the option or manifest entry).
+
+    Returns
+    -------
+    Discovery
+        The grouped items, and a failure for each file the pattern does not match.
+    """
+    pattern = _group_pattern(group, where=where)
+    found = Discovery()
+    groups: dict[str, list[tuple[Item, str | None]]] = {}
+    for item in items:
+        if item.source != "neo":
+            found.items.append(item)
+            continue
+        stem = Path(item.files[0]).stem
+        if pattern is None:
+            key, pop = "all", None
+        else:
+            match = pattern.fullmatch(stem)
+            if match is None:
+                found.failures.append(
+                    Outcome(
+                        label=item.label,
+                        status="failed",
+                        error=f"{item.label}: its name {stem!r} does not match the {where} "
+                        f"pattern {group!r}; fix the pattern or leave the file out",
+                    )
+                )
+                continue
+            names = match.groupdict()
+            key = names.get("run") or match.group(0)
+            pop = names.get("population")
+        groups.setdefault(key, []).append((item, pop))
+    for key, members in groups.items():
+        files = [m.files[0] for m, _ in members]
+        first = members[0][0]
+        parent = os.path.commonpath([os.path.dirname(f) for f in files])
+        label = str(Path(parent) / key) if pattern is not None else parent
+        found.items.append(
+            replace(
+                first,
+                label=f"{label} ({len(files)} files: {', '.join(Path(f).name for f in files)})",
+                files=tuple(files),
+                options={
+                    "formats": tuple(m.options.get("formats", (None,))[0] for m, _ in members),
+                    "populations": tuple(pop for _, pop in members),
+                    "allow_empty": any(m.options.get("allow_empty") for m, _ in members),
+                },
+            )
+        )
     return found
 
 
 def _discover_manifest(manifest: Manifest) -> Discovery:
     found = Discovery()
     for i, entry in enumerate(manifest.entries):
+        entry_found = Discovery()
         for pattern in entry.patterns:
             matches = sorted(glob.glob(pattern, recursive=True))
             if not matches:
-                found.failures.append(
+                entry_found.failures.append(
                     Outcome(
                         label=pattern,
                         status="failed",
@@ -296,7 +456,23 @@ def _discover_manifest(manifest: Manifest) -> Discovery:
                     )
                 )
             for match in matches:
-                found.extend(discover(match, entry.metadata, tonic=entry.tonic))
+                entry_found.extend(
+                    discover(
+                        match,
+                        entry.metadata,
+                        tonic=entry.tonic,
+                        fmt=entry.fmt,
+                        allow_empty=entry.allow_empty,
+                    )
+                )
+        if entry.group is not None:
+            grouped = group_items(
+                entry_found.items, entry.group, where=f"manifest {manifest.path}: entries[{i}]"
+            )
+            grouped.failures = entry_found.failures + grouped.failures
+            grouped.ignored = entry_found.ignored
+            entry_found = grouped
+        found.extend(entry_found)
     return found
 
 
@@ -317,22 +493,43 @@ class _Worker:
         try:
             sources = source_records(item.files)
             nbytes = sum(s["bytes"] for s in sources)
-            digest = run_digest(source.kind, [s["sha256"] for s in sources])
-            if digest in self.known:  # known checksums: skipped without loading
-                return self._outcome(
-                    item, "skipped", start, run_id=self.known[digest], nbytes=nbytes
-                )
+            key = item_key(source.kind, sources, item)
+            if key in self.known:  # same bytes, same reading: skipped without loading
+                return self._outcome(item, "skipped", start, run_id=self.known[key], nbytes=nbytes)
             nodes, prov = source.load(item, sources)
-            run_id = prov.run_id()
+            ingest_extra = {**prov.extra.get("ingest", {}), "key": key}
+            prov = replace(
+                prov,
+                content_sha256=data_sha256(nodes),
+                extra={**prov.extra, "ingest": ingest_extra},
+            )
+            origin = self._exported(prov)
+            run_id = origin or prov.run_id()
             status: Status = "skipped" if run_id in self.lake else "added"
-            self.lake.add_nodes(nodes, prov)
-            self.known[digest] = run_id
+            if origin is None:
+                self.lake.add_nodes(nodes, prov)
+            self.known[key] = run_id
             return self._outcome(item, status, start, run_id=run_id, nbytes=nbytes)
         except (LakeError, OSError) as err:
             return self._outcome(item, "failed", start, error=_naming(item, err), nbytes=nbytes)
         except Exception as err:  # a reader's own bug must not stop the batch
             error = f"{item.label}: unexpected {type(err).__name__}: {err}"
             return self._outcome(item, "failed", start, error=error, nbytes=nbytes)
+
+    def _exported(self, prov: Provenance) -> str | None:
+        """The lake run an exported file came from, if it is here with the same data.
+
+        A run made by a simulation is identified by its model and parameters, so an NWB
+        file exported from it would otherwise come back as a second, data-identified
+        run; equal data digests make it the same run.
+        """
+        origin = prov.extra.get("ingest", {}).get("exported_from")
+        if not isinstance(origin, str) or origin not in self.lake:
+            return None
+        from opsnn_lake.store import read_nodes
+
+        stored = read_nodes(self.lake.store_path(origin))
+        return origin if data_sha256(stored) == prov.content_sha256 else None
 
     @staticmethod
     def _outcome(item: Item, status: Status, start: float, **kwargs: Any) -> Outcome:
@@ -343,6 +540,49 @@ class _Worker:
             seconds=time.perf_counter() - start,
             **kwargs,
         )
+
+
+def item_key(kind: str, sources: Sequence[Mapping[str, Any]], item: Item) -> str:
+    """What a worker knows before loading: file checksums and how they are read.
+
+    Equal keys give equal runs (same bytes, reader, grouping and metadata), so an item
+    whose key is in the lake is skipped without loading. The run id itself comes from
+    the data read (:func:`~opsnn_lake.provenance.data_sha256`), not from this key.
+    """
+    md = item.metadata
+    record = {
+        "kind": kind,
+        "sha256": [s["sha256"] for s in sources],
+        "options": {k: v for k, v in item.options.items() if k != "allow_empty"},
+        "metadata": [
+            md.model,
+            md.model_hash,
+            md.parameters,
+            md.seed,
+            md.simulator,
+            md.simulator_version,
+        ],
+    }
+    text = json.dumps(record, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def known_keys(lake: Lake) -> dict[str, str]:
+    """``item_key`` → run id of the ingested runs in a lake (from their provenance)."""
+    from opsnn_lake.store import read_root_attrs
+
+    known: dict[str, str] = {}
+    for run_id in lake.index.run_ids():
+        try:
+            prov = read_root_attrs(lake.store_path(run_id))["provenance"]
+        except (LakeError, OSError):  # a damaged store: `opsnn-lake check` reports it
+            continue
+        extra = prov.get("extra")
+        ingest_extra = extra.get("ingest") if isinstance(extra, Mapping) else None
+        key = ingest_extra.get("key") if isinstance(ingest_extra, Mapping) else None
+        if isinstance(key, str):
+            known[key] = run_id
+    return known
 
 
 def _naming(item: Item, err: BaseException) -> str:
@@ -356,8 +596,11 @@ def _naming(item: Item, err: BaseException) -> str:
 _WORKER: _Worker | None = None
 
 
-def _init_worker(lake_path: str, known: Mapping[str, str]) -> None:
+def _init_worker(lake_path: str, known: Mapping[str, str], parent_pid: int | None = None) -> None:
     global _WORKER
+    if parent_pid is not None:
+        # A killed ingest must not leave its workers idling for minutes.
+        die_with_parent(parent_pid)
     _WORKER = _Worker(lake_path, known)
 
 
@@ -419,6 +662,9 @@ def ingest(
     manifests: Iterable[str | os.PathLike[str]] = (),
     trust_pickle: bool = False,
     tonic: str | None = None,
+    fmt: str | None = None,
+    group: str | None = None,
+    allow_empty: bool = False,
     metadata: Metadata | None = None,
     workers: int | None = None,
     progress: bool = True,
@@ -439,6 +685,16 @@ def ingest(
     tonic : str, optional
         tonic dataset class of the files in ``paths`` (``"NMNIST"``, ``"POKERDVS"``,
         ``"DVSGesture"``).
+    fmt : str, optional
+        Reader of the files in ``paths`` (``--format``): a neo IO name, ``"nwb"``,
+        ``"sonata"`` or a tonic dataset (see
+        :func:`~opsnn_lake.sources.neo_files.format_choices`). Without it, files whose
+        extension does not say how to read them (``.txt``, ``.bin``…) fail.
+    group : str, optional
+        Group the files of ``paths`` into runs (``--group``): ``"all"`` or a regex with
+        ``run`` and ``population`` groups (:func:`group_items`).
+    allow_empty : bool
+        Store files read into no spike trains and no signals, or only "Column n" signals.
     metadata : Metadata, optional
         Metadata for the runs of ``paths`` (model, parameters…).
     workers : int, optional
@@ -458,9 +714,18 @@ def ingest(
         base = replace(base, trusted=True)
     if tonic is not None:
         tonic = dataset_format(tonic).name
+    if fmt is not None:
+        tonic, fmt = _split_format(fmt, tonic, where="--format")
     found = Discovery()
     for path in paths:
-        found.extend(discover(path, base, tonic=tonic))
+        found.extend(discover(path, base, tonic=tonic, fmt=fmt, allow_empty=allow_empty))
+    if group is not None:
+        grouped = group_items(found.items, group)
+        found = Discovery(
+            items=grouped.items,
+            ignored=found.ignored,
+            failures=found.failures + grouped.failures,
+        )
     for manifest_path in manifests:
         try:
             manifest = read_manifest(manifest_path, trust_pickle=trust_pickle)
@@ -471,7 +736,7 @@ def ingest(
             continue
         found.extend(_discover_manifest(manifest))
     items = _unique(found.items)
-    known = {run_id.rsplit("-", 1)[1]: run_id for run_id in lake.index.run_ids()}
+    known = known_keys(lake) if items else {}
     outcomes = _run_items(items, str(lake.path), known, workers=workers, progress=progress)
     return IngestReport(
         outcomes=found.failures + outcomes,
@@ -526,7 +791,7 @@ def _run_pool(
         max_workers=n_workers,
         mp_context=context,
         initializer=_init_worker,
-        initargs=(lake_path, known),
+        initargs=(lake_path, known, os.getpid()),
     ) as pool:
         pending: dict[Future[Outcome], int] = {
             pool.submit(_work, item): i for i, item in enumerate(items)
@@ -583,6 +848,24 @@ def configure(parser: argparse.ArgumentParser, command: str) -> None:
         help=f"the PATHs are tonic sample files of this dataset ({', '.join(DATASETS)})",
     )
     parser.add_argument(
+        "--format",
+        dest="fmt",
+        metavar="NAME",
+        help="reader of the PATHs: a neo IO (NixIO, PickleIO, AsciiSpikeTrainIO…), nwb, "
+        "sonata, or a tonic dataset; needed for extensions that do not say (.txt, .bin…)",
+    )
+    parser.add_argument(
+        "--group",
+        metavar="all|REGEX",
+        help="one run per simulation: 'all' files form one run, or a regex on file names "
+        "with (?P<run>…) and (?P<population>…) groups, e.g. '(?P<run>.+)_(?P<population>exc|inh)'",
+    )
+    parser.add_argument(
+        "--allow-empty",
+        action="store_true",
+        help="store files read into no spike trains and no signals (or 'Column n' signals only)",
+    )
+    parser.add_argument(
         "--workers", type=int, default=None, help="worker processes (default: number of CPUs)"
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -602,6 +885,9 @@ def run(args: argparse.Namespace) -> int:
         manifests=args.manifest,
         trust_pickle=args.trust_pickle,
         tonic=args.tonic,
+        fmt=args.fmt,
+        group=args.group,
+        allow_empty=args.allow_empty,
         workers=args.workers,
         progress=not args.no_progress,
     )

@@ -16,6 +16,7 @@ row, which :meth:`Lake.check` reports and ``repair`` mends from the store itself
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -31,8 +32,15 @@ import neo
 import pandas as pd
 
 from opsnn_lake import store as _store
-from opsnn_lake.errors import CorruptStoreError, NotALakeError, RunNotFoundError, SchemaError
-from opsnn_lake.index import RunIndex, row_from_attrs
+from opsnn_lake.errors import (
+    CorruptStoreError,
+    LakeReadOnlyError,
+    LakeWriteError,
+    NotALakeError,
+    RunNotFoundError,
+    SchemaError,
+)
+from opsnn_lake.index import RunIndex, open_lake_index, row_from_attrs
 from opsnn_lake.marker import LAKE_FORMAT, LAKE_MARKER, LAKE_VERSION, check_lake_dir
 from opsnn_lake.marker import check_marker as _check_marker
 from opsnn_lake.neo_convert import block_to_nodes, nodes_to_block
@@ -177,55 +185,140 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _store_bytes(path: Path) -> int:
+    """Bytes of a store's files, not following nor counting symbolic links."""
+    total = 0
+    for folder, _dirs, files in os.walk(path, followlinks=False):
+        for name in files:
+            st = os.lstat(os.path.join(folder, name))
+            if not os.path.islink(os.path.join(folder, name)):
+                total += st.st_size
+    return total
+
+
+def _write_error(run_id: str, where: Path, err: OSError) -> LakeWriteError:
+    """An OSError of writing a run as a LakeError naming the run, the file and the fix."""
+    name = err.filename or where
+    reason = err.strerror or str(err)
+    fix = {
+        errno.ENOSPC: "free disk space",
+        errno.EDQUOT: "free space within your disk quota",
+        errno.EFBIG: "raise the file-size limit (ulimit -f)",
+    }.get(err.errno or 0, "fix the cause")
+    error = LakeWriteError(
+        f"run {run_id!r}: writing {name} failed: {reason}; nothing was published. "
+        f"{fix[0].upper() + fix[1:]} and add the run again"
+    )
+    error.errno = err.errno
+    return error
+
+
 class Lake:
     """Open or create a lake directory.
 
     Parameters
     ----------
     path : path-like
-        The lake directory (default ``./lake``). Created if missing; an existing
-        directory must be an OpSNN lake or empty.
-    create : bool
-        If False, a missing lake is an error instead of being created.
+        The lake directory (default ``./lake``). Created if missing (mode ``"a"``); an
+        existing directory must be an OpSNN lake or empty.
+    mode : {"a", "r+", "r"}
+        ``"a"`` (default): open for writing, creating the lake if missing. ``"r+"``: open
+        an existing lake for writing. ``"r"``: read only — nothing is created, locked or
+        written (the index is read with SQLite's ``immutable``/``mode=ro``), so it works
+        on read-only mounts and on lakes of other users; :meth:`add`, :meth:`reindex`
+        and ``check(repair=True)`` raise :class:`~opsnn_lake.errors.LakeReadOnlyError`.
+    create : bool, optional
+        Kept for older callers: ``create=False`` is ``mode="r+"``.
 
     Raises
     ------
     NotALakeError
         If ``path`` exists, is not empty and is not a lake (nothing is written there),
-        or does not exist and ``create`` is False.
+        or does not exist and the mode does not create.
+    LakeReadOnlyError
+        If a writing mode is asked for a lake this process may not write.
+    IndexMissingError
+        In mode ``"r"``, if the lake has stores but its index is missing or empty.
 
     Examples
     --------
     >>> lake = Lake(tmp_path / "lake")                      # doctest: +SKIP
     >>> run_id = lake.add(block, model="va", parameters={"g_inh": 51.0}, seed=1)  # doctest: +SKIP
     >>> lake.search(g_inh=(40, 60))                          # doctest: +SKIP
+    >>> Lake("/shared/lake", mode="r").search(g_inh=51.0)    # doctest: +SKIP
     """
 
-    def __init__(self, path: str | os.PathLike[str] = "lake", *, create: bool = True) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str] = "lake",
+        *,
+        mode: str = "a",
+        create: bool | None = None,
+    ) -> None:
+        if mode not in ("a", "r+", "r"):
+            raise ValueError(f"Lake: mode {mode!r} is not one of 'a', 'r+', 'r'")
+        if create is False and mode == "a":
+            mode = "r+"
+        self.mode = mode
         self.path = Path(path).absolute()
+        self.runs_dir = self.path / "runs"
+        self.staging_dir = self.path / "staging"
+        if mode == "r":
+            if not self.path.exists():
+                raise NotALakeError(
+                    f"{self.path}: no lake here; create one with opsnn_lake.Lake(path) "
+                    "or `opsnn-lake demo`"
+                )
+            check_lake_dir(self.path)
+            self.index = open_lake_index(self.path)
+            return
         marker = self.path / LAKE_MARKER
         if marker.is_file():
             _check_marker(marker)
+            self._check_writable()
         elif self.path.exists() and (not self.path.is_dir() or any(self.path.iterdir())):
             raise NotALakeError(
                 f"{self.path}: exists and is not an OpSNN lake (no lake.json); refusing to "
                 "write into it. Give a new or empty directory, or the path of an existing lake."
             )
-        elif not create:
+        elif mode == "r+":
             raise NotALakeError(
                 f"{self.path}: no lake here; create one with opsnn_lake.Lake(path) "
                 "or `opsnn-lake demo`"
             )
         else:
             self.path.mkdir(parents=True, exist_ok=True)
+            self._check_writable()
             tmp = self.path / f".lake.json.{os.getpid()}.{uuid.uuid4().hex}"
             tmp.write_text(json.dumps({"format": LAKE_FORMAT, "version": LAKE_VERSION}))
             os.replace(tmp, marker)  # concurrent creators write the same content
-        self.runs_dir = self.path / "runs"
-        self.staging_dir = self.path / "staging"
         self.runs_dir.mkdir(exist_ok=True)
         self.staging_dir.mkdir(exist_ok=True)
         self.index = RunIndex(self.path / "index.sqlite")
+
+    def _check_writable(self) -> None:
+        # Asked up front: SQLite's own words ("unable to open database file") would
+        # send the user to rebuild an index that is fine.
+        for where in (self.path, self.runs_dir, self.staging_dir, self.path / "index.sqlite"):
+            if where.exists() and not os.access(where, os.W_OK):
+                raise LakeReadOnlyError(
+                    f"{where}: this process may not write the lake {self.path}. Open it "
+                    f"read-only with Lake({str(self.path)!r}, mode='r') (the CLI's ls, "
+                    "analyse, plot and check do that), or run this as a user "
+                    "who may write the lake"
+                )
+
+    @property
+    def read_only(self) -> bool:
+        """True if opened with ``mode="r"``."""
+        return self.mode == "r"
+
+    def _require_writable(self, what: str) -> None:
+        if self.read_only:
+            raise LakeReadOnlyError(
+                f"{self.path}: {what} needs to write the lake, which was opened read-only "
+                f"(mode='r'); open it with Lake({str(self.path)!r}) instead"
+            )
 
     def __repr__(self) -> str:
         from opsnn_lake.display import runs_text
@@ -295,11 +388,17 @@ class Lake:
         self, nodes: Mapping[str, Node], provenance: Provenance, *, started: float | None = None
     ) -> str:
         """Store and register already laid-out nodes (the fast path of a simulator)."""
+        self._require_writable("lake.add")
         start = time.perf_counter() if started is None else started
         if provenance.model is None and not provenance.sources:
             provenance = replace(provenance, content_sha256=content_sha256(nodes))
         run_id = provenance.run_id()
         final = self.store_path(run_id)
+        if not self._inside(final):
+            raise SchemaError(
+                f"{final}: a symbolic link out of the lake {self.path} stands where run "
+                f"{run_id!r} goes; remove the link and add the run again"
+            )
         if final.exists():
             # Published stores are complete (only a rename puts them there); one left
             # without a row by a crash is registered now instead of being written again.
@@ -312,7 +411,7 @@ class Lake:
             # Called once the arrays are encoded, so the write time can be recorded.
             timings = {**provenance.timings, "write": round(time.perf_counter() - start, 6)}
             prov = replace(provenance, timings=timings)
-            return {
+            attrs = {
                 "schema": SCHEMA_NAME,
                 "schema_version": SCHEMA_VERSION,
                 "run_id": run_id,
@@ -320,26 +419,59 @@ class Lake:
                 "provenance": prov.to_dict(),
                 "summary": summary,
             }
+            # Refuse a row the index could not write before anything is published.
+            self.index.prepare(row_from_attrs(attrs, path="", nbytes=0))
+            return attrs
 
         staged = self.staging_dir / f"{run_id}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
         try:
             attrs = _store.write_store(staged, nodes, root_attrs)
-            _store.publish(staged, final)
+            published = _store.publish(staged, final)
+        except OSError as err:
+            shutil.rmtree(staged, ignore_errors=True)
+            raise _write_error(run_id, staged, err) from err
         except BaseException:
             shutil.rmtree(staged, ignore_errors=True)
             raise
-        # The row comes from the attributes just written (what reindex reads back from
-        # disk), which spares re-opening the store on the hot path of every run.
-        row = row_from_attrs(
-            attrs, path=str(final.relative_to(self.path)), nbytes=_store.store_bytes(final)
-        )
-        self.index.insert([row])
+        if published:
+            # The row comes from the attributes just written (what reindex reads back
+            # from disk), which spares re-opening the store on the hot path of every run.
+            row = row_from_attrs(
+                attrs, path=str(final.relative_to(self.path)), nbytes=_store_bytes(final)
+            )
+        else:
+            # Another writer published this run first and our copy was discarded: index
+            # the store that survived, exactly as reindex would.
+            row = self._row(final)
+        try:
+            self.index.insert([row])
+        except BaseException as err:
+            if published:
+                self._unpublish(run_id, final)
+            if isinstance(err, LakeWriteError):
+                named = LakeWriteError(f"run {run_id!r} (not added): {err}")
+                named.errno = err.errno
+                raise named from err
+            if isinstance(err, OSError):
+                raise _write_error(run_id, self.index.path, err) from err
+            raise
         return run_id
+
+    def _unpublish(self, run_id: str, final: Path) -> None:
+        """Take back a store whose row could not be written (no store without a row)."""
+        if run_id in self.index:
+            return  # a concurrent writer registered it meanwhile: keep it
+        aside = self.staging_dir / f"{run_id}.{os.getpid()}.unpublished"
+        try:
+            os.rename(final, aside)
+        except OSError:
+            return  # left for `check --repair`, which registers it from the store
+        shutil.rmtree(aside, ignore_errors=True)
 
     def _row(self, store: Path, *, nbytes: int | None = None) -> dict[str, Any]:
         attrs = _store.read_root_attrs(store)
         if nbytes is None:
-            nbytes = _store.store_bytes(store)
+            nbytes = _store_bytes(store)
         return row_from_attrs(attrs, path=str(store.relative_to(self.path)), nbytes=nbytes)
 
     # ------------------------------------------------------------------ reading
@@ -358,6 +490,11 @@ class Lake:
         if run_id not in self.index and not self.store_path(run_id).exists():
             run_id = self.resolve_run_id(run_id)
         path = self.store_path(run_id)
+        if not self._inside(path):
+            raise SchemaError(
+                f"{path}: a symbolic link out of the lake {self.path}; the lake never "
+                "follows links out of itself. Replace the link by the store itself"
+            )
         if not path.exists():
             hint = "" if run_id in self.index else " (not in the index either)"
             raise RunNotFoundError(f"{self.path}: no run {run_id!r}{hint}; see lake.search()")
@@ -382,11 +519,22 @@ class Lake:
         Examples
         --------
         >>> lake.search(model="va", g_inh=(40, 60), seed=[1, 2])  # doctest: +SKIP
+
+        ``study=<study id>`` (or a list) keeps the runs an explore study tried and adds
+        its lineage columns (``study``, ``trial``, ``strategy``, ``objective``,
+        ``trial_state``); see :mod:`opsnn_lake.studies`.
         """
         from opsnn_lake.jsonable import plain
 
         # numpy scalars and arrays search like the Python values they hold
-        return self.index.search({key: plain(value) for key, value in criteria.items()})
+        criteria = {key: plain(value) for key, value in criteria.items()}
+        if "study" in criteria:  # lineage lives beside the runs, not in the index
+            from opsnn_lake import studies
+
+            study = criteria.pop("study")
+            criteria["run_id"] = studies.run_ids(self.path, study)
+            return studies.join(self.index.search(criteria), self.path, study)
+        return self.index.search(criteria)
 
     def open(self, run_id: str, *, chunks: Any = None) -> Any:
         """The run's store as a lazy :class:`xarray.DataTree` (dask arrays)."""
@@ -396,6 +544,33 @@ class Lake:
         """The run as a neo Block equal to the one added (spike trains built lazily)."""
         path = self._existing(run_id)
         return nodes_to_block(_store.read_nodes(path), where=str(path))
+
+    def to_nwb(self, run_id: str, path: str | os.PathLike[str]) -> Path:
+        """Write a run as an NWB file (Units table, TimeSeries; see :mod:`opsnn_lake.nwb`).
+
+        Parameters
+        ----------
+        run_id : str
+            The run.
+        path : path-like
+            The ``.nwb`` file to write (replaced if it exists).
+
+        Returns
+        -------
+        Path
+            The file written.
+
+        Raises
+        ------
+        RunNotFoundError
+            If the lake has no such run.
+        """
+        from opsnn_lake.nwb import write_nwb
+
+        store = self._existing(run_id)
+        nodes = _store.read_nodes(store)
+        attrs = nodes[""].attrs
+        return write_nwb(nodes, path, run_id=run_id, provenance=attrs["provenance"])
 
     def provenance(self, run_id: str) -> Provenance:
         """The provenance record of a run."""
@@ -435,7 +610,21 @@ class Lake:
     # ------------------------------------------------------------------ upkeep
 
     def _stores(self) -> list[Path]:
-        return sorted(p for p in self.runs_dir.iterdir() if p.name.endswith(".zarr"))
+        # Symbolic links are neither followed nor counted: a link could lead out of the
+        # lake (another user's data, /etc) and would make one store count twice.
+        if not self.runs_dir.is_dir():
+            return []
+        return sorted(
+            p for p in self.runs_dir.iterdir() if p.name.endswith(".zarr") and not p.is_symlink()
+        )
+
+    def _inside(self, path: Path) -> bool:
+        """True unless ``path`` is, or is reached through, a link leading out of the lake."""
+        try:
+            path.resolve().relative_to(self.path.resolve())
+        except ValueError:
+            return False
+        return not path.is_symlink()
 
     def _checked_row(self, store: Path, *, nbytes: int | None = None) -> dict[str, Any]:
         row = self._row(store, nbytes=nbytes)
@@ -481,6 +670,8 @@ class Lake:
         can at worst show up as a store without a row for a moment (registering it is
         harmless); staging directories of live local processes are skipped.
         """
+        if repair:
+            self._require_writable("check --repair")
         report = CheckReport()
         indexed = {row["run_id"]: row for row in self.index.rows()}  # before listing stores
         on_disk = {p.name[: -len(".zarr")]: p for p in self._stores()}
@@ -505,6 +696,7 @@ class Lake:
             nbytes = indexed[run_id].get("bytes") if run_id in indexed else None
             try:
                 row = self._checked_row(store, nbytes=nbytes)
+                self.index.prepare(row)  # a row the index cannot hold is a bad store
             except SchemaError as err:
                 report.bad_stores[str(store)] = str(err)
                 continue
@@ -517,7 +709,7 @@ class Lake:
                 report.bad_rows[run_id] = differs
                 fixed_rows.append(row)
         report.rows_without_store = sorted(set(indexed) - set(on_disk))
-        for staged in sorted(self.staging_dir.iterdir()):
+        for staged in sorted(self.staging_dir.iterdir()) if self.staging_dir.is_dir() else []:
             # <run id>.<pid>.<random>; run ids may contain dots, so split from the right
             parts = staged.name.rsplit(".", 2)
             pid = int(parts[1]) if len(parts) == 3 and parts[1].isdigit() else None
@@ -531,7 +723,9 @@ class Lake:
                 report.quarantined[run_id] = str(self._quarantine(on_disk[run_id]))
             self.index.delete(list(report.damaged))
             for staged_path in report.staging_leftovers:
-                if Path(staged_path).is_dir():
+                if Path(staged_path).is_symlink():
+                    Path(staged_path).unlink()  # the link only: never what it points to
+                elif Path(staged_path).is_dir():
                     shutil.rmtree(staged_path, ignore_errors=True)
                 else:
                     Path(staged_path).unlink(missing_ok=True)
@@ -570,6 +764,7 @@ class Lake:
         int
             Number of runs indexed. Unreadable stores are skipped (see :meth:`check`).
         """
+        self._require_writable("reindex")
         stores: Iterable[Path] = self._stores()
         if progress:
             from tqdm.auto import tqdm
@@ -593,6 +788,8 @@ class Lake:
 
     def _row_or_none(self, path: Path) -> dict[str, Any] | None:
         try:
-            return self._checked_row(path)
+            row = self._checked_row(path)
+            self.index.prepare(row)
         except (SchemaError, CorruptStoreError):  # reported by check, never indexed
             return None
+        return row

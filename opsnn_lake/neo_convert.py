@@ -24,7 +24,7 @@ import neo
 import numpy as np
 import quantities as pq
 
-from opsnn_lake import jsonable
+from opsnn_lake import _versions, jsonable
 from opsnn_lake.errors import SchemaError
 from opsnn_lake.schema import (
     DIM_SPIKE,
@@ -731,6 +731,7 @@ class LazySpikeTrains(neo.core.spiketrainlist.SpikeTrainList):
         t_start, t_stop : Quantity or None
             Common bounds of the trains, if they share them.
         """
+        _versions.require_verified("neo", "LazySpikeTrains (overrides SpikeTrainList internals)")
         obj = cls()
         obj._factory = factory
         obj._n_trains = n_trains

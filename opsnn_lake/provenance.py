@@ -7,9 +7,12 @@ id is a hash of the part of it that determines the data — the *identity*:
   seed, simulator name and version, PyNN version, input ids, and the store schema
   version. Same model + parameters + seed + versions → same id, so a sweep can skip a
   configuration already in the lake without starting a simulator.
-* ingested files: the kind and the checksums of the source files only, so a known file
-  is recognised before it is loaded and two files never share an id because their
-  annotations are incomplete;
+* ingested files: the kind, a digest of the data read (:func:`data_sha256`: spike
+  times, counts and bounds, signal values, units and sampling, per population and
+  segment) and the metadata that came with them (model, model hash, parameters, seed,
+  simulator and its version) — never the file bytes. So one Block saved as pickle, NIX
+  and NWB is one run, and the files are all listed in ``sources``; two files with
+  equal data but different metadata stay two runs;
 * anything else without a model (a Block added by hand): a checksum of the stored arrays.
 
 Host, timestamps, command line, timings and package versions other than the
@@ -31,11 +34,13 @@ from dataclasses import asdict, dataclass, field, fields
 from importlib import metadata
 from typing import Any
 
+import numpy as np
+
 from opsnn_lake import jsonable
 from opsnn_lake.errors import SchemaError
 from opsnn_lake.schema import KINDS, SCHEMA_VERSION, sanitize_label
 
-__all__ = ["Provenance", "file_sha256", "package_versions"]
+__all__ = ["Provenance", "data_sha256", "file_sha256", "package_versions"]
 
 _PACKAGES = (
     "opsnn-lake",
@@ -76,6 +81,54 @@ def file_sha256(path: str | os.PathLike[str], *, chunk: int = 2**22) -> str:
 
 def _canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def _check_text(text: str, what: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        # Lone surrogates are not Unicode text: no UTF-8 file or database can hold them.
+        raise SchemaError(
+            f"provenance: {what} {text!r} holds a lone surrogate, which is not valid "
+            "Unicode text and cannot be stored; decode the name or value properly"
+        ) from None
+
+
+def _check_names(params: Mapping[Any, Any], prefix: str = "", seen: set[str] | None = None) -> None:
+    """Refuse what the index could not keep apart: bad names, and clashing dotted names.
+
+    The index flattens nested parameters with dots (``{"a": {"b": 1}}`` → ``a.b``), so
+    a literal ``"a.b"`` beside a nested ``a.b`` would be two values for one name.
+    """
+    seen = set() if seen is None else seen
+    for key, value in params.items():
+        if not isinstance(key, str) or not key:
+            raise SchemaError(f"provenance: parameter name {key!r} must be a non-empty str")
+        name = prefix + key
+        _check_text(name, "parameter name")
+        if isinstance(value, Mapping):
+            _check_names(value, prefix=f"{name}.", seen=seen)
+            continue
+        if name in seen:
+            raise SchemaError(
+                f"provenance: parameter {name!r} is given twice (once nested, once with "
+                "a dotted name); the index names nested parameters with dots, so keep one"
+            )
+        seen.add(name)
+        _check_values(value, name)
+
+
+def _check_values(value: Any, name: str) -> None:
+    if isinstance(value, str):
+        _check_text(value, f"value of parameter {name!r}:")
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _check_values(item, name)
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            if isinstance(key, str):
+                _check_text(key, f"key in parameter {name!r}:")
+            _check_values(item, name)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -149,9 +202,7 @@ class Provenance:
             raise SchemaError(
                 f"provenance: parameters must be a dict, got {type(self.parameters).__name__}"
             )
-        for key in self.parameters:
-            if not isinstance(key, str) or not key:
-                raise SchemaError(f"provenance: parameter name {key!r} must be a non-empty str")
+        _check_names(self.parameters)
         try:
             _canonical(self.parameters)
         except (TypeError, ValueError) as err:
@@ -161,6 +212,12 @@ class Provenance:
             ) from None
         if self.seed is not None and not isinstance(self.seed, int):
             raise SchemaError(f"provenance: seed must be an int, got {self.seed!r}")
+        if self.seed is not None and not -(2**63) <= self.seed < 2**63:
+            # The index keeps the seed in an INTEGER column (64 bits), as simulators do.
+            raise SchemaError(
+                f"provenance: seed {self.seed} does not fit in 64 bits; derive a 64-bit "
+                "seed from it (e.g. numpy.random.SeedSequence(seed).generate_state(1)[0])"
+            )
 
     @classmethod
     def field_names(cls) -> list[str]:
@@ -170,28 +227,30 @@ class Provenance:
     def identity(self) -> dict[str, Any]:
         """The fields that determine the data, hashed into the run id (module docstring)."""
         ident: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "kind": self.kind}
+        if not self.sources and self.model is None:
+            return {**ident, "content": self.content_sha256, "parameters": self.parameters}
+        ident.update(
+            model=self.model,
+            model_hash=self.model_hash,
+            parameters=self.parameters,
+            seed=self.seed,
+            simulator=self.simulator,
+            simulator_version=self.simulator_version,
+        )
         if self.sources:
-            ident["sources"] = sorted(s["sha256"] for s in self.sources)
-        elif self.model is not None:
-            ident.update(
-                model=self.model,
-                model_hash=self.model_hash,
-                parameters=self.parameters,
-                seed=self.seed,
-                simulator=self.simulator,
-                simulator_version=self.simulator_version,
-                pynn=self.versions.get("PyNN"),
-                inputs=sorted(self.inputs),
-            )
-        else:
+            # Data and the metadata that came with it; never file bytes (module docstring).
             ident["content"] = self.content_sha256
-            ident["parameters"] = self.parameters
+        else:  # a simulation: the code, its inputs and the simulator make the data
+            ident.update(pynn=self.versions.get("PyNN"), inputs=sorted(self.inputs))
         return ident
 
     def run_id(self) -> str:
         """Content-derived run id: ``<model or kind>-<first 20 hex digits of SHA-256>``."""
-        if self.model is None and not self.sources and self.content_sha256 is None:
-            raise SchemaError("provenance: a run without model or sources needs content_sha256")
+        if self.content_sha256 is None and (self.sources or self.model is None):
+            raise SchemaError(
+                "provenance: a run without a model, or read from files (sources), needs "
+                "content_sha256 (see provenance.data_sha256)"
+            )
         digest = hashlib.sha256(_canonical(self.identity()).encode()).hexdigest()[:20]
         prefix = sanitize_label(self.model, fallback=self.kind)
         return f"{prefix}-{digest}"
@@ -210,3 +269,71 @@ class Provenance:
         if unknown:
             known["extra"] = {**known.get("extra", {}), **unknown}
         return cls(**known)
+
+
+def data_sha256(nodes: Mapping[str, Any]) -> str:
+    """Digest of a run's data alone, the identity of ingested runs.
+
+    Hashed, per segment (in order) and population (by label): the label, spike times
+    (float64 bytes, in their stored unit), spike counts, unit string, t_start and
+    t_stop; for each analog signal, its name, values, dtype, unit, start and sampling
+    period. Names of segments and groups, annotations, neo attributes and which file
+    format carried the data are left out, since formats differ in what metadata they
+    keep (NIX adds ``nix_name``; NWB and SONATA keep no neo annotations).
+
+    Parameters
+    ----------
+    nodes : Mapping[str, Node]
+        The run laid out as store nodes (``block_to_nodes`` or a source's ``load``).
+
+    Returns
+    -------
+    str
+        SHA-256 hex digest.
+    """
+    digest = hashlib.sha256()
+    order = list(nodes.get("", None).attrs.get("segments", [])) if "" in nodes else []
+    segments = order + sorted(p for p in nodes if p and "/" not in p and p not in order)
+    for seg in segments:
+        digest.update(b"segment")
+        if seg in nodes:
+            _digest_group(digest, nodes[seg])
+        pops = [n for p, n in nodes.items() if p.startswith(seg + "/")]
+        for node in sorted(pops, key=lambda n: str(n.attrs.get("label"))):
+            _digest_group(digest, node)
+    return digest.hexdigest()
+
+
+def _digest_group(digest: Any, node: Any) -> None:
+    digest.update(_canonical(["population", node.attrs.get("label")]).encode())
+    if "spike_time" in node.variables:
+        times = node.variables["spike_time"]
+        counts = node.variables["spike_count"].data
+        meta = node.attrs.get("spiketrains", {})
+        digest.update(_canonical(["spikes", times.attrs.get("units")]).encode())
+        digest.update(times.data.astype("<f8").tobytes())
+        digest.update(counts.astype("<i8").tobytes())
+        for bound in ("t_start", "t_stop"):  # per unit, however the store packed them
+            if bound in node.variables:
+                values = node.variables[bound].data.astype("<f8")
+            else:
+                values = np.full(counts.size, float(meta[bound]), dtype="<f8")
+            digest.update(values.tobytes())
+    for name in node.attrs.get("signals", []):
+        var = node.variables[name]
+        head = [
+            "signal",
+            name,
+            var.data.dtype.str,
+            list(var.data.shape),
+            var.attrs.get("units"),
+            var.attrs.get("t_start"),
+            var.attrs.get("sampling_period"),
+        ]
+        digest.update(_canonical(head).encode())
+        digest.update(np.ascontiguousarray(var.data).tobytes())
+    for name in sorted(node.variables):  # tonic events and other per-event arrays
+        var = node.variables[name]
+        if var.dims and var.dims[0] == "event":
+            digest.update(_canonical(["event", name, var.data.dtype.str]).encode())
+            digest.update(np.ascontiguousarray(var.data).tobytes())

@@ -237,18 +237,11 @@ def load_spec(path: str | os.PathLike[str]) -> SweepSpec:
     SchemaError
         If the file is missing, is not valid YAML, or breaks the spec (see parse_spec).
     """
-    import yaml
+    from opsnn_lake.safe_yaml import load_yaml
 
     path = Path(path).absolute()
-    try:
-        text = path.read_text()
-    except OSError as err:
-        raise SchemaError(f"sweep spec {path}: cannot be read: {err.strerror}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        raise SchemaError(f"sweep spec {path}: not valid YAML: {err}") from None
-    return parse_spec(data, path=path)
+    # bounded: refuses alias bombs and oversized files in milliseconds
+    return parse_spec(load_yaml(path, what="sweep spec"), path=path)
 
 
 def expand(spec: SweepSpec) -> list[dict[str, Any]]:

@@ -96,8 +96,10 @@ def test_shipped_example_manifest_is_valid():
 def test_command_runs_in_parallel_with_a_progress_bar(tmp_path, run_pickle):
     data = tmp_path / "data"
     data.mkdir()
-    for i in range(3):  # distinct bytes: three runs
-        (data / f"r{i}.pkl").write_bytes(run_pickle.read_bytes() + b"\0" * i)
+    block = PickleIO(str(run_pickle)).read_block()
+    for i in range(3):  # distinct seeds: three runs (the id comes from data and metadata)
+        block.annotations["seed"] = i
+        PickleIO(str(data / f"r{i}.pkl")).write_block(block)
     lake = tmp_path / "lake"
     exe = Path(sys.executable).with_name("opsnn-lake")
     done = subprocess.run(

@@ -7,6 +7,7 @@ bit fields for spikes or S16.15 words for ``v``) and lets sPyNNaker decode them.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sqlite3
@@ -186,3 +187,45 @@ def test_empty_and_damaged_databases_fail_clearly(tmp_path, template):
     assert f"{virtual}/data.sqlite3: recorded nothing" in errors
     assert f"{damaged}/data1.sqlite3" in errors
     assert len(lake) == 0 and lake.check().ok
+
+
+READER_STATE = textwrap.dedent(
+    """
+    import json, sys
+    from spinn_utilities.config_holder import get_config_str
+    from spynnaker.pyNN.data import SpynnakerDataView
+    from opsnn_lake.sources.spinnaker_folder import read_databases
+
+    def state():
+        found = {"set_up": SpynnakerDataView.is_setup()}
+        for key, call in (("time_step", SpynnakerDataView.get_simulation_time_step_ms),
+                          ("config", lambda: get_config_str("Machine", "version"))):
+            try:
+                found[key] = call()
+            except Exception as err:
+                found[key] = type(err).__name__
+        return found
+
+    before = state()
+    block = read_databases(sys.argv[1:])
+    print(json.dumps({"before": before, "after": state(), "segments": len(block.segments)}))
+    """
+)
+
+
+def test_reading_leaves_spynnaker_as_it_found_it(run_folder):
+    # No unittest_setup(): sPyNNaker decodes from the database alone (reading any of its
+    # configuration before sim.setup() would raise), and a later sim.setup() in the same
+    # process finds sPyNNaker unset, not mocked with a stand-in 1 ms time step.
+    folder, _ = run_folder
+    dbs = [str(folder / "data.sqlite3"), str(folder / "data1.sqlite3")]
+    done = subprocess.run(
+        [sys.executable, "-c", READER_STATE, *dbs], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    assert found["segments"] == 2
+    assert found["before"] == found["after"]
+    assert found["after"]["set_up"] is False
+    assert found["after"]["time_step"] == "NotSetupException"
+    assert found["after"]["config"] == "ConfigException"

@@ -41,12 +41,16 @@ def test_anything_that_shapes_the_data_changes_the_id(change):
     assert _sim(**change).run_id() != _sim().run_id()
 
 
-def test_ingested_files_are_identified_by_their_checksums_alone():
-    a = Provenance(model="va", parameters={"n": 1}, sources=[{"path": "a", "sha256": "aa"}])
-    b = Provenance(model="va", parameters={"n": 1}, sources=[{"path": "b", "sha256": "bb"}])
-    renamed = Provenance(model="other", sources=[{"path": "elsewhere", "sha256": "aa"}])
-    assert a.run_id() != b.run_id()
-    assert a.run_id().split("-")[-1] == renamed.run_id().split("-")[-1]
+def test_ingested_files_are_identified_by_data_and_metadata_not_bytes():
+    def ingested(sha: str, **kwargs):
+        fields = {"model": "va", "parameters": {"n": 1}, "content_sha256": "data1", **kwargs}
+        return Provenance(sources=[{"path": f"{sha}.pkl", "sha256": sha}], **fields)
+
+    assert ingested("aa").run_id() == ingested("bb").run_id()  # other bytes, same data
+    assert ingested("aa").run_id() != ingested("aa", content_sha256="data2").run_id()
+    assert ingested("aa").run_id() != ingested("aa", parameters={"n": 2}).run_id()
+    with pytest.raises(SchemaError, match="needs content_sha256"):
+        Provenance(sources=[{"path": "a", "sha256": "aa"}]).run_id()
 
 
 def test_round_trip_through_dict_keeps_the_id():

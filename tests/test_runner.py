@@ -164,30 +164,6 @@ def test_input_generator_and_v1_sheet_driven_by_it(tmp_path):
         plan_run("v1_sheet", lake=lake)
 
 
-def test_deferred_projection_sources_answer_later_queries():
-    import nest
-    import pyNN.nest as sim
-
-    from opsnn_lake.simulators.nest import defer_projection_sources
-
-    assert defer_projection_sources(sim)
-    sim.setup(timestep=0.1, min_delay=0.5, rng_seed=9)
-    pre = sim.Population(30, sim.IF_cond_exp(), label="pre")
-    post = sim.Population(20, sim.IF_cond_exp(), label="post")
-    connector = sim.FixedProbabilityConnector(0.3, rng=sim.NativeRNG(seed=9))
-    prj = sim.Projection(pre, post, connector, sim.StaticSynapse(weight=0.01, delay=0.5))
-    conns = nest.GetConnections(synapse_label=prj.nest_synapse_label)
-    expected = sorted(zip(conns.get("source"), conns.get("target"), strict=True))
-    assert len(expected) > 50
-    # prj.get and prj.set rely on the source ids PyNN no longer collects at connect time
-    got = prj.get("weight", format="list", with_address=True)
-    first = int(pre.first_id), int(post.first_id)
-    assert sorted((i + first[0], j + first[1]) for i, j, _ in got) == expected
-    prj.set(weight=0.02)
-    assert set(conns.get("weight")) == {20.0}  # NEST keeps nS, PyNN µS
-    sim.end()
-
-
 CRASHING_MODEL = """
 import os
 NAME = "crashing"

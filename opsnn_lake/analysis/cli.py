@@ -149,7 +149,7 @@ def _stat_options(args: argparse.Namespace, stats: list[str]) -> dict[str, dict[
 
 
 def _runs(args: argparse.Namespace) -> tuple[Lake, Any]:
-    lake = Lake(args.lake, create=False)
+    lake = Lake(args.lake, mode="r")
     return lake, lake.search(**parse_where(args.where))
 
 
@@ -219,7 +219,7 @@ def _analyse(args: argparse.Namespace) -> int:
 def _raster(args: argparse.Namespace) -> int:
     from opsnn_lake.analysis.plots import raster
 
-    lake = Lake(args.lake, create=False)
+    lake = Lake(args.lake, mode="r")
     output = Path(args.output or f"raster-{args.run_id}.png")
     raster(
         args.run_id,

@@ -267,7 +267,7 @@ def _from_lake(runs: Any, lake: Any) -> RunSet | None:
     if isinstance(runs, Lake):
         return _from_frame(runs.search(), runs)
     if isinstance(runs, str | os.PathLike) and lake is None and Path(runs, "lake.json").is_file():
-        found = Lake(runs, create=False)
+        found = Lake(runs, mode="r")
         return _from_frame(found.search(), found)
     return None
 

@@ -230,8 +230,12 @@ def group_layout(
     if not _has_positions(g, cache):
         raise _no_positions(g)
     if isinstance(g.source, str):
-        found = g.reader.read(g.path, {"x": Ellipsis, "y": Ellipsis})
-        x, y, pynn = found["x"], found["y"], "z" in _array_meta(g, cache)
+        from opsnn_lake import store
+
+        got = store.read_arrays(g.source, g.path, {"x": Ellipsis, "y": Ellipsis})  # verified
+        x, y = got["x"], got["y"]
+        arrays = store.read_metadata(g.source).get("consolidated_metadata", {}).get("metadata", {})
+        pynn = f"{g.path}/z" in arrays
     else:
         x, y = g.source["x"].values, g.source["y"].values
         pynn = "z" in g.source.coords

@@ -44,9 +44,9 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import traceback
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,6 +55,7 @@ from typing import Any
 
 from opsnn_lake.errors import LakeError, SchemaError
 from opsnn_lake.lake import Lake, content_sha256
+from opsnn_lake.processes import die_with_parent
 from opsnn_lake.provenance import Provenance
 
 __all__ = [
@@ -101,8 +102,9 @@ class Backend:
         ``"module:function"`` turning ``(populations, sim)`` into store nodes directly,
         used when importable; otherwise recordings go through neo.
     prepare : str, optional
-        ``"module:function"`` called with the imported simulator module before set-up
-        (to remove set-up costs of that simulator; it must not change results).
+        ``"module:function"``: a context manager taking the imported simulator module,
+        held around set-up, build, run and collection (to remove set-up costs of that
+        simulator; it must not change results, and must undo itself on leaving).
     """
 
     name: str
@@ -131,14 +133,15 @@ class Backend:
             ) from None
 
     def import_sim(self) -> ModuleType:
-        """Import the PyNN simulator module, run ``prepare`` on it, and return it."""
+        """Import the PyNN simulator module and return it."""
         for key, value in self.environ.items():
             os.environ.setdefault(key, value)
-        sim = importlib.import_module(self.pynn_module)
+        return importlib.import_module(self.pynn_module)
+
+    def prepared(self, sim: ModuleType) -> contextlib.AbstractContextManager[Any]:
+        """The ``prepare`` context for ``sim`` (a no-op context if there is none)."""
         prepare = _function(self.prepare)
-        if prepare is not None:
-            prepare(sim)
-        return sim
+        return contextlib.nullcontext() if prepare is None else prepare(sim)
 
     def nodes_function(self) -> Callable[..., Any] | None:
         """The fast-path collector if it is available in this installation."""
@@ -617,25 +620,26 @@ def execute(plan: RunPlan, lake: Lake, *, fastpath: bool = True) -> RunResult:
         t0 = time.perf_counter()
         sim = backend.import_sim()
         timings["import"] = round(time.perf_counter() - t0, 6)
-        t0 = time.perf_counter()
-        sim.setup(**plan.setup)
-        if model.inputs:
-            blocks = {key: lake.to_neo(params[key]) for key in model.inputs}
-            populations = model.module.build(sim, params, blocks)
-        else:
-            populations = model.module.build(sim, params)
-        if not isinstance(populations, Mapping) or not populations:
-            raise SchemaError(
-                f"model file {model.path}: build() must return a non-empty dict "
-                f"{{label: population}}, got {type(populations).__name__}"
-            )
-        timings["build"] = round(time.perf_counter() - t0, 6)
-        t0 = time.perf_counter()
-        sim.run(float(params["tstop"]))
-        timings["simulate"] = round(time.perf_counter() - t0, 6)
-        t1 = time.perf_counter()
-        nodes = collect_nodes(populations, sim, backend, fastpath=fastpath)
-        sim.end()
+        with backend.prepared(sim):  # back-end speed-ups live only while this run does
+            t0 = time.perf_counter()
+            sim.setup(**plan.setup)
+            if model.inputs:
+                blocks = {key: lake.to_neo(params[key]) for key in model.inputs}
+                populations = model.module.build(sim, params, blocks)
+            else:
+                populations = model.module.build(sim, params)
+            if not isinstance(populations, Mapping) or not populations:
+                raise SchemaError(
+                    f"model file {model.path}: build() must return a non-empty dict "
+                    f"{{label: population}}, got {type(populations).__name__}"
+                )
+            timings["build"] = round(time.perf_counter() - t0, 6)
+            t0 = time.perf_counter()
+            sim.run(float(params["tstop"]))
+            timings["simulate"] = round(time.perf_counter() - t0, 6)
+            t1 = time.perf_counter()
+            nodes = collect_nodes(populations, sim, backend, fastpath=fastpath)
+            sim.end()
     prov = dataclasses.replace(plan.provenance, timings=timings)
     run_id = lake.add_nodes(nodes, prov, started=t1)
     if run_id != plan.run_id:  # pragma: no cover - the id depends only on the plan
@@ -725,7 +729,7 @@ def run_in_subprocess(
         The id the parent planned; the child refuses to run if its plan differs (the
         model file changed in between).
     timeout : float, optional
-        Seconds before the child and its process group are killed.
+        Seconds before the child is killed (it dies with this process too).
     cwd : path-like, optional
         Working directory of the child (sPyNNaker reads ``spynnaker.cfg`` there).
 
@@ -738,53 +742,67 @@ def run_in_subprocess(
     """
     lake_path = Path(lake).absolute()
     start = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="opsnn-run-") as tmp:
-        result_file = Path(tmp) / "result.json"
-        log_file = Path(tmp) / "log.txt"
+    # The result and log live in the lake's staging area, named like a staged store
+    # (<name>.<pid>.<random>): if this process is killed, `check --repair` removes them.
+    if not (lake_path / "lake.json").is_file():
+        Lake(lake_path).index.close()  # create it, so the staging area is the lake's
+    tmp = lake_path / "staging" / f"opsnn-run.{os.getpid()}.{uuid.uuid4().hex[:12]}"
+    tmp.mkdir()
+    try:
+        result_file = tmp / "result.json"
+        log_file = tmp / "log.txt"
         argv = [sys.executable, "-c", _CHILD, "--lake", str(lake_path)]
         argv += ["--result", str(result_file), "--request", request.to_json()]
+        argv += ["--parent", str(os.getpid())]
         if run_id:
             argv += ["--expect", run_id]
         env = {**os.environ, "PYNEST_QUIET": "1", "PYTHONUNBUFFERED": "1"}
         with open(log_file, "wb") as log:
+            # Same process group as this one (killing the sweep's group kills the runs);
+            # the child also dies with this process (processes.die_with_parent).
             proc = subprocess.Popen(
-                argv, stdout=log, stderr=subprocess.STDOUT, cwd=cwd, env=env,
-                start_new_session=True,  # so a timeout can kill the child's own children too
+                argv, stdout=log, stderr=subprocess.STDOUT, cwd=cwd, env=env
             )  # fmt: skip
             try:
                 code = proc.wait(timeout=timeout)
                 timed_out = False
             except subprocess.TimeoutExpired:
-                _kill_group(proc)
+                _kill(proc)
                 code, timed_out = proc.wait(), True
-        seconds = round(time.perf_counter() - start, 3)
-        result = _read_result(result_file)
-        if code == 0 and result.get("status") in ("done", "cached"):
-            return {**result, "seconds": seconds}
-        tail = log_file.read_text(errors="replace").strip().splitlines()[-15:]
-        if timed_out:
-            error = f"timed out after {timeout} s"
-        elif "error" in result:
-            error = result["error"]
-        elif code < 0:
-            error = f"killed by signal {signal.Signals(-code).name}"
-        else:
-            error = f"exit code {code}"
-        notes = _cleanup_failed(lake_path, run_id or result.get("run_id"), proc.pid)
-        return {
-            "status": "failed",
-            "run_id": run_id or result.get("run_id"),
-            "error": error,
-            "log": "\n".join(tail),
-            "notes": notes,
-            "seconds": seconds,
-            "timings": {},
-        }
+            except BaseException:
+                _kill(proc)  # interrupted (Ctrl-C, a cancelled task): the run goes too
+                proc.wait()
+                raise
+            seconds = round(time.perf_counter() - start, 3)
+            result = _read_result(result_file)
+            if code == 0 and result.get("status") in ("done", "cached"):
+                return {**result, "seconds": seconds}
+            tail = log_file.read_text(errors="replace").strip().splitlines()[-15:]
+            if timed_out:
+                error = f"timed out after {timeout} s"
+            elif "error" in result:
+                error = result["error"]
+            elif code < 0:
+                error = f"killed by signal {signal.Signals(-code).name}"
+            else:
+                error = f"exit code {code}"
+            notes = _cleanup_failed(lake_path, run_id or result.get("run_id"), proc.pid)
+            return {
+                "status": "failed",
+                "run_id": run_id or result.get("run_id"),
+                "error": error,
+                "log": "\n".join(tail),
+                "notes": notes,
+                "seconds": seconds,
+                "timings": {},
+            }
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _kill_group(proc: subprocess.Popen) -> None:
+def _kill(proc: subprocess.Popen) -> None:
     with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
+        proc.kill()
 
 
 def _read_result(path: Path) -> dict[str, Any]:
@@ -801,7 +819,10 @@ def child_main(argv: Sequence[str]) -> int:
     parser.add_argument("--result", required=True)
     parser.add_argument("--request", required=True)
     parser.add_argument("--expect")
+    parser.add_argument("--parent", type=int)
     args = parser.parse_args(argv)
+    if args.parent is not None:
+        die_with_parent(args.parent)
     result_path = Path(args.result)
 
     def report(data: dict[str, Any]) -> None:

@@ -11,11 +11,12 @@ A *source* turns things users already have on disk into runs: neo files
 2. ``load(item, sources)`` reads one item (in a worker process) and returns the store
    nodes and the :class:`~opsnn_lake.provenance.Provenance` to register.
 
-An ingested run is identified by its bytes: the run id hashes the kind and the SHA-256
-of its source files, nothing else (:meth:`Provenance.identity`). So the id is known
-before a file is loaded, a re-run skips known files after hashing them, and two
-files whose annotations happen to agree (same model, incomplete parameters) never
-collapse into one run.
+An ingested run is identified by its content: the run id hashes the data read
+(:func:`~opsnn_lake.provenance.data_sha256`) and the metadata that came with it
+(:meth:`Provenance.identity`), not the file bytes, so one Block saved as pickle, NIX
+and NWB is one run. The checksums of the files are recorded in ``sources``, and a
+re-run skips an item whose files and reading options are known
+(:func:`opsnn_lake.ingest.item_key`) without loading it.
 """
 
 from __future__ import annotations
@@ -39,7 +40,6 @@ __all__ = [
     "Metadata",
     "Source",
     "plain_json",
-    "run_digest",
     "source_records",
 ]
 
@@ -141,16 +141,6 @@ class Source(Protocol):
             For anything that cannot be ingested; the message names the file.
         """
         ...
-
-
-def run_digest(kind: str, checksums: Sequence[str]) -> str:
-    """The hash part of the run id of ingested files (``<prefix>-<digest>``).
-
-    The prefix is the model name, unknown until a file is loaded; the digest depends
-    on the kind and checksums only, so known files are recognised before loading.
-    """
-    prov = Provenance(kind=kind, sources=[{"sha256": c} for c in checksums])
-    return prov.run_id().rsplit("-", 1)[1]
 
 
 def source_records(files: Sequence[str]) -> list[dict[str, Any]]:

@@ -1,10 +1,25 @@
 """neo files on disk (NIX, NWB, pickle and every other format neo reads) as runs.
 
-One file is one run. neo's own IO classes read it: the candidates for the file's
-extension (``neo.io.io_by_extension``), NixIO before the other ``.h5`` readers, each
-opened read-only (NixIO's default mode would write to the file). A file holding several
-Blocks — PyNN writes one per population — is merged into one Block with the
-populations side by side (:func:`opsnn_lake.neo_convert.merge_blocks`).
+One file is one run, unless several are grouped (``--group``): then the files of one
+simulation (PyNN writes one per population) are one run, populations side by side.
+
+Which reader reads a file (:func:`resolve_format`):
+
+* ``--format NAME`` (or ``format:`` in a manifest): a neo IO class (``NixIO``,
+  ``PickleIO``, ``AsciiSpikeTrainIO``…), ``nwb`` (:mod:`opsnn_lake.nwb`) or ``sonata``
+  (:mod:`opsnn_lake.sonata`);
+* otherwise the extension: ``.h5`` files are told apart by content (a SONATA spike
+  report has ``/spikes``, an NWB file ``nwb_version``; the rest go to NixIO first);
+  ``.nwb`` files written by OpSNN lake are read by :mod:`opsnn_lake.nwb`, others by
+  neo's NWBIO; extensions that are generic or that neo maps to several readers
+  (``.txt``, ``.bin``, ``.dat``, ``.csv``…) are refused with the list of choices, as
+  a guess there stores garbage (a spike-time text file read as "Column n" signals).
+
+Each neo IO is opened read-only (NixIO's default mode would write to the file). A file
+holding several Blocks is merged into one Block with the populations side by side
+(:func:`opsnn_lake.neo_convert.merge_blocks`). A file read into nothing — no spike
+trains and no signals, or only unnamed "Column n" signals — is refused unless
+``allow_empty`` is given.
 
 Model, parameters, seed and simulator are taken from the Block's annotations where
 present (``model``, ``model_hash``, ``parameters``, ``seed``, ``simulator``,
@@ -29,16 +44,18 @@ from typing import Any, ClassVar
 import neo
 
 from opsnn_lake.errors import SchemaError, UntrustedInputError
-from opsnn_lake.neo_convert import block_to_nodes, merge_blocks
+from opsnn_lake.neo_convert import POPULATION_KEY, block_to_nodes, merge_blocks
 from opsnn_lake.provenance import Provenance
 from opsnn_lake.schema import Node, unique_names
 from opsnn_lake.sources.base import Item, Metadata, plain_json
 
 __all__ = [
     "NeoFiles",
+    "format_choices",
     "neo_extensions",
     "provenance_from_annotations",
     "read_neo_file",
+    "resolve_format",
     "walk_extensions",
 ]
 
@@ -130,39 +147,162 @@ def _read_with(io_class: type, path: Path) -> list[neo.Block]:
     return blocks
 
 
-def read_neo_file(path: str | Path, *, trusted: bool = False) -> tuple[neo.Block, str]:
+# Formats read by OpSNN lake's own readers rather than a neo IO class.
+OWN_FORMATS = ("nwb", "sonata")
+# Extensions whose readers are told apart by the file's content (HDF5 files).
+_SNIFFED = frozenset({"h5", "hdf5", "nwb"})
+_COLUMN = re.compile(r"^Column \d+$")
+
+
+def format_choices(ext: str | None = None) -> list[str]:
+    """Reader names ``--format`` accepts, for one extension (e.g. ``"txt"``) or all.
+
+    neo IO class names (``nixio_fr.NixIO`` for neo's second class of that name), ``nwb``
+    and ``sonata``; tonic dataset names are accepted too (handled by the tonic source).
+    """
+    import neo.io
+
+    from opsnn_lake.sources.tonic import DATASETS
+
+    if ext is None:
+        names = sorted({_io_name(io) for io in neo.io.iolist if _single_file(io)})
+        return [*OWN_FORMATS, *names, *DATASETS]
+    ext = ext.lower()
+    names = [_io_name(io) for io in neo.io.io_by_extension.get(ext, []) if _single_file(io)]
+    own = [f for f, exts in (("nwb", ("nwb", "h5")), ("sonata", ("h5", "sonata"))) if ext in exts]
+    tonic = [name for name, f in DATASETS.items() if f.extension == f".{ext}"]
+    return [*own, *dict.fromkeys(names), *tonic]
+
+
+def _single_file(io: type) -> bool:
+    return getattr(io, "mode", "file") in ("file", "one-file")
+
+
+def _ambiguous(ext: str) -> bool:
+    """Whether a guess from this extension alone could store garbage."""
+    if ext in _SNIFFED or ext in PICKLE_EXTENSIONS or ext == "nix":
+        return False
+    import neo.io
+
+    readers = {io.__name__ for io in neo.io.io_by_extension.get(ext, []) if _single_file(io)}
+    return ext in GENERIC_EXTENSIONS or len(readers) > 1
+
+
+def _sniff_hdf5(path: Path) -> str | None:
+    """``"sonata"``, ``"nwb"`` (ours), ``"NWBIO"`` (others' NWB) or None, from the content."""
+    try:
+        import h5py
+    except ImportError:  # without h5py (the interchange extra) the neo candidates read it
+        return None
+    try:
+        with h5py.File(path, "r") as f:
+            if "spikes" in f and isinstance(f["spikes"], h5py.Group):
+                return "sonata"
+            if "nwb_version" in f.attrs:
+                from opsnn_lake.nwb import is_opsnn_nwb
+
+                return "nwb" if is_opsnn_nwb(f) else "NWBIO"
+    except OSError:  # not HDF5 (or truncated): the neo candidates will say why
+        return None
+    return None
+
+
+def resolve_format(path: str | Path, fmt: str | None = None) -> str | None:
+    """The reader for a file: ``fmt`` checked, or chosen from extension and content.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file.
+    fmt : str, optional
+        A name from :func:`format_choices` (case-insensitive).
+
+    Returns
+    -------
+    str or None
+        ``"nwb"``, ``"sonata"``, a neo IO name, or None: try neo's candidates for the
+        extension in order (NixIO, NWBIO, PickleIO first).
+
+    Raises
+    ------
+    SchemaError
+        For an unknown ``fmt`` (listing the valid ones), or, without ``fmt``, for an
+        extension that is generic or names several readers (listing those readers).
+    """
+    path = Path(path)
+    ext = path.suffix[1:].lower()
+    if fmt is not None:
+        choices = format_choices()
+        for choice in choices:
+            if choice.lower() == fmt.lower() or choice.rsplit(".", 1)[-1].lower() == fmt.lower():
+                return choice
+        raise SchemaError(f"{path}: unknown --format {fmt!r}; choose one of: {', '.join(choices)}")
+    if ext in _SNIFFED:
+        return _sniff_hdf5(path)
+    if _ambiguous(ext):
+        choices = format_choices(ext)
+        raise SchemaError(
+            f"{path}: the extension {path.suffix!r} does not say how to read this file "
+            f"(neo maps it to several or generic readers; guessing stores garbage). Name "
+            f"the reader with --format NAME (or `format:` in the manifest), one of: "
+            f"{', '.join(choices)}"
+        )
+    return None
+
+
+def read_neo_file(
+    path: str | Path,
+    *,
+    trusted: bool = False,
+    fmt: str | None = None,
+    allow_empty: bool = False,
+) -> tuple[neo.Block, str]:
     """Read a neo file into one Block (several Blocks merged as populations).
 
     Parameters
     ----------
     path : str or Path
-        The file. Its extension selects the neo IO classes tried.
+        The file.
     trusted : bool
         Allow loading pickle files (which run code when loaded).
+    fmt : str, optional
+        The reader (:func:`format_choices`); by default chosen by :func:`resolve_format`.
+    allow_empty : bool
+        Accept a file read into no spike trains and no signals, or into unnamed
+        "Column n" signals only (refused by default: that is a wrong reader's output).
 
     Returns
     -------
     block : neo.Block
         The data.
     io_name : str
-        The neo IO class that read it.
+        The reader that read it.
 
     Raises
     ------
     UntrustedInputError
         For a pickle file when ``trusted`` is False.
     SchemaError
-        For an empty file, an unknown extension, or a file no candidate IO can read
-        (truncated, corrupt, another format); the message names the file and what each
-        IO said.
+        For an empty file, an unknown or ambiguous extension, a file no candidate
+        reader can read (truncated, corrupt, another format), or a file read into
+        nothing; the message names the file and what each reader said.
     """
     path = Path(path)
     if not path.is_file():
         raise SchemaError(f"{path}: no such file")
     if path.stat().st_size == 0:
         raise SchemaError(f"{path}: empty file (0 bytes); nothing to ingest")
-    candidates = _candidates(path)
-    if path.suffix[1:].lower() in PICKLE_EXTENSIONS and not trusted:
+    chosen = resolve_format(path, fmt)
+    if chosen in OWN_FORMATS or chosen == "AsciiSpikeTrainIO":
+        block = _read_own(chosen, path)
+        _check_not_empty(block, path, chosen, allow_empty=allow_empty)
+        return block, chosen
+    if chosen is not None:
+        candidates = [io for io in _all_ios() if _io_name(io) == chosen]
+    else:
+        candidates = _candidates(path)
+    is_pickle = any(io.__name__ == "PickleIO" for io in candidates)
+    if (path.suffix[1:].lower() in PICKLE_EXTENSIONS or is_pickle) and not trusted:
         raise UntrustedInputError(
             f"{path}: refusing to load a pickle file: unpickling runs code stored in the "
             "file, so it is loaded only when you say it is trusted. If you (or a tool you "
@@ -179,11 +319,136 @@ def read_neo_file(path: str | Path, *, trusted: bool = False) -> tuple[neo.Block
         if not blocks:
             errors.append(f"{_io_name(io_class)}: the file holds no Block")
             continue
-        return _one_block(blocks, path), _io_name(io_class)
+        block = _one_block(blocks, path)
+        _check_not_empty(block, path, _io_name(io_class), allow_empty=allow_empty)
+        return block, _io_name(io_class)
     raise SchemaError(
         f"{path}: neo cannot read this file (truncated, corrupt or not this format): "
         + "; ".join(errors)
     )
+
+
+def _all_ios() -> list[type]:
+    import neo.io
+
+    return [io for io in neo.io.iolist if _single_file(io)]
+
+
+def _read_own(name: str, path: Path) -> neo.Block:
+    if name == "nwb":
+        from opsnn_lake.nwb import read_nwb
+
+        return read_nwb(path)
+    if name == "sonata":
+        from opsnn_lake.sonata import read_sonata
+
+        return read_sonata(path)
+    return read_spike_text(path)
+
+
+def _check_not_empty(block: neo.Block, path: Path, reader: str, *, allow_empty: bool) -> None:
+    if allow_empty:
+        return
+    trains = sum(len(seg.spiketrains) for seg in block.segments)
+    signals = [sig for seg in block.segments for sig in seg.analogsignals]
+    if not trains and not signals:
+        raise SchemaError(
+            f"{path}: {reader} read no spike trains and no signals from this file; "
+            "nothing would be stored. If another reader fits, name it with --format; "
+            "to store an empty run anyway, pass --allow-empty (`allow_empty: true`)"
+        )
+    if not trains and all(sig.name is None or _COLUMN.match(str(sig.name)) for sig in signals):
+        raise SchemaError(
+            f"{path}: {reader} read only {len(signals)} unnamed signals ('Column n') and no "
+            "spike trains: this is a table read as generic columns, likely the wrong "
+            "reader. Name the reader with --format (e.g. AsciiSpikeTrainIO for one line of "
+            "spike times per cell); to store the columns anyway, pass --allow-empty"
+        )
+
+
+_DELIMITERS = re.compile(r"[\t,; ]+")
+
+
+def read_spike_text(path: str | Path, *, units: str = "s", t_start: float = 0.0) -> neo.Block:
+    """Read a spike-time text file (neo's ``AsciiSpikeTrainIO`` format), checked.
+
+    One line per cell, its spike times separated by tabs, spaces, commas or semicolons;
+    an empty line is a cell that did not fire. Unlike neo's reader, every line must
+    parse completely and the file must end with a newline, so a truncated file is an
+    error naming the line instead of a silently shortened last train.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file.
+    units : str
+        Unit of the times (neo's default: seconds).
+    t_start : float
+        Start of every train (in ``units``); t_stop is the latest spike.
+
+    Returns
+    -------
+    neo.Block
+        One segment, one train per line (annotated ``channel_index``, float64).
+
+    Raises
+    ------
+    SchemaError
+        Naming the file and line: a value that is not a number, NaN, unsorted times,
+        times before ``t_start``, or a last line without its newline (truncated file).
+    """
+    import numpy as np
+    import quantities as pq
+
+    path = Path(path)
+    text = path.read_text(encoding="utf-8", errors="strict")
+    lines = text.split("\n")
+    if lines[-1] != "":
+        raise SchemaError(
+            f"{path}: line {len(lines)} is incomplete: the file does not end with a "
+            "newline (truncated while being written or copied?); re-export the file"
+        )
+    trains = []
+    for n, line in enumerate(lines[:-1], start=1):
+        fields = [f for f in _DELIMITERS.split(line.strip()) if f]
+        try:
+            times = np.array([float(f) for f in fields], dtype=np.float64)
+        except ValueError:
+            bad = next(f for f in fields if not _is_float(f))
+            raise SchemaError(
+                f"{path}: line {n}: {bad!r} is not a spike time (expected numbers separated "
+                "by tabs, spaces or commas; truncated or not a spike-time file?)"
+            ) from None
+        if not np.isfinite(times).all():
+            raise SchemaError(f"{path}: line {n}: NaN or infinite spike time")
+        if times.size and (np.diff(times) < 0).any():
+            raise SchemaError(f"{path}: line {n}: spike times are not sorted")
+        if times.size and times[0] < t_start:
+            raise SchemaError(f"{path}: line {n}: spike time {times[0]} before t_start {t_start}")
+        trains.append(times)
+    if not trains:
+        raise SchemaError(f"{path}: no lines; nothing to ingest")
+    t_stop = max([t_start, *(float(t[-1]) for t in trains if t.size)])
+    seg = neo.Segment(name=path.stem, file_origin=path.name)
+    unit = pq.Quantity(1.0, units).units
+    spiketrains = []
+    for i, times in enumerate(trains):
+        st = neo.SpikeTrain(times * unit, t_start=t_start * unit, t_stop=t_stop * unit)
+        st.annotate(channel_index=i)
+        spiketrains.append(st)
+    seg.spiketrains = spiketrains  # one assignment: neo's append is quadratic
+    block = neo.Block(name=path.stem, file_origin=path.name)
+    block.segments.append(seg)
+    seg.block = block
+    return block
+
+
+def _is_float(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _one_block(blocks: list[neo.Block], path: Path) -> neo.Block:
@@ -310,37 +575,70 @@ def provenance_from_annotations(
 
 
 class NeoFiles:
-    """Source of neo files: one run per file (see the module docstring)."""
+    """Source of neo files: one run per file, or per group of files (module docstring).
+
+    Item options: ``formats`` (reader per file, or None to choose by extension),
+    ``populations`` (population label per file, or None to keep the file's own),
+    ``allow_empty`` (accept files read into nothing).
+    """
 
     name: ClassVar[str] = "neo"
     kind: ClassVar[str] = "simulation"
 
     def discover(self, path: Path, metadata: Metadata, **options: Any) -> list[Item]:
         """One item for a file (its extension is checked when it is loaded)."""
+        fmt = options.get("fmt")
         return [
             Item(
                 source=self.name,
                 label=str(path),
                 files=(str(Path(path).absolute()),),
                 metadata=metadata,
+                options={
+                    "formats": (fmt,),
+                    "populations": (None,),
+                    "allow_empty": bool(options.get("allow_empty", False)),
+                },
             )
         ]
 
     def load(
         self, item: Item, sources: Sequence[Mapping[str, Any]]
     ) -> tuple[dict[str, Node], Provenance]:
-        """Read the file with neo and lay it out as store nodes."""
+        """Read the file(s) with neo (or OpSNN's NWB/SONATA readers) as store nodes."""
         start = time.perf_counter()
-        path = Path(item.files[0])
-        block, io_name = read_neo_file(path, trusted=item.metadata.trusted)
+        n = len(item.files)
+        formats = item.options.get("formats") or (None,) * n
+        populations = item.options.get("populations") or (None,) * n
+        allow_empty = bool(item.options.get("allow_empty", False))
+        blocks: list[neo.Block] = []
+        readers: list[str] = []
+        for file, fmt in zip(item.files, formats, strict=True):
+            block, io_name = read_neo_file(
+                file, trusted=item.metadata.trusted, fmt=fmt, allow_empty=allow_empty
+            )
+            blocks.append(block)
+            readers.append(io_name)
+        if n == 1 and populations[0] is None:
+            block = blocks[0]
+        else:
+            block = _group_blocks(blocks, item.files, populations, label=item.label)
         read_s = time.perf_counter() - start
-        fields = provenance_from_annotations(block, item.metadata, where=str(path))
-        nodes = block_to_nodes(block, where=str(path))
+        where = item.label
+        fields = provenance_from_annotations(block, item.metadata, where=where)
+        nodes = block_to_nodes(block, where=where)
         extra = {
             **item.metadata.extra,
             **fields.pop("extra"),
-            "ingest": {"source": self.name, "io": io_name, "manifest": item.metadata.origin},
+            "ingest": {
+                "source": self.name,
+                "io": readers[0] if n == 1 else readers,
+                "manifest": item.metadata.origin,
+            },
         }
+        exported = {b.annotations.get("exported_from") for b in blocks} - {None}
+        if len(exported) == 1:  # a file exported from a lake: ingest may find that run
+            extra["ingest"]["exported_from"] = exported.pop()
         prov = Provenance(
             kind=self.kind,
             sources=[dict(s) for s in sources],
@@ -349,3 +647,56 @@ class NeoFiles:
             **fields,
         )
         return nodes, prov
+
+
+def _relabel(block: neo.Block, label: str) -> None:
+    """Name the population of every train and signal of ``block`` (one file, one population)."""
+    for seg in block.segments:
+        for obj in (*seg.spiketrains, *seg.analogsignals):
+            obj.annotations[POPULATION_KEY] = label
+
+
+def _group_blocks(
+    blocks: Sequence[neo.Block],
+    files: Sequence[str],
+    populations: Sequence[str | None],
+    *,
+    label: str,
+) -> neo.Block:
+    """The Blocks of one simulation's files as one Block, populations side by side.
+
+    A file given a population name (the ``population`` group of a ``--group`` pattern)
+    has all its trains and signals relabelled, which is how the 2020 scripts' files,
+    each labelled "All Cells", become ``exc`` and ``inh``. Two files giving the same
+    population label are refused: their cells would be mixed into one population.
+    """
+    owner: dict[str | None, str] = {}
+    for block, file, pop in zip(blocks, files, populations, strict=True):
+        if pop is not None:
+            _relabel(block, pop)
+        found = {
+            _label_of(obj)
+            for seg in block.segments
+            for obj in (*seg.spiketrains, *seg.analogsignals)
+        }
+        for name in found:
+            if name in owner:
+                raise SchemaError(
+                    f"{label}: {owner[name]} and {file} both hold population {name!r}; "
+                    "grouped files must hold different populations. Name each file's "
+                    "population with a --group pattern such as "
+                    "'(?P<run>.+)_(?P<population>exc|inh)'"
+                )
+            owner[name] = file
+    names = unique_names([Path(f).stem for f in files], prefix="file")
+    merged = merge_blocks(dict(zip(names, blocks, strict=True)), name=label)
+    for key in _ANNOTATION_KEYS:
+        values = [b.annotations.get(key) for b in blocks]
+        if values[0] is not None and all(_same(v, values[0]) for v in values):
+            merged.annotations[key] = values[0]
+    return merged
+
+
+def _label_of(obj: Any) -> str | None:
+    value = obj.annotations.get(POPULATION_KEY)
+    return value if isinstance(value, str) else None

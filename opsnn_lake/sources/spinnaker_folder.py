@@ -13,11 +13,16 @@ records the same populations (label and size), as PyNN's ``reset()`` does; other
 database whose ``segment`` table has no ``t_stop`` recorded nothing (a virtual board,
 or a run that did not finish) and is refused.
 
-Reading sets sPyNNaker up for offline use once per process: its default configuration
-only (``unittest_setup``: no user ``~/.spynnaker.cfg`` and no machine, so nothing but
-the database decides how it is decoded) and a stand-in data view. That would clobber a
-live simulation, so reading refuses to run while ``sim.setup()`` is in force in the
-same process; the ``ingest`` command reads in worker processes anyway.
+Decoding needs no sPyNNaker set-up: ``NeoBufferDatabase`` takes the time step, units
+and layout from the database itself and reads no configuration (sPyNNaker raises if
+its configuration is read before ``sim.setup()``, and reading does not), so nothing but
+the database decides how it is decoded, and sPyNNaker's global state is left as found
+(no ``unittest_setup()``: that is sPyNNaker's test helper, which would leave the
+process mocked, with a stand-in 1 ms time step, for whatever uses sPyNNaker next).
+Opening a database registers it in sPyNNaker's per-segment database cache, which a
+live simulation uses to find its own data, so reading refuses to run while
+``sim.setup()`` is in force in the same process; the ``ingest`` command reads in worker
+processes anyway.
 """
 
 from __future__ import annotations
@@ -48,7 +53,6 @@ __all__ = [
 
 _DB_NAME = re.compile(r"^data(\d*)\.sqlite3$")
 _RUN_DIR = re.compile(r"^run_\d+$")
-_reader_ready = False
 
 
 def segment_databases(folder: Path) -> list[Path]:
@@ -119,22 +123,16 @@ def _runs_of(folder: Path) -> list[list[Path]]:
     return [[db] for db in dbs]
 
 
-def _setup_reader() -> None:
-    global _reader_ready
-    if _reader_ready:
-        return
+def _refuse_live_simulation() -> None:
+    """Refuse to read while a sPyNNaker simulation is set up here (module docstring)."""
     from spynnaker.pyNN.data import SpynnakerDataView
 
     if SpynnakerDataView.is_setup():
         raise LakeError(
             "a sPyNNaker simulation is set up in this process; reading a run folder "
-            "would reset its configuration. Call sim.end() first, or ingest from "
-            "another process (`opsnn-lake ingest` does)."
+            "would replace its entry in sPyNNaker's segment database cache. Call "
+            "sim.end() first, or ingest from another process (`opsnn-lake ingest` does)."
         )
-    from spynnaker.pyNN.config_setup import unittest_setup
-
-    unittest_setup()  # defaults only + a stand-in data view (see the module docstring)
-    _reader_ready = True
 
 
 def _segment_info(db: Path) -> tuple[int, float | None, str]:
@@ -178,7 +176,7 @@ def read_databases(dbs: Sequence[str | Path], *, name: str | None = None) -> neo
     LakeError
         If a sPyNNaker simulation is set up in this process.
     """
-    _setup_reader()
+    _refuse_live_simulation()
     from spynnaker.pyNN.utilities.neo_buffer_database import NeoBufferDatabase
 
     per_pop: dict[str, neo.Block] = {}
