@@ -2,7 +2,7 @@
 
 Equal to ``elephant.spike_train_correlation.correlation_coefficient(
 BinnedSpikeTrain(trains, bin_size, t_start, t_stop), binary=...)``: trains are binned
-as elephant bins them (see :mod:`opsnn_lake.analysis.psth`) and the coefficients are
+as elephant bins them (see :mod:`opsnn_lake.analysis.binning`) and the coefficients are
 computed with elephant's sparse covariance formula (equal to ``numpy.corrcoef``, which
 elephant uses for matrices with over 10 % of the bins occupied, to rounding). A
 unit without spikes in the window has NaN in its row and column, diagonal included, as

@@ -9,7 +9,7 @@ Conventions (those of :func:`elephant.statistics.mean_firing_rate` and
   ``t_start``/``t_stop``. A silent unit has rate 0; there is no NaN.
 * the population rate is the number of spikes of the population in each bin divided by
   the number of units (silent ones included) and the bin width; bins follow elephant's
-  binning (see :mod:`opsnn_lake.analysis.psth`).
+  binning (see :mod:`opsnn_lake.analysis.binning`).
 
 Rates are in Hz whatever the time unit of the spike trains.
 """
