@@ -2,7 +2,8 @@
 
 Usage::
 
-    python benchmarks/analyse.py [--data DIR] [--real 10] [--runs 100] [--workers 2]
+    python benchmarks/analyse.py [--data DIR] [--real 10] [--runs 100] [--repeat 3]
+    python benchmarks/analyse.py --scaling-only   # 1 vs 2 worker processes, a few minutes
 
 What it does, side by side in one process:
 
@@ -20,9 +21,14 @@ What it does, side by side in one process:
    counts of ``BinnedSpikeTrain``), ``correlation_coefficient`` of the first 100 trains
    binned at 5 ms, ``welch_psd`` of ``time_histogram(trains, 1 ms, output="rate")``.
 4. Lake: ``opsnn_lake.analysis.analyse(lake.search(...), ["rate", "cv", "fano",
-   "correlation", "psd"])`` with the same options, computed with dask (threads).
+   "correlation", "psd"])`` with the same options, computed batched with
+   ``opsnn_lake.analysis.compute`` on dask threads.
 5. Checks that every number agrees (rtol 1e-9), prints the ratio, the scaling from 25
-   to 100 runs and from 1 to 2 workers.
+   to 100 runs, and 1 vs 2 worker processes (dask.distributed ``LocalCluster``, one
+   thread each; both clusters up, timings alternated so machine load falls on both):
+   the ratio and the parallel efficiency (target x1.8, 0.9), the load average and a
+   control (how much of a second core a GIL-free numpy job gets right now).
+   ``--scaling-only`` measures just this, to re-run on a quiet machine.
 6. The cost of verified reads: the same lake analysis with the store module's checks
    (manifest digests, chunk presence and CRC-32C, :mod:`opsnn_lake.store`) and with
    plain zarr stores, alternated; prints the ratio (target <= 1.1x).
@@ -172,38 +178,78 @@ def classic(files: list[Path]) -> tuple[float, dict]:
 
 
 def lake_analysis(lake, n_runs: int, workers: int | None, client=None):
-    """search -> analyse -> numbers, end to end; threads, or a distributed client."""
+    """search -> analyse -> numbers, end to end, batched (``opsnn_lake.analysis.compute``);
+    on threads, or on a distributed client's worker processes."""
     import dask
 
-    from opsnn_lake.analysis import analyse
+    from opsnn_lake.analysis import analyse, compute
 
     start = time.perf_counter()
     runs = lake.search().iloc[:n_runs]
     tree = analyse(runs, STATS, lake=lake, options=OPTIONS)
     if client is not None:
-        tree = tree.compute()  # the client is the default scheduler
+        with dask.config.set(scheduler=client.get):
+            tree = compute(tree)
     else:
         with dask.config.set(scheduler="threads", num_workers=workers):
-            tree = tree.compute()
+            tree = compute(tree)
     return time.perf_counter() - start, tree, runs
 
 
-def distributed_timings(lake, n_runs: int, repeat: int) -> dict[int, float]:
-    """The same on dask.distributed worker processes (1 thread each): 1 vs 2 workers."""
+def graph_seconds(lake, n_runs: int) -> float:
+    """The part done in this process before any worker starts: search, metadata, graph."""
+    from opsnn_lake.analysis import analyse
+
+    start = time.perf_counter()
+    analyse(lake.search().iloc[:n_runs], STATS, lake=lake, options=OPTIONS)
+    return time.perf_counter() - start
+
+
+def process_timings(lake, n_runs: int, repeat: int) -> dict[int, list[float]]:
+    """The analysis on 1 and on 2 dask.distributed worker processes (1 thread each).
+
+    Both clusters stay up and the timings alternate (the order swapped every round), so
+    the load of a shared machine falls on both alike; each warms up first (imports,
+    opened stores), as in any session that analyses more than once.
+    """
     from distributed import Client, LocalCluster
 
-    out = {}
-    for workers in (1, 2):
-        with (
-            LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                         dashboard_address=None, memory_limit="2GiB") as cluster,
-            Client(cluster) as client,
-        ):  # fmt: skip
-            lake_analysis(lake, 10, None, client)  # warm the workers up (imports)
-            out[workers] = statistics.median(
-                lake_analysis(lake, n_runs, None, client)[0] for _ in range(repeat)
-            )
-    return out
+    times: dict[int, list[float]] = {1: [], 2: []}
+    clusters, clients = {}, {}
+    try:
+        for workers in (1, 2):
+            clusters[workers] = LocalCluster(
+                n_workers=workers, threads_per_worker=1, processes=True,
+                dashboard_address=":0", memory_limit="2GiB",
+            )  # fmt: skip
+            clients[workers] = Client(clusters[workers], set_as_default=False)
+            lake_analysis(lake, n_runs, None, clients[workers])
+        for i in range(repeat):
+            for workers in (1, 2) if i % 2 == 0 else (2, 1):
+                times[workers].append(lake_analysis(lake, n_runs, None, clients[workers])[0])
+    finally:
+        for workers in clients:
+            clients[workers].close()
+            clusters[workers].close()
+    return times
+
+
+def scaling_report(lake, n_runs: int, repeat: int) -> str:
+    """1 vs 2 worker processes: times, ratio, parallel efficiency, and the machine's load."""
+    load_before = os.getloadavg()
+    times = process_timings(lake, n_runs, repeat)
+    one, two = statistics.median(times[1]), statistics.median(times[2])
+    graph = statistics.median(graph_seconds(lake, n_runs) for _ in range(3))
+    return (
+        f"1 -> 2 worker processes ({n_runs} runs, {repeat} alternated timings each): median "
+        f"{one:.2f} -> {two:.2f} s = x{one / two:.2f} (parallel efficiency "
+        f"{one / two / 2:.2f}; target x1.8, 0.9); best {min(times[1]):.2f} -> "
+        f"{min(times[2]):.2f} s = x{min(times[1]) / min(times[2]):.2f}; of each, "
+        f"{graph:.2f} s search + metadata + graph in this process\n"
+        f"  (machine: {os.cpu_count()} cores, load average {load_before[0]:.1f} before, "
+        f"{os.getloadavg()[0]:.1f} after; control: a GIL-free numpy job runs "
+        f"x{free_cores():.2f} faster on 2 threads than on 1 right now, 2.0 on an idle machine)"
+    )
 
 
 def verification_cost(lake, n_runs: int, repeat: int) -> dict[bool, list[float]]:
@@ -227,6 +273,18 @@ def verification_cost(lake, n_runs: int, repeat: int) -> dict[bool, list[float]]
     finally:
         store._set_verification(True)
     return times
+
+
+def verification_report(lake, n_runs: int, repeat: int) -> str:
+    """One line: verified vs unverified reads (see :func:`verification_cost`)."""
+    cost = verification_cost(lake, n_runs, repeat)
+    on, off = cost[True], cost[False]
+    return (
+        f"verified reads, {n_runs} runs, {len(on)} alternated timings each: median "
+        f"{statistics.median(on):.2f} s vs {statistics.median(off):.2f} s unverified = "
+        f"{statistics.median(on) / statistics.median(off):.2f}x; best {min(on):.2f} vs "
+        f"{min(off):.2f} s = {min(on) / min(off):.2f}x (target <= 1.1x)"
+    )
 
 
 def check(tree, reference: dict) -> int:
@@ -270,11 +328,53 @@ def free_cores() -> float:
     return times[0] / times[1]
 
 
+def lake_timings(lake, n_runs: int, repeat: int, reference: dict) -> tuple[dict, int]:
+    """Median lake times for 25, 50, 100 runs on 1 and 2 threads; values checked."""
+    timings, compared = {}, 0
+    for n in (25, 50, 100):
+        if n > n_runs:
+            continue
+        for workers in (1, 2):
+            ts = []
+            for _ in range(repeat):
+                t, tree, sel = lake_analysis(lake, n, workers)
+                ts.append(t)
+            timings[(n, workers)] = statistics.median(ts)
+            if n == min(100, n_runs) and workers == 2:
+                compared = check(
+                    tree, {k: v for k, v in reference.items() if k[0] in set(sel.index)}
+                )
+    return timings, compared
+
+
+def print_lake_results(
+    timings: dict, full: int, classic_full: float, n_classic: int, compared: int
+) -> None:
+    t_lake = timings[(full, 2)]
+    print()
+    print(f"{'runs':>5} {'threads':>8} {'lake (s)':>9} {'per run (ms)':>13}")
+    for (n, w), t in sorted(timings.items()):
+        print(f"{n:>5} {w:>8} {t:>9.2f} {1000 * t / n:>13.1f}")
+    print()
+    print(f"numbers checked against elephant: {compared} values agree (rtol 1e-9)")
+    print(
+        f"classic loop: {classic_full:.1f} s for {full} runs"
+        + ("" if n_classic == full else f" (measured on {n_classic}, scaled)")
+    )
+    print(f"lake (dask, 2 threads): {t_lake:.2f} s for {full} runs")
+    print(f"ratio: {classic_full / t_lake:.0f}x faster (target >= 100x)")
+    if (25, 2) in timings:
+        print(f"scaling 25 -> {full} runs: x{timings[(full, 2)] / timings[(25, 2)]:.2f} time "
+              f"for x{full / 25:.0f} runs")  # fmt: skip
+    print(f"1 -> 2 threads ({full} runs): x{timings[(full, 1)] / timings[(full, 2)]:.2f} "
+          f"({timings[(full, 1)]:.2f} -> {timings[(full, 2)]:.2f} s)")  # fmt: skip
+
+
 def _size(paths) -> int:
     return sum(p.stat().st_size for p in paths)
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--data", default=str(Path(tempfile.gettempdir()) / "opsnn-lake-analyse-bench")
@@ -286,8 +386,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--verification-only", action="store_true", help="only the cost of verified reads"
     )
+    parser.add_argument("--scaling-only", action="store_true", help="only 1 vs 2 worker processes")
     parser.add_argument("--fresh", action="store_true", help="delete DATA first")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     logging.disable(logging.WARNING)
     warnings.simplefilter("ignore")
     data = Path(args.data)
@@ -314,14 +419,10 @@ def main(argv: list[str] | None = None) -> int:
     lake_analysis(lake, 10, None)  # warm-up: imports, first zarr open
 
     full = min(100, args.runs)
-    cost = verification_cost(lake, full, max(6, 2 * args.repeat))
-    on, off = cost[True], cost[False]
-    verification = (
-        f"verified reads, {full} runs, {len(on)} alternated timings each: median "
-        f"{statistics.median(on):.2f} s vs {statistics.median(off):.2f} s unverified = "
-        f"{statistics.median(on) / statistics.median(off):.2f}x; best {min(on):.2f} vs "
-        f"{min(off):.2f} s = {min(on) / min(off):.2f}x (target <= 1.1x)"
-    )
+    if args.scaling_only:
+        print(scaling_report(lake, full, max(4, args.repeat)), flush=True)
+        return 0
+    verification = verification_report(lake, full, max(6, 2 * args.repeat))
     print(verification, flush=True)
     if args.verification_only:
         return 0
@@ -333,47 +434,11 @@ def main(argv: list[str] | None = None) -> int:
     per_run = t_classic / n_classic
     print(f"  {t_classic:.1f} s ({per_run:.2f} s per run)")
 
-    timings = {}
-    for n in (25, 50, 100):
-        if n > args.runs:
-            continue
-        for workers in (1, 2):
-            ts = []
-            for _ in range(args.repeat):
-                t, tree, sel = lake_analysis(lake, n, workers)
-                ts.append(t)
-            timings[(n, workers)] = statistics.median(ts)
-            if n == min(100, args.runs) and workers == 2:
-                compared = check(
-                    tree, {k: v for k, v in reference.items() if k[0] in set(sel.index)}
-                )
-    processes = distributed_timings(lake, full, args.repeat)
-    t_lake = timings[(full, 2)]
-    classic_full = per_run * full
-    print()
-    print(f"{'runs':>5} {'workers':>8} {'lake (s)':>9} {'per run (ms)':>13}")
-    for (n, w), t in sorted(timings.items()):
-        print(f"{n:>5} {w:>8} {t:>9.2f} {1000 * t / n:>13.1f}")
-    print()
-    print(f"numbers checked against elephant: {compared} values agree (rtol 1e-9)")
-    print(
-        f"classic loop: {classic_full:.1f} s for {full} runs"
-        + ("" if n_classic == full else f" (measured on {n_classic}, scaled)")
-    )
-    print(f"lake (dask, 2 workers): {t_lake:.2f} s for {full} runs")
-    print(f"ratio: {classic_full / t_lake:.0f}x faster (target >= 100x)")
-    if (25, 2) in timings:
-        print(f"scaling 25 -> {full} runs: x{timings[(full, 2)] / timings[(25, 2)]:.2f} time "
-              f"for x{full / 25:.0f} runs")  # fmt: skip
-    print(f"1 -> 2 workers ({full} runs): x{timings[(full, 1)] / timings[(full, 2)]:.2f} speed-up "
-          f"with threads ({timings[(full, 1)]:.2f} -> {timings[(full, 2)]:.2f} s), "
-          f"x{processes[1] / processes[2]:.2f} with dask.distributed processes "
-          f"({processes[1]:.2f} -> {processes[2]:.2f} s)")  # fmt: skip
+    timings, compared = lake_timings(lake, args.runs, args.repeat, reference)
+    scaling = scaling_report(lake, full, max(4, args.repeat))
+    print_lake_results(timings, full, per_run * full, n_classic, compared)
+    print(scaling)
     print(verification)
-    print(
-        f"(machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; control: a "
-        f"GIL-free numpy job runs x{free_cores():.2f} faster on 2 threads than on 1 right now)"
-    )
     return 0
 
 

@@ -16,7 +16,9 @@ Space (dims run × time × y × x): :func:`activity_map`; from it, per run and t
     :func:`wave_velocity` and :func:`spatial_correlation` (× distance)
 
 Several at once, reading each store once: :func:`analyse` (an ``xarray.DataTree``);
-:func:`save` writes any result as zarr or netCDF. Plots: :mod:`opsnn_lake.analysis.plots`.
+:func:`compute` computes results with the reads and reductions of a batch of runs in one
+task, so an analysis scales with worker processes; :func:`save` writes any result as
+zarr or netCDF. Plots: :mod:`opsnn_lake.analysis.plots`.
 
 Runs are given as a ``lake.search(...)`` DataFrame with ``lake=``, a Lake, run ids with
 ``lake=``, an intake catalog (search result) of the lake, or ``lake.open()`` DataTrees
@@ -39,9 +41,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from opsnn_lake.analysis.correlation import correlation_coefficients
+from opsnn_lake.analysis.plan import compute
 from opsnn_lake.analysis.psth import psth
 from opsnn_lake.analysis.rates import firing_rate, population_rate
-from opsnn_lake.analysis.runs import RunSet, as_runset
+from opsnn_lake.analysis.runset import RunSet, as_runset
 from opsnn_lake.analysis.signals import signal_summary
 from opsnn_lake.analysis.space import activity_map
 from opsnn_lake.analysis.spectra import rate_psd
@@ -61,6 +64,7 @@ __all__ = [
     "activity_map",
     "analyse",
     "as_runset",
+    "compute",
     "correlation_coefficients",
     "fano_factor",
     "firing_rate",
@@ -130,7 +134,6 @@ def analyse(
         On an unknown statistic name (the message lists the valid ones) or options for
         a statistic not asked for.
     """
-    import dask
     import xarray as xr
 
     unknown = [s for s in stats if s not in STATISTICS]
@@ -148,9 +151,11 @@ def analyse(
         kwargs = {"populations": populations, "segments": segments, **options.get(name, {})}
         value = STATISTICS[name](rs, **kwargs)
         results[name] = value if isinstance(value, xr.Dataset) else value.to_dataset()
-    if compute:
-        names = list(results)
-        results = dict(zip(names, dask.compute(*results.values()), strict=True))
+    if compute:  # batched: the reads and reductions of a batch of runs in one task
+        from opsnn_lake.analysis.plan import compute as compute_all
+
+        done = compute_all(*results.values())
+        results = dict(zip(results, done if len(results) > 1 else [done], strict=True))
     return xr.DataTree.from_dict(results)
 
 

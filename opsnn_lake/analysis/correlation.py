@@ -2,7 +2,7 @@
 
 Equal to ``elephant.spike_train_correlation.correlation_coefficient(
 BinnedSpikeTrain(trains, bin_size, t_start, t_stop), binary=...)``: trains are binned
-as elephant bins them (see :mod:`opsnn_lake.analysis.psth`) and the coefficients are
+as elephant bins them (see :mod:`opsnn_lake.analysis.binning`) and the coefficients are
 computed with elephant's sparse covariance formula (equal to ``numpy.corrcoef``, which
 elephant uses for matrices with over 10 % of the bins occupied, to rounding). A
 unit without spikes in the window has NaN in its row and column, diagonal included, as
@@ -16,15 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from opsnn_lake.analysis.psth import bin_spikes, check_bin_size, n_bins
-from opsnn_lake.analysis.runs import (
-    Plan,
-    RunSet,
-    Spikes,
-    as_ms,
-    as_runset,
-    group_result,
-)
+from opsnn_lake.analysis.binning import as_ms, bin_spikes, check_bin_size, n_bins
+from opsnn_lake.analysis.plan import Plan
+from opsnn_lake.analysis.reading import Spikes
+from opsnn_lake.analysis.results import group_result
+from opsnn_lake.analysis.runset import RunSet, as_runset
 from opsnn_lake.errors import SchemaError
 
 if TYPE_CHECKING:

@@ -22,7 +22,9 @@ from typing import TYPE_CHECKING, Any, cast, overload
 import numpy as np
 import pandas as pd
 
-from opsnn_lake.analysis.runs import RunSet, as_ms, as_runset, load_spikes
+from opsnn_lake.analysis.binning import as_ms
+from opsnn_lake.analysis.plan import load_spikes
+from opsnn_lake.analysis.runset import RunSet, as_runset
 from opsnn_lake.errors import SchemaError
 
 if TYPE_CHECKING:

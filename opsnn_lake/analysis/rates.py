@@ -9,7 +9,7 @@ Conventions (those of :func:`elephant.statistics.mean_firing_rate` and
   ``t_start``/``t_stop``. A silent unit has rate 0; there is no NaN.
 * the population rate is the number of spikes of the population in each bin divided by
   the number of units (silent ones included) and the bin width; bins follow elephant's
-  binning (see :mod:`opsnn_lake.analysis.psth`).
+  binning (see :mod:`opsnn_lake.analysis.binning`).
 
 Rates are in Hz whatever the time unit of the spike trains.
 """
@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from opsnn_lake.analysis.psth import (
+from opsnn_lake.analysis.binning import (
+    as_ms,
     check_bin_size,
     histogram_tasks,
     hz_factor,
@@ -29,16 +30,10 @@ from opsnn_lake.analysis.psth import (
     time_axis,
     time_coord,
 )
-from opsnn_lake.analysis.runs import (
-    Plan,
-    RunSet,
-    Spikes,
-    as_ms,
-    as_runset,
-    group_result,
-    per_unit,
-    unit_result,
-)
+from opsnn_lake.analysis.plan import Plan, per_unit
+from opsnn_lake.analysis.reading import Spikes
+from opsnn_lake.analysis.results import group_result, unit_result
+from opsnn_lake.analysis.runset import RunSet, as_runset
 from opsnn_lake.errors import SchemaError
 
 if TYPE_CHECKING:

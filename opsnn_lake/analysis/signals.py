@@ -14,15 +14,10 @@ from typing import TYPE_CHECKING, Any
 import dask
 import numpy as np
 
-from opsnn_lake.analysis.runs import (
-    CONFIG_KEY,
-    DEFAULT_SPIKES_PER_TASK,
-    Plan,
-    RunSet,
-    as_runset,
-    signal_ids,
-    unit_result,
-)
+from opsnn_lake.analysis.groups import CONFIG_KEY, DEFAULT_SPIKES_PER_TASK, signal_ids
+from opsnn_lake.analysis.plan import Plan
+from opsnn_lake.analysis.results import unit_result
+from opsnn_lake.analysis.runset import RunSet, as_runset
 from opsnn_lake.errors import SchemaError
 
 if TYPE_CHECKING:

@@ -28,8 +28,18 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from opsnn_lake.analysis.psth import bin_spikes, check_bin_size, n_bins, time_axis, time_coord
-from opsnn_lake.analysis.runs import GroupInfo, Plan, RunSet, Spikes, as_ms, as_runset
+from opsnn_lake.analysis.binning import (
+    as_ms,
+    bin_spikes,
+    check_bin_size,
+    n_bins,
+    time_axis,
+    time_coord,
+)
+from opsnn_lake.analysis.groups import GroupInfo
+from opsnn_lake.analysis.plan import Plan
+from opsnn_lake.analysis.reading import Spikes
+from opsnn_lake.analysis.runset import RunSet, as_runset
 from opsnn_lake.errors import SchemaError
 from opsnn_lake.schema import SPIKE_COUNT, SPIKE_TIME
 
@@ -280,7 +290,7 @@ def _map_from_store(
     the graph of many runs then reads no array at all. A run whose grid differs from
     the first run's is refused here.
     """
-    from opsnn_lake.analysis.runs import read_spikes_zarr
+    from opsnn_lake.analysis.reading import read_spikes_zarr
 
     spikes = read_spikes_zarr(*read)
     structure, pynn, grid, where = geometry

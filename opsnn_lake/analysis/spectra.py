@@ -18,19 +18,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from opsnn_lake.analysis.psth import (
+from opsnn_lake.analysis.binning import (
+    as_ms,
     check_bin_size,
     histogram_tasks,
     hz_factor,
     normalise_histogram,
 )
-from opsnn_lake.analysis.runs import (
-    Plan,
-    RunSet,
-    as_ms,
-    as_runset,
-    group_result,
-)
+from opsnn_lake.analysis.plan import Plan
+from opsnn_lake.analysis.results import group_result
+from opsnn_lake.analysis.runset import RunSet, as_runset
 from opsnn_lake.errors import SchemaError
 
 if TYPE_CHECKING:

@@ -21,16 +21,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from opsnn_lake.analysis.psth import bin_spikes, check_bin_size, n_bins
-from opsnn_lake.analysis.runs import (
-    Plan,
-    RunSet,
-    Spikes,
-    as_ms,
-    as_runset,
-    per_unit,
-    unit_result,
-)
+from opsnn_lake.analysis.binning import as_ms, bin_spikes, check_bin_size, n_bins
+from opsnn_lake.analysis.plan import Plan, per_unit
+from opsnn_lake.analysis.reading import Spikes
+from opsnn_lake.analysis.results import unit_result
+from opsnn_lake.analysis.runset import RunSet, as_runset
 from opsnn_lake.errors import SchemaError
 
 if TYPE_CHECKING:

@@ -35,7 +35,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-o", "--output", help="write the results to this .zarr (groups) or .nc file"
     )
-    parser.add_argument("--workers", type=int, help="dask worker threads (default: one per core)")
+    parser.add_argument("--workers", type=int, help="worker processes (default: threads)")
     parser.add_argument("--scheduler", help="address of a dask.distributed scheduler to compute on")
     parser.add_argument(
         "--cluster",
@@ -51,9 +51,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def _compute(tree: Any, args: argparse.Namespace) -> Any:
+    """Compute batched (see :mod:`opsnn_lake.analysis.plan`): on ``--workers N`` worker
+    processes, a scheduler or a cluster when asked (reads scale with processes, not
+    with threads, which share one GIL), else on threads in this process."""
     import dask
 
-    if args.scheduler or args.cluster:
+    from opsnn_lake.analysis import compute
+
+    if args.scheduler or args.cluster or args.workers:
         from opsnn_lake.cluster import SlurmOptions, dask_client, load_slurm_options
 
         config = args.slurm_config or ("slurm.yaml" if Path("slurm.yaml").is_file() else None)
@@ -61,9 +66,9 @@ def _compute(tree: Any, args: argparse.Namespace) -> Any:
         with dask_client(
             scheduler=args.scheduler, cluster=args.cluster, slurm=slurm, workers=args.workers
         ):
-            return tree.compute()
-    with dask.config.set(scheduler="threads", num_workers=args.workers):
-        return tree.compute()
+            return compute(tree)
+    with dask.config.set(scheduler="threads"):
+        return compute(tree)
 
 
 def run(args: argparse.Namespace) -> int:
