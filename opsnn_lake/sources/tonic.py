@@ -446,6 +446,22 @@ class TonicFiles:
     name: ClassVar[str] = "tonic"
     kind: ClassVar[str] = "input"
 
+    def can_read(self, path: Path, **options: Any) -> bool:
+        """With a ``dataset`` named: a folder, or a file with that dataset's extension.
+
+        Without ``dataset`` nothing: a ``.bin`` or ``.npy`` file does not say it holds
+        events, nor of which sensor.
+        """
+        dataset = options.get("dataset")
+        if dataset is None:
+            return False
+        try:
+            fmt = dataset_format(dataset)
+        except SchemaError:
+            return False
+        path = Path(path)
+        return path.is_dir() or (path.is_file() and path.name.endswith(fmt.extension))
+
     def discover(self, path: Path, metadata: Metadata, **options: Any) -> list[Item]:
         """Items for a sample file, or every sample file below a folder.
 
