@@ -327,16 +327,17 @@ def source_for(path: Path, *, tonic: str | None = None, fmt: str | None = None) 
     """The source that reads a path named by the user, or None for a folder to walk.
 
     The sources are asked in :data:`~opsnn_lake.sources.DISCOVERY_ORDER` (``can_read``);
-    the first that says yes reads it. A file no source claims goes to the tonic source
-    when a dataset is named, else to the neo source: loading it then names the problem
-    and the fix (an unknown or ambiguous extension, a file of another dataset).
+    the first that says yes reads it. With a tonic dataset named, a path no source claims
+    goes to the tonic source, else a file goes to the neo source: discovering or
+    loading it then names the problem and the fix (no sample files there, an unknown or
+    ambiguous extension).
     """
     for source in DISCOVERY_ORDER:
         if source.can_read(path, dataset=tonic, fmt=fmt):
             return source
-    if path.is_file():
-        return SOURCES["tonic" if tonic is not None else "neo"]
-    return None
+    if tonic is not None:
+        return SOURCES["tonic"]
+    return SOURCES["neo"] if path.is_file() else None
 
 
 def _options(

@@ -447,7 +447,8 @@ class TonicFiles:
     kind: ClassVar[str] = "input"
 
     def can_read(self, path: Path, **options: Any) -> bool:
-        """With a ``dataset`` named: a folder, or a file with that dataset's extension.
+        """With a ``dataset`` named: a file with that dataset's extension, or a folder
+        holding one.
 
         Without ``dataset`` nothing: a ``.bin`` or ``.npy`` file does not say it holds
         events, nor of which sensor.
@@ -460,7 +461,9 @@ class TonicFiles:
         except SchemaError:
             return False
         path = Path(path)
-        return path.is_dir() or (path.is_file() and path.name.endswith(fmt.extension))
+        if path.is_dir():
+            return next(path.rglob(f"*{fmt.extension}"), None) is not None
+        return path.is_file() and path.name.endswith(fmt.extension)
 
     def discover(self, path: Path, metadata: Metadata, **options: Any) -> list[Item]:
         """Items for a sample file, or every sample file below a folder.
