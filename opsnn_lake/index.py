@@ -832,7 +832,8 @@ class RunIndex:
         values = [v for v in (value if op in ("range", "in") else [value]) if v is not None]
         if op == "range" and any(isinstance(v, bool) for v in values):
             raise InvalidArgumentError(
-                f"search: range bounds for {key!r} must be numbers or strings"
+                f"search: range bounds for {key!r} must be numbers or strings, got "
+                f"{value!r}; give e.g. {key}=(40, 60)"
             )
         if column in FIXED_COLUMNS:
             has = {_FIXED_FAMILY[column]}
