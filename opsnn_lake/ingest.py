@@ -315,7 +315,7 @@ def discover(
             raise SchemaError(f"{path}: no such file or folder")
         source = source_for(path, tonic=tonic, fmt=fmt)
         if source is not None:
-            found.items += source.discover(path, metadata, **_options(source, tonic, fmt, options))
+            found.items += source.discover(path, metadata, dataset=tonic, **options)
         else:
             found.extend(_walk(path, metadata, **options))
     except (LakeError, OSError) as err:
@@ -338,17 +338,6 @@ def source_for(path: Path, *, tonic: str | None = None, fmt: str | None = None) 
     if tonic is not None:
         return SOURCES["tonic"]
     return SOURCES["neo"] if path.is_file() else None
-
-
-def _options(
-    source: Source, tonic: str | None, fmt: str | None, options: Mapping[str, Any]
-) -> dict[str, Any]:
-    """The ``discover`` options of each source."""
-    if source.name == "tonic":
-        return {"dataset": tonic}
-    if source.name == "neo":
-        return dict(options)
-    return {}
 
 
 def _format_extensions(fmt: str) -> frozenset[str]:
@@ -378,7 +367,7 @@ def _walk(root: Path, metadata: Metadata, *, fmt: str | None, allow_empty: bool)
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         folder_source = source_for(here, fmt=fmt)
         if folder_source is not None:  # a run or report folder: its files are the source's
-            found.items += folder_source.discover(here, metadata)
+            found.items += folder_source.discover(here, metadata, **options)
             dirnames.clear()
             continue
         for name in sorted(filenames):
@@ -388,9 +377,7 @@ def _walk(root: Path, metadata: Metadata, *, fmt: str | None, allow_empty: bool)
             if file.suffix[1:].lower() in extensions:  # a walk takes neo files by extension
                 source = source_for(file, fmt=fmt)
                 assert source is not None  # a file always has a reader
-                found.items += source.discover(
-                    file, metadata, **_options(source, None, fmt, options)
-                )
+                found.items += source.discover(file, metadata, **options)
             else:
                 found.ignored.append(str(file))
     return found
