@@ -133,7 +133,10 @@ def _mapping(value: Any, key: str, where: str) -> dict[str, Any]:
     if value is None:
         return {}
     if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
-        raise SpecError(f"{where}: {key!r} must be a mapping of names to values")
+        raise SpecError(
+            f"{where}: {key!r} must be a mapping of names to values, got {value!r}; "
+            f"write it as {key}: {{name: value, ...}}"
+        )
     return dict(value)
 
 
@@ -168,10 +171,15 @@ def parse_spec(data: Any, *, path: Path | None = None) -> SweepSpec:
     grid = _mapping(data.get("grid"), "grid", where)
     for key, values in grid.items():
         if not isinstance(values, list) or not values:
-            raise SpecError(f"{where}: grid[{key!r}] must be a non-empty list of values")
+            raise SpecError(
+                f"{where}: grid[{key!r}] must be a non-empty list of values, got {values!r}; "
+                f"write e.g. {key}: [1.0, 2.0]"
+            )
     items = data.get("list") or []
     if not isinstance(items, list) or not all(isinstance(i, Mapping) for i in items):
-        raise SpecError(f"{where}: 'list' must be a list of mappings (one per configuration)")
+        raise SpecError(
+            f"{where}: 'list' must be a list of mappings (one per configuration), got {items!r}"
+        )
     for i, item in enumerate(items):
         clash = sorted(set(item) & set(grid))
         if clash:
@@ -182,14 +190,20 @@ def parse_spec(data: Any, *, path: Path | None = None) -> SweepSpec:
     elif isinstance(seeds, int) and not isinstance(seeds, bool):
         seeds = [seeds]
     if not isinstance(seeds, list) or not seeds:
-        raise SpecError(f"{where}: 'seeds' must be a non-empty list of integers")
+        raise SpecError(
+            f"{where}: 'seeds' must be a non-empty list of integers, got {seeds!r}; "
+            "write e.g. seeds: [1, 2, 3]"
+        )
     for seed in seeds:
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
             raise SpecError(f"{where}: seeds: {seed!r} is not an integer")
     inputs = _mapping(data.get("inputs"), "inputs", where)
     for key, sub in inputs.items():
         if not isinstance(sub, Mapping):
-            raise SpecError(f"{where}: inputs[{key!r}] must be a mapping")
+            raise SpecError(
+                f"{where}: inputs[{key!r}] must be a mapping, got {sub!r}; "
+                "write e.g. {model: moving_bump, parameters: {...}}"
+            )
         _check_keys(sub, INPUT_KEYS, f"{where}, inputs[{key!r}]")
         if not isinstance(sub.get("model"), str):
             raise SpecError(f"{where}: inputs[{key!r}] needs 'model' (an input generator)")
@@ -205,12 +219,12 @@ def parse_spec(data: Any, *, path: Path | None = None) -> SweepSpec:
     if timeout is not None and (
         isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0
     ):
-        raise SpecError(f"{where}: 'timeout' must be a positive number of seconds")
+        raise SpecError(f"{where}: 'timeout' must be a positive number of seconds, got {timeout!r}")
     workers = data.get("workers")
     if workers is not None and (
         isinstance(workers, bool) or not isinstance(workers, int) or workers < 1
     ):
-        raise SpecError(f"{where}: 'workers' must be a positive integer")
+        raise SpecError(f"{where}: 'workers' must be a positive integer, got {workers!r}")
     return SweepSpec(
         model=model,
         simulator=simulator,
