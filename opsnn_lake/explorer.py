@@ -329,14 +329,16 @@ def _dimension(name: str, value: Any, default: Any, where: str) -> Dimension:
             )
         value = {"low": value[0], "high": value[1]}
     if not isinstance(value, Mapping):
-        raise SpecError(f"{at}: expected [low, high] or a mapping with low/high or choices")
+        raise SpecError(
+            f"{at}: expected [low, high] or a mapping with low/high or choices, got {value!r}"
+        )
     for key in value:
         if key not in SPACE_KEYS:
             raise SpecError(f"{at}: unknown key {key!r}; valid keys: {', '.join(SPACE_KEYS)}")
     if "choices" in value:
         choices = value["choices"]
         if not isinstance(choices, list) or not choices:
-            raise SpecError(f"{at}: 'choices' must be a non-empty list")
+            raise SpecError(f"{at}: 'choices' must be a non-empty list, got {choices!r}")
         if set(value) - {"choices"}:
             raise SpecError(f"{at}: 'choices' cannot be combined with a range")
         return Dimension(name=name, kind="categorical", choices=tuple(choices))
@@ -348,7 +350,7 @@ def _dimension(name: str, value: Any, default: Any, where: str) -> Dimension:
         raise SpecError(f"{at}: low ({low:g}) must be below high ({high:g})")
     log = value.get("log", False)
     if not isinstance(log, bool):
-        raise SpecError(f"{at}: 'log' must be true or false")
+        raise SpecError(f"{at}: 'log' must be true or false, got {log!r}")
     if log and low <= 0:
         raise SpecError(f"{at}: a log range needs low > 0, got {low:g}")
     is_int = value.get("int")
@@ -358,7 +360,7 @@ def _dimension(name: str, value: Any, default: Any, where: str) -> Dimension:
     if step is not None:
         step = _number(step, f"space[{name!r}].step", where)
         if step <= 0:
-            raise SpecError(f"{at}: 'step' must be positive")
+            raise SpecError(f"{at}: 'step' must be positive, got {step:g}")
         if log:
             raise SpecError(f"{at}: 'step' and 'log' cannot be combined (optuna refuses it)")
     return Dimension(
@@ -389,7 +391,9 @@ def _objective(data: Any, where: str) -> Objective:
     if data.get("rate") is not None:
         r = data["rate"]
         if not isinstance(r, Mapping) or "target" not in r or set(r) - {"target", "tolerance"}:
-            raise SpecError(f"{where}: objective.rate must be {{target: Hz, tolerance: 0.1}}")
+            raise SpecError(
+                f"{where}: objective.rate must be {{target: Hz, tolerance: 0.1}}, got {r!r}"
+            )
         target = _number(r["target"], "objective.rate.target", where)
         tol = _number(r.get("tolerance", 0.1), "objective.rate.tolerance", where)
         if target <= 0 or tol <= 0:
@@ -401,7 +405,7 @@ def _objective(data: Any, where: str) -> Objective:
     if data.get("synchrony") is not None:
         s = data["synchrony"]
         if not isinstance(s, Mapping) or set(s) != {"max"}:
-            raise SpecError(f"{where}: objective.synchrony must be {{max: 0.1}}")
+            raise SpecError(f"{where}: objective.synchrony must be {{max: 0.1}}, got {s!r}")
         synchrony = _number(s["max"], "objective.synchrony.max", where)
         if synchrony <= 0:
             raise SpecError(f"{where}: objective.synchrony.max must be positive")
@@ -416,7 +420,9 @@ def _objective(data: Any, where: str) -> Objective:
         raise SpecError(f"{where}: objective.mode constraints minimises the rate error: give rate")
     population = data.get("population", "exc")
     if not isinstance(population, str) or not population:
-        raise SpecError(f"{where}: objective.population must be a population label")
+        raise SpecError(
+            f"{where}: objective.population must be a population label, got {population!r}"
+        )
     return Objective(
         population=population, rate=rate, cv=cv, synchrony=synchrony, psd_peak=psd, mode=mode
     )
@@ -462,7 +468,9 @@ def parse_spec(data: Any, *, path: Path | None = None) -> ExploreSpec:
     valid = ", ".join(model.parameters)
     parameters = data.get("parameters") or {}
     if not isinstance(parameters, Mapping):
-        raise SpecError(f"{where}: 'parameters' must be a mapping of names to values")
+        raise SpecError(
+            f"{where}: 'parameters' must be a mapping of names to values, got {parameters!r}"
+        )
     for key in parameters:
         if key not in model.parameters:
             raise SpecError(
@@ -509,7 +517,7 @@ def parse_spec(data: Any, *, path: Path | None = None) -> ExploreSpec:
     if timeout is not None and (
         isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0
     ):
-        raise SpecError(f"{where}: 'timeout' must be a positive number of seconds")
+        raise SpecError(f"{where}: 'timeout' must be a positive number of seconds, got {timeout!r}")
     settings = data.get("settings") or {}
     if not isinstance(settings, Mapping) or not all(
         k in SIMULATORS and isinstance(v, Mapping) for k, v in settings.items()
@@ -520,7 +528,7 @@ def parse_spec(data: Any, *, path: Path | None = None) -> ExploreSpec:
         )
     study = data.get("study")
     if study is not None and (not isinstance(study, str) or not study):
-        raise SpecError(f"{where}: 'study' must be a non-empty name")
+        raise SpecError(f"{where}: 'study' must be a non-empty name, got {study!r}")
     return ExploreSpec(
         model=model_name,
         simulator=simulator,
