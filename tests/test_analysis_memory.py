@@ -104,7 +104,6 @@ def test_unit_blocks_give_the_numbers_of_whole_groups(lake):
 
 def test_runs_on_distributed_workers_with_a_memory_limit(lake):
     import distributed  # a declared dependency: missing is a failure, not a skip
-
     runs = lake.search(seed=(1, 6))
     tree = an.analyse(runs, STATS, lake=lake, options=OPTIONS)
     with (
