@@ -21,10 +21,12 @@ from typing import TYPE_CHECKING, Any
 from opsnn_lake.errors import (
     CorruptStoreError,
     IndexVersionError,
+    InvalidArgumentError,
     LakeError,
     NotALakeError,
     RunNotFoundError,
     SchemaError,
+    SpecError,
     UntrustedInputError,
 )
 
@@ -37,6 +39,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CorruptStoreError",
     "IndexVersionError",
+    "InvalidArgumentError",
     "Lake",
     "LakeCatalog",
     "LakeError",
@@ -44,6 +47,7 @@ __all__ = [
     "Provenance",
     "RunNotFoundError",
     "SchemaError",
+    "SpecError",
     "UntrustedInputError",
     "__version__",
     "explore",

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from opsnn_lake.errors import SchemaError
+from opsnn_lake.errors import InvalidArgumentError, SpecError
 
 __all__ = [
     "CLUSTERS",
@@ -33,14 +33,14 @@ CLUSTERS = ("local", "slurm")
 def _positive_int(data: Mapping[str, Any], key: str, default: int, *, where: str) -> int:
     value = data.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise SchemaError(f"{where}: {key!r} must be a positive integer, got {value!r}")
+        raise SpecError(f"{where}: {key!r} must be a positive integer, got {value!r}")
     return value
 
 
 def _text(data: Mapping[str, Any], key: str, default: str | None, *, where: str) -> str | None:
     value = data.get(key, default)
     if value is not None and not isinstance(value, str):
-        raise SchemaError(f"{where}: {key!r} must be a string, got {value!r}")
+        raise SpecError(f"{where}: {key!r} must be a string, got {value!r}")
     return value
 
 
@@ -49,7 +49,7 @@ def _lines(data: Mapping[str, Any], key: str, *, where: str) -> tuple[str, ...]:
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise SchemaError(f"{where}: {key!r} must be a list of strings, got {value!r}")
+        raise SpecError(f"{where}: {key!r} must be a list of strings, got {value!r}")
     return tuple(value)
 
 
@@ -59,7 +59,7 @@ def _env(data: Mapping[str, Any], *, where: str) -> tuple[tuple[str, str], ...]:
         isinstance(k, str) and k.isidentifier() and isinstance(v, str | int | float)
         for k, v in value.items()
     ):
-        raise SchemaError(
+        raise SpecError(
             f"{where}: 'env' must map variable names to values, e.g. {{OMP_NUM_THREADS: 1}}; "
             f"got {value!r}"
         )
@@ -120,11 +120,11 @@ class SlurmOptions:
         if data is None:
             return cls()
         if not isinstance(data, Mapping):
-            raise SchemaError(f"{where}: expected a mapping of SLURM options, got {data!r}")
+            raise SpecError(f"{where}: expected a mapping of SLURM options, got {data!r}")
         known = {f for f in cls.__dataclass_fields__}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise SchemaError(f"{where}: unknown SLURM option(s) {unknown}; valid: {sorted(known)}")
+            raise SpecError(f"{where}: unknown SLURM option(s) {unknown}; valid: {sorted(known)}")
         return cls(
             partition=_text(data, "partition", None, where=where),
             account=_text(data, "account", None, where=where),
@@ -190,7 +190,7 @@ def _slurm_cluster(options: SlurmOptions, work_dir: Path) -> Any:
     try:
         from dask_jobqueue import SLURMCluster
     except ImportError as err:  # an optional extra: say how to get it
-        raise SchemaError(
+        raise SpecError(
             "--cluster slurm needs dask-jobqueue: pip install 'opsnn-lake[slurm]'"
         ) from err
     extra = [f"--account={options.account}"] if options.account else []
@@ -256,7 +256,9 @@ def dask_client(
 
     say = announce or (lambda line: print(line, file=sys.stderr))
     if cluster not in (None, *CLUSTERS):
-        raise SchemaError(f"unknown cluster {cluster!r}; choose one of {', '.join(CLUSTERS)}")
+        raise InvalidArgumentError(
+            f"unknown cluster {cluster!r}; choose one of {', '.join(CLUSTERS)}"
+        )
     owned: Any = None
     if scheduler:
         client = Client(scheduler)

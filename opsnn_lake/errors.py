@@ -2,7 +2,23 @@
 
 Every error derives from :class:`LakeError`; the specific ones also derive from the
 builtin a caller would naturally catch (a missing run is a ``KeyError``, a bad block a
-``ValueError``). Messages name the file or object, the problem, and how to fix it.
+``ValueError``). Messages name the file or object, and state what was expected, what
+was got, and how to fix it.
+
+Which error for what:
+
+* :class:`SchemaError` — data that does not fit the run-store contract (a bad Block,
+  a store of the wrong shape or version, a file that cannot be ingested);
+* :class:`CorruptStoreError` — a store damaged after it was written;
+* :class:`SpecError` — a sweep, explore or SLURM spec, or an ingestion manifest, that
+  is malformed (unknown key, wrong type, bad value);
+* :class:`InvalidArgumentError` — a bad argument to the public API (a search
+  criterion, an option value).
+
+``SpecError`` and ``InvalidArgumentError`` are subclasses of ``SchemaError`` (and so of
+``LakeError`` and ``ValueError``): before they existed ``SchemaError`` was raised for
+specs and arguments too, and code written then (``except SchemaError``) keeps working.
+New code catches the specific class.
 """
 
 from __future__ import annotations
@@ -11,12 +27,14 @@ __all__ = [
     "CorruptStoreError",
     "IndexMissingError",
     "IndexVersionError",
+    "InvalidArgumentError",
     "LakeError",
     "LakeReadOnlyError",
     "LakeWriteError",
     "NotALakeError",
     "RunNotFoundError",
     "SchemaError",
+    "SpecError",
     "UntrustedInputError",
 ]
 
@@ -26,7 +44,27 @@ class LakeError(Exception):
 
 
 class SchemaError(LakeError, ValueError):
-    """Data that does not fit the run-store contract (bad block, corrupt store, bad spec)."""
+    """Data that does not fit the run-store contract (a bad Block, a store or file of the
+    wrong shape); the base class of :class:`SpecError` and :class:`InvalidArgumentError`."""
+
+
+class SpecError(SchemaError):
+    """A malformed spec: sweep or explore YAML, SLURM options, or an ingestion manifest.
+
+    The message names the file (or ``--option``) and key, what was expected, what was
+    found, and the fix (often the list of valid keys or choices). A ``LakeError`` and a
+    ``ValueError``; a ``SchemaError`` so that older ``except SchemaError`` code still
+    catches it.
+    """
+
+
+class InvalidArgumentError(SchemaError):
+    """A bad argument to the public API (e.g. a search criterion or value).
+
+    The message names the argument, what was expected, what was got, and the fix. A
+    ``LakeError`` and a ``ValueError``; a ``SchemaError`` so that older
+    ``except SchemaError`` code still catches it.
+    """
 
 
 class RunNotFoundError(LakeError, KeyError):

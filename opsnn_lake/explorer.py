@@ -61,7 +61,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from opsnn_lake import studies
-from opsnn_lake.errors import SchemaError
+from opsnn_lake.errors import SchemaError, SpecError
 from opsnn_lake.lake import Lake
 
 if TYPE_CHECKING:
@@ -312,7 +312,7 @@ class ExploreSpec:
 
 def _number(value: Any, what: str, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise SchemaError(f"{where}: {what} must be a number, got {value!r}")
+        raise SpecError(f"{where}: {what} must be a number, got {value!r}")
     return float(value)
 
 
@@ -320,34 +320,36 @@ def _dimension(name: str, value: Any, default: Any, where: str) -> Dimension:
     at = f"{where}: space[{name!r}]"
     if isinstance(value, list):
         if len(value) != 2:
-            raise SchemaError(
+            raise SpecError(
                 f"{at}: a range is [low, high] (2 numbers), got {value!r}; "
                 "for a choice among values write {choices: [...]}"
             )
         value = {"low": value[0], "high": value[1]}
     if not isinstance(value, Mapping):
-        raise SchemaError(f"{at}: expected [low, high] or a mapping with low/high or choices")
+        raise SpecError(
+            f"{at}: expected [low, high] or a mapping with low/high or choices, got {value!r}"
+        )
     for key in value:
         if key not in SPACE_KEYS:
-            raise SchemaError(f"{at}: unknown key {key!r}; valid keys: {', '.join(SPACE_KEYS)}")
+            raise SpecError(f"{at}: unknown key {key!r}; valid keys: {', '.join(SPACE_KEYS)}")
     if "choices" in value:
         choices = value["choices"]
         if not isinstance(choices, list) or not choices:
-            raise SchemaError(f"{at}: 'choices' must be a non-empty list")
+            raise SpecError(f"{at}: 'choices' must be a non-empty list, got {choices!r}")
         if set(value) - {"choices"}:
-            raise SchemaError(f"{at}: 'choices' cannot be combined with a range")
+            raise SpecError(f"{at}: 'choices' cannot be combined with a range")
         return Dimension(name=name, kind="categorical", choices=tuple(choices))
     if "low" not in value or "high" not in value:
-        raise SchemaError(f"{at}: a range needs both 'low' and 'high'")
+        raise SpecError(f"{at}: a range needs both 'low' and 'high'")
     low = _number(value["low"], f"space[{name!r}].low", where)
     high = _number(value["high"], f"space[{name!r}].high", where)
     if not low < high:
-        raise SchemaError(f"{at}: low ({low:g}) must be below high ({high:g})")
+        raise SpecError(f"{at}: low ({low:g}) must be below high ({high:g})")
     log = value.get("log", False)
     if not isinstance(log, bool):
-        raise SchemaError(f"{at}: 'log' must be true or false")
+        raise SpecError(f"{at}: 'log' must be true or false, got {log!r}")
     if log and low <= 0:
-        raise SchemaError(f"{at}: a log range needs low > 0, got {low:g}")
+        raise SpecError(f"{at}: a log range needs low > 0, got {low:g}")
     is_int = value.get("int")
     if is_int is None:
         is_int = isinstance(default, int) and not isinstance(default, bool)
@@ -355,9 +357,9 @@ def _dimension(name: str, value: Any, default: Any, where: str) -> Dimension:
     if step is not None:
         step = _number(step, f"space[{name!r}].step", where)
         if step <= 0:
-            raise SchemaError(f"{at}: 'step' must be positive")
+            raise SpecError(f"{at}: 'step' must be positive, got {step:g}")
         if log:
-            raise SchemaError(f"{at}: 'step' and 'log' cannot be combined (optuna refuses it)")
+            raise SpecError(f"{at}: 'step' and 'log' cannot be combined (optuna refuses it)")
     return Dimension(
         name=name, kind="int" if is_int else "float", low=low, high=high, log=log, step=step
     )
@@ -365,32 +367,34 @@ def _dimension(name: str, value: Any, default: Any, where: str) -> Dimension:
 
 def _pair(value: Any, key: str, where: str) -> tuple[float, float]:
     if not isinstance(value, list) or len(value) != 2:
-        raise SchemaError(f"{where}: objective.{key} must be [low, high], got {value!r}")
+        raise SpecError(f"{where}: objective.{key} must be [low, high], got {value!r}")
     lo, hi = (_number(v, f"objective.{key}", where) for v in value)
     if not lo < hi:
-        raise SchemaError(f"{where}: objective.{key}: low ({lo:g}) must be below high ({hi:g})")
+        raise SpecError(f"{where}: objective.{key}: low ({lo:g}) must be below high ({hi:g})")
     return lo, hi
 
 
 def _objective(data: Any, where: str) -> Objective:
     if not isinstance(data, Mapping):
-        raise SchemaError(
+        raise SpecError(
             f"{where}: 'objective' is required: a mapping with keys {', '.join(OBJECTIVE_KEYS)}"
         )
     for key in data:
         if key not in OBJECTIVE_KEYS:
-            raise SchemaError(
+            raise SpecError(
                 f"{where}: objective: unknown key {key!r}; valid keys: {', '.join(OBJECTIVE_KEYS)}"
             )
     rate = None
     if data.get("rate") is not None:
         r = data["rate"]
         if not isinstance(r, Mapping) or "target" not in r or set(r) - {"target", "tolerance"}:
-            raise SchemaError(f"{where}: objective.rate must be {{target: Hz, tolerance: 0.1}}")
+            raise SpecError(
+                f"{where}: objective.rate must be {{target: Hz, tolerance: 0.1}}, got {r!r}"
+            )
         target = _number(r["target"], "objective.rate.target", where)
         tol = _number(r.get("tolerance", 0.1), "objective.rate.tolerance", where)
         if target <= 0 or tol <= 0:
-            raise SchemaError(f"{where}: objective.rate: target and tolerance must be positive")
+            raise SpecError(f"{where}: objective.rate: target and tolerance must be positive")
         rate = (target, tol)
     cv = _pair(data["cv"], "cv", where) if data.get("cv") is not None else None
     psd = _pair(data["psd_peak"], "psd_peak", where) if data.get("psd_peak") is not None else None
@@ -398,24 +402,24 @@ def _objective(data: Any, where: str) -> Objective:
     if data.get("synchrony") is not None:
         s = data["synchrony"]
         if not isinstance(s, Mapping) or set(s) != {"max"}:
-            raise SchemaError(f"{where}: objective.synchrony must be {{max: 0.1}}")
+            raise SpecError(f"{where}: objective.synchrony must be {{max: 0.1}}, got {s!r}")
         synchrony = _number(s["max"], "objective.synchrony.max", where)
         if synchrony <= 0:
-            raise SchemaError(f"{where}: objective.synchrony.max must be positive")
+            raise SpecError(f"{where}: objective.synchrony.max must be positive")
     if rate is None and cv is None and synchrony is None and psd is None:
-        raise SchemaError(
+        raise SpecError(
             f"{where}: objective has no term; give at least one of rate, cv, synchrony, psd_peak"
         )
     mode = data.get("mode", "minimise")
     if mode not in MODES:
-        raise SchemaError(f"{where}: objective.mode {mode!r} is unknown; valid: {', '.join(MODES)}")
+        raise SpecError(f"{where}: objective.mode {mode!r} is unknown; valid: {', '.join(MODES)}")
     if mode == "constraints" and rate is None:
-        raise SchemaError(
-            f"{where}: objective.mode constraints minimises the rate error: give rate"
-        )
+        raise SpecError(f"{where}: objective.mode constraints minimises the rate error: give rate")
     population = data.get("population", "exc")
     if not isinstance(population, str) or not population:
-        raise SchemaError(f"{where}: objective.population must be a population label")
+        raise SpecError(
+            f"{where}: objective.population must be a population label, got {population!r}"
+        )
     return Objective(
         population=population, rate=rate, cv=cv, synchrony=synchrony, psd_peak=psd, mode=mode
     )
@@ -424,7 +428,7 @@ def _objective(data: Any, where: str) -> Objective:
 def _positive_int(data: Mapping[str, Any], key: str, default: int, where: str) -> int:
     value = data.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise SchemaError(f"{where}: {key!r} must be a positive integer, got {value!r}")
+        raise SpecError(f"{where}: {key!r} must be a positive integer, got {value!r}")
     return value
 
 
@@ -443,83 +447,85 @@ def parse_spec(data: Any, *, path: Path | None = None) -> ExploreSpec:
 
     where = f"explore spec {path}" if path else "explore spec"
     if not isinstance(data, Mapping):
-        raise SchemaError(f"{where}: expected a mapping of keys ({', '.join(SPEC_KEYS)})")
+        raise SpecError(f"{where}: expected a mapping of keys ({', '.join(SPEC_KEYS)})")
     for key in data:
         if key not in SPEC_KEYS:
-            raise SchemaError(f"{where}: unknown key {key!r}; valid keys: {', '.join(SPEC_KEYS)}")
+            raise SpecError(f"{where}: unknown key {key!r}; valid keys: {', '.join(SPEC_KEYS)}")
     model_name = data.get("model")
     if not isinstance(model_name, str) or not model_name:
-        raise SchemaError(f"{where}: 'model' (a model name or .py path) is required")
+        raise SpecError(f"{where}: 'model' (a model name or .py path) is required")
     simulator = data.get("simulator", "nest")
     if simulator not in SIMULATORS:
-        raise SchemaError(
+        raise SpecError(
             f"{where}: simulator {simulator!r} is unknown; valid: {', '.join(SIMULATORS)}"
         )
     model = load_model(model_name, search=[str(path.parent)] if path else [])
     if model.kind != "simulation":
-        raise SchemaError(f"{where}: {model.name!r} is an input generator, not a model")
+        raise SpecError(f"{where}: {model.name!r} is an input generator, not a model")
     valid = ", ".join(model.parameters)
     parameters = data.get("parameters") or {}
     if not isinstance(parameters, Mapping):
-        raise SchemaError(f"{where}: 'parameters' must be a mapping of names to values")
+        raise SpecError(
+            f"{where}: 'parameters' must be a mapping of names to values, got {parameters!r}"
+        )
     for key in parameters:
         if key not in model.parameters:
-            raise SchemaError(
+            raise SpecError(
                 f"{where}: parameters: {key!r} is not a parameter of {model.name!r}; valid: {valid}"
             )
     space_data = data.get("space")
     if not isinstance(space_data, Mapping) or not space_data:
-        raise SchemaError(f"{where}: 'space' is required: parameter → [low, high] or {{choices}}")
+        raise SpecError(f"{where}: 'space' is required: parameter → [low, high] or {{choices}}")
     space = {}
     for key, value in space_data.items():
         if key not in model.parameters:
-            raise SchemaError(
+            raise SpecError(
                 f"{where}: space: {key!r} is not a parameter of {model.name!r}; valid: {valid}"
             )
         if key in parameters:
-            raise SchemaError(f"{where}: space: {key!r} is also fixed in 'parameters'")
+            raise SpecError(f"{where}: space: {key!r} is also fixed in 'parameters'")
         space[key] = _dimension(key, value, model.parameters[key], where)
     objective = _objective(data.get("objective"), where)
     strategy = data.get("strategy", "tpe")
     if strategy not in STRATEGIES:
-        raise SchemaError(
+        raise SpecError(
             f"{where}: strategy {strategy!r} is unknown; valid: {', '.join(STRATEGIES)}"
         )
     if objective.mode == "constraints" and strategy not in ("tpe", "gp"):
-        raise SchemaError(
+        raise SpecError(
             f"{where}: objective.mode constraints needs strategy tpe or gp, not {strategy!r}; "
             "use mode: minimise"
         )
     if strategy == "cmaes" and any(d.kind == "categorical" for d in space.values()):
-        raise SchemaError(f"{where}: strategy cmaes cannot search categorical space entries")
+        raise SpecError(f"{where}: strategy cmaes cannot search categorical space entries")
     seed = data.get("seed", 0)
     if isinstance(seed, bool) or not isinstance(seed, int):
-        raise SchemaError(f"{where}: 'seed' must be an integer, got {seed!r}")
+        raise SpecError(f"{where}: 'seed' must be an integer, got {seed!r}")
     run_seed = data.get("run_seed")
     if run_seed is not None and (isinstance(run_seed, bool) or not isinstance(run_seed, int)):
-        raise SchemaError(f"{where}: 'run_seed' must be an integer, got {run_seed!r}")
+        raise SpecError(f"{where}: 'run_seed' must be an integer, got {run_seed!r}")
     warm = data.get("warm_start", False)
     if not isinstance(warm, bool):
-        raise SchemaError(f"{where}: 'warm_start' must be true or false, got {warm!r}")
+        raise SpecError(f"{where}: 'warm_start' must be true or false, got {warm!r}")
     stop = data.get("stop_at_target", False)
     if not isinstance(stop, bool):
-        raise SchemaError(f"{where}: 'stop_at_target' must be true or false, got {stop!r}")
+        raise SpecError(f"{where}: 'stop_at_target' must be true or false, got {stop!r}")
     timeout = data.get("timeout")
     if timeout is not None and (
         isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0
     ):
-        raise SchemaError(f"{where}: 'timeout' must be a positive number of seconds")
+        raise SpecError(f"{where}: 'timeout' must be a positive number of seconds, got {timeout!r}")
     settings = data.get("settings") or {}
     if not isinstance(settings, Mapping) or not all(
         k in SIMULATORS and isinstance(v, Mapping) for k, v in settings.items()
     ):
-        raise SchemaError(
+        raise SpecError(
             f"{where}: 'settings' must map a simulator ({', '.join(SIMULATORS)}) to "
             "sim.setup keywords, e.g. settings: {nest: {threads: 1}}"
         )
     study = data.get("study")
     if study is not None and (not isinstance(study, str) or not study):
-        raise SchemaError(f"{where}: 'study' must be a non-empty name")
+        raise SpecError(f"{where}: 'study' must be a non-empty name, got {study!r}")
     return ExploreSpec(
         model=model_name,
         simulator=simulator,
@@ -585,7 +591,7 @@ def make_sampler(spec: ExploreSpec, seed: int, n_done: int = 0) -> optuna.sample
         try:
             import torch  # noqa: F401 - optuna's GPSampler needs it, and says so late
         except ModuleNotFoundError:
-            raise SchemaError(
+            raise SpecError(
                 f"{spec.where}: strategy gp needs PyTorch: pip install 'opsnn-lake[gp]' "
                 "(CPU wheel: pip install torch --index-url https://download.pytorch.org/whl/cpu)"
                 ", or choose tpe, cmaes, random or grid"
@@ -694,7 +700,7 @@ def trial_statistics(
     for run_id in todo:
         part = table[table["run"] == run_id]
         if part.empty:
-            raise SchemaError(
+            raise SpecError(
                 f"run {run_id}: has no population {objective.population!r}; "
                 "fix objective.population in the spec"
             )

@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 from opsnn_lake.errors import (
     IndexMissingError,
     IndexVersionError,
+    InvalidArgumentError,
     LakeError,
     LakeReadOnlyError,
     LakeWriteError,
@@ -235,7 +236,7 @@ def row_from_attrs(attrs: Mapping[str, Any], *, path: str, nbytes: int) -> dict[
 def _check_scalar(key: str, value: Any) -> Any:
     if value is None or isinstance(value, bool | int | float | str):
         return value
-    raise SchemaError(
+    raise InvalidArgumentError(
         f"search: value for {key!r} must be a number, string, bool or None, got {value!r}"
     )
 
@@ -264,7 +265,7 @@ def criteria_terms(criteria: Mapping[str, Any]) -> list[list[Any]]:
     terms: list[list[Any]] = []
     for key, value in criteria.items():
         if not isinstance(key, str) or not key:
-            raise SchemaError(f"search: criterion name {key!r} must be a non-empty string")
+            raise InvalidArgumentError(f"search: criterion name {key!r} must be a non-empty string")
         value = _plain(value)
         if key == "input":
             values = list(value) if isinstance(value, list | set | frozenset | tuple) else [value]
@@ -273,7 +274,9 @@ def criteria_terms(criteria: Mapping[str, Any]) -> list[list[Any]]:
             terms.append([key, "null", None])
         elif isinstance(value, tuple):
             if len(value) != 2:
-                raise SchemaError(f"search: range for {key!r} must be (low, high), got {value!r}")
+                raise InvalidArgumentError(
+                    f"search: range for {key!r} must be (low, high), got {value!r}"
+                )
             terms.append([key, "range", [_check_scalar(key, _plain(v)) for v in value]])
         elif isinstance(value, list | set | frozenset):
             terms.append([key, "in", [_check_scalar(key, _plain(v)) for v in value]])
@@ -822,7 +825,7 @@ class RunIndex:
             return "input"
         known = sorted(FIXED_COLUMNS) + sorted(types)
         shown = ", ".join(known[:60]) + (f", … ({len(known) - 60} more)" if len(known) > 60 else "")
-        raise SchemaError(f"search: no column or parameter {key!r}; known: {shown}")
+        raise InvalidArgumentError(f"search: no column or parameter {key!r}; known: {shown}")
 
     def _check_type(self, key: str, column: str, op: str, value: Any) -> None:
         """Refuse a value no run's ``column`` can equal (``g_inh="51"`` on numbers)."""
@@ -830,7 +833,10 @@ class RunIndex:
             return
         values = [v for v in (value if op in ("range", "in") else [value]) if v is not None]
         if op == "range" and any(isinstance(v, bool) for v in values):
-            raise SchemaError(f"search: range bounds for {key!r} must be numbers or strings")
+            raise InvalidArgumentError(
+                f"search: range bounds for {key!r} must be numbers or strings, got "
+                f"{value!r}; give e.g. {key}=(40, 60)"
+            )
         if column in FIXED_COLUMNS:
             has = {_FIXED_FAMILY[column]}
         else:
@@ -844,7 +850,7 @@ class RunIndex:
                     )
                 )
                 hint = {"number": f"{key}=51", "text": f"{key}='abc'", "bool": f"{key}=True"}
-                raise SchemaError(
+                raise InvalidArgumentError(
                     f"search: {key!r} holds {what}, got {v!r} ({type(v).__name__}); no run "
                     f"could match. Give a value of that type, e.g. "
                     f"{' or '.join(hint[h] for h in sorted(has))}"
@@ -861,7 +867,9 @@ class RunIndex:
         )
         for term in terms:
             if len(term) != 3 or term[1] not in OPS:
-                raise SchemaError(f"search: term {term!r} must be [key, op, value], op in {OPS}")
+                raise InvalidArgumentError(
+                    f"search: term {term!r} must be [key, op, value], op in {OPS}"
+                )
             if term[1] not in ("input", "contains"):
                 self._check_type(term[0], self.column_for(term[0]), term[1], term[2])
         return terms

@@ -6,7 +6,9 @@
     opsnn-lake ingest --manifest ingest/example_manifest.yaml
     opsnn-lake ingest nmnist/Test --tonic NMNIST
 
-Paths may be files or folders. A folder is walked: sPyNNaker run folders (holding
+Paths may be files or folders. Each is offered to the sources in
+:data:`~opsnn_lake.sources.DISCOVERY_ORDER` (their ``can_read``; :func:`source_for`),
+and a folder none of them claims is walked: sPyNNaker run folders (holding
 ``data.sqlite3``) are read by :mod:`~opsnn_lake.sources.spinnaker_folder`, every file
 with an extension neo reads by :mod:`~opsnn_lake.sources.neo_files` (except generic
 ones such as ``.txt``, ``.json``, ``.npy``: name those files explicitly), and other
@@ -40,11 +42,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from opsnn_lake.errors import LakeError, SchemaError
+from opsnn_lake.errors import LakeError, SchemaError, SpecError
 from opsnn_lake.lake import Lake
 from opsnn_lake.processes import die_with_parent
 from opsnn_lake.provenance import Provenance, data_sha256
-from opsnn_lake.sources import SOURCES
+from opsnn_lake.sources import DISCOVERY_ORDER, SOURCES, Source
 from opsnn_lake.sources.base import (
     METADATA_FIELDS,
     Item,
@@ -53,7 +55,6 @@ from opsnn_lake.sources.base import (
     source_records,
 )
 from opsnn_lake.sources.neo_files import walk_extensions
-from opsnn_lake.sources.spinnaker_folder import is_report_folder, is_run_folder
 from opsnn_lake.sources.tonic import DATASETS, dataset_format
 
 __all__ = [
@@ -64,6 +65,7 @@ __all__ = [
     "group_items",
     "ingest",
     "read_manifest",
+    "source_for",
 ]
 
 MANIFEST_KEYS = ("entries", "trusted")
@@ -97,7 +99,7 @@ class Manifest:
 
 def _expect(value: Any, types: type | tuple[type, ...], *, where: str, what: str) -> Any:
     if not isinstance(value, types) or (isinstance(value, bool) and bool not in _as_tuple(types)):
-        raise SchemaError(f"{where}: expected {what}, got {value!r}")
+        raise SpecError(f"{where}: expected {what}, got {value!r}")
     return value
 
 
@@ -108,7 +110,7 @@ def _as_tuple(types: type | tuple[type, ...]) -> tuple[type, ...]:
 def _unknown_keys(data: Mapping[str, Any], valid: Sequence[str], *, where: str) -> None:
     for key in data:
         if key not in valid:
-            raise SchemaError(f"{where}: unknown key {key!r}; valid keys: {', '.join(valid)}")
+            raise SpecError(f"{where}: unknown key {key!r}; valid keys: {', '.join(valid)}")
 
 
 def read_manifest(path: str | os.PathLike[str], *, trust_pickle: bool = False) -> Manifest:
@@ -166,7 +168,7 @@ def read_manifest(path: str | os.PathLike[str], *, trust_pickle: bool = False) -
         # bounded: refuses alias bombs and oversized files in milliseconds
         data = load_yaml(path, what="manifest")
     except SchemaError as err:
-        raise SchemaError(f"malformed YAML or unreadable manifest: {err}") from None
+        raise SpecError(f"malformed YAML or unreadable manifest: {err}") from None
     where = f"manifest {path}"
     _expect(data, dict, where=where, what="a mapping with an 'entries' list")
     _unknown_keys(data, MANIFEST_KEYS, where=where)
@@ -192,7 +194,7 @@ def _entry(
     if isinstance(paths, str):
         paths = [paths]
     if not paths or not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
-        raise SchemaError(f"{where}: 'paths' must be a path or glob, or a non-empty list of them")
+        raise SpecError(f"{where}: 'paths' must be a path or glob, or a non-empty list of them")
     patterns = tuple(str(base / os.path.expanduser(p)) for p in paths)
     tonic = raw.get("tonic")
     if tonic is not None:
@@ -238,7 +240,7 @@ def _split_format(fmt: str, tonic: str | None, *, where: str) -> tuple[str | Non
         return dataset_format(fmt).name, None
     choices = format_choices()
     if not any(fmt.lower() in (c.lower(), c.rsplit(".", 1)[-1].lower()) for c in choices):
-        raise SchemaError(f"{where}: unknown format {fmt!r}; choose one of: {', '.join(choices)}")
+        raise SpecError(f"{where}: unknown format {fmt!r}; choose one of: {', '.join(choices)}")
     return tonic, fmt
 
 
@@ -249,7 +251,7 @@ def _group_pattern(group: str, *, where: str) -> re.Pattern[str] | None:
     try:
         return re.compile(group)
     except re.error as err:
-        raise SchemaError(
+        raise SpecError(
             f"{where}: {group!r} is not a regular expression ({err}); give 'all' or a regex "
             "such as '(?P<run>.+)_(?P<population>exc|inh)'"
         ) from None
@@ -307,14 +309,9 @@ def discover(
     try:
         if not path.exists():
             raise SchemaError(f"{path}: no such file or folder")
-        if tonic is not None:
-            found.items += SOURCES["tonic"].discover(path, metadata, dataset=tonic)
-        elif fmt is None and (
-            is_run_folder(path) or is_report_folder(path) or _is_spinnaker_db(path)
-        ):
-            found.items += SOURCES["spinnaker"].discover(path, metadata)
-        elif path.is_file():
-            found.items += SOURCES["neo"].discover(path, metadata, **options)
+        source = source_for(path, tonic=tonic, fmt=fmt)
+        if source is not None:
+            found.items += source.discover(path, metadata, dataset=tonic, **options)
         else:
             found.extend(_walk(path, metadata, **options))
     except (LakeError, OSError) as err:
@@ -322,8 +319,21 @@ def discover(
     return found
 
 
-def _is_spinnaker_db(path: Path) -> bool:
-    return path.is_file() and path.name.startswith("data") and path.suffix == ".sqlite3"
+def source_for(path: Path, *, tonic: str | None = None, fmt: str | None = None) -> Source | None:
+    """The source that reads a path named by the user, or None for a folder to walk.
+
+    The sources are asked in :data:`~opsnn_lake.sources.DISCOVERY_ORDER` (``can_read``);
+    the first that says yes reads it. With a tonic dataset named, a path no source claims
+    goes to the tonic source, else a file goes to the neo source: discovering or
+    loading it then names the problem and the fix (no sample files there, an unknown or
+    ambiguous extension).
+    """
+    for source in DISCOVERY_ORDER:
+        if source.can_read(path, dataset=tonic, fmt=fmt):
+            return source
+    if tonic is not None:
+        return SOURCES["tonic"]
+    return SOURCES["neo"] if path.is_file() else None
 
 
 def _format_extensions(fmt: str) -> frozenset[str]:
@@ -351,19 +361,19 @@ def _walk(root: Path, metadata: Metadata, *, fmt: str | None, allow_empty: bool)
     for dirpath, dirnames, filenames in os.walk(root):
         here = Path(dirpath)
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        if fmt is None and is_run_folder(here):
-            found.items += SOURCES["spinnaker"].discover(here, metadata)
+        folder_source = source_for(here, fmt=fmt)
+        if folder_source is not None:  # a run or report folder: its files are the source's
+            found.items += folder_source.discover(here, metadata, **options)
             dirnames.clear()
-            continue
-        if fmt is None and is_report_folder(here):  # the other files there are sPyNNaker's
-            dirnames[:] = [d for d in dirnames if is_run_folder(here / d)]
             continue
         for name in sorted(filenames):
             if name.startswith("."):
                 continue
             file = here / name
-            if file.suffix[1:].lower() in extensions:
-                found.items += SOURCES["neo"].discover(file, metadata, **options)
+            if file.suffix[1:].lower() in extensions:  # a walk takes neo files by extension
+                source = source_for(file, fmt=fmt)
+                assert source is not None  # a file always has a reader
+                found.items += source.discover(file, metadata, **options)
             else:
                 found.ignored.append(str(file))
     return found

@@ -20,7 +20,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from opsnn_lake.errors import SchemaError
+from opsnn_lake.errors import SpecError
 
 __all__ = ["MAX_BYTES", "MAX_DEPTH", "MAX_NODES", "load_yaml"]
 
@@ -66,16 +66,16 @@ def load_yaml(
         with open(path, "rb") as f:
             raw = f.read(max_bytes + 1)
     except OSError as err:
-        raise SchemaError(f"{what} {path}: cannot be read: {err.strerror or err}") from None
+        raise SpecError(f"{what} {path}: cannot be read: {err.strerror or err}") from None
     if len(raw) > max_bytes:
-        raise SchemaError(
+        raise SpecError(
             f"{what} {path}: larger than {max_bytes:,} bytes; refusing to parse it "
             "(these files are small and hand-written: is it the right file?)"
         )
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
-        raise SchemaError(f"{what} {path}: not UTF-8 text ({err})") from None
+        raise SpecError(f"{what} {path}: not UTF-8 text ({err})") from None
     loader_class = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     loader = loader_class(text)
     try:
@@ -85,9 +85,9 @@ def load_yaml(
         _check_size(node, path=path, what=what, max_nodes=max_nodes, max_depth=max_depth)
         return loader.construct_document(node)
     except yaml.YAMLError as err:
-        raise SchemaError(f"{what} {path}: not valid YAML: {err}") from None
+        raise SpecError(f"{what} {path}: not valid YAML: {err}") from None
     except RecursionError:
-        raise SchemaError(f"{what} {path}: nested too deeply to read") from None
+        raise SpecError(f"{what} {path}: nested too deeply to read") from None
     finally:
         loader.dispose()
 
@@ -110,12 +110,12 @@ def _check_size(node: Any, *, path: Path, what: str, max_nodes: int, max_depth: 
         size[key] = 1 + sum(size.get(id(c), 1) for c in children)
         depth[key] = 1 + max((depth.get(id(c), 1) for c in children), default=0)
         if size[key] > max_nodes:
-            raise SchemaError(
+            raise SpecError(
                 f"{what} {path}: expands to more than {max_nodes:,} values (aliases "
                 "repeating aliases: a 'billion laughs' document?); refusing to read it"
             )
         if depth[key] > max_depth:
-            raise SchemaError(f"{what} {path}: nested more than {max_depth} levels deep")
+            raise SpecError(f"{what} {path}: nested more than {max_depth} levels deep")
 
 
 def _children(node: Any) -> list[Any]:

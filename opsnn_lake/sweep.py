@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from opsnn_lake.cluster import SlurmOptions, dask_client, slurm_options_for
-from opsnn_lake.errors import SchemaError
+from opsnn_lake.errors import SpecError
 from opsnn_lake.lake import Lake
 
 __all__ = [
@@ -130,14 +130,17 @@ def _mapping(value: Any, key: str, where: str) -> dict[str, Any]:
     if value is None:
         return {}
     if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
-        raise SchemaError(f"{where}: {key!r} must be a mapping of names to values")
+        raise SpecError(
+            f"{where}: {key!r} must be a mapping of names to values, got {value!r}; "
+            f"write it as {key}: {{name: value, ...}}"
+        )
     return dict(value)
 
 
 def _check_keys(data: Mapping[str, Any], valid: Sequence[str], where: str) -> None:
     for key in data:
         if key not in valid:
-            raise SchemaError(f"{where}: unknown key {key!r}; valid keys: {', '.join(valid)}")
+            raise SpecError(f"{where}: unknown key {key!r}; valid keys: {', '.join(valid)}")
 
 
 def parse_spec(data: Any, *, path: Path | None = None) -> SweepSpec:
@@ -150,50 +153,61 @@ def parse_spec(data: Any, *, path: Path | None = None) -> SweepSpec:
     """
     where = f"sweep spec {path}" if path else "sweep spec"
     if not isinstance(data, Mapping):
-        raise SchemaError(f"{where}: expected a mapping of keys ({', '.join(SPEC_KEYS)})")
+        raise SpecError(f"{where}: expected a mapping of keys ({', '.join(SPEC_KEYS)})")
     _check_keys(data, SPEC_KEYS, where)
     model = data.get("model")
     if not isinstance(model, str) or not model:
-        raise SchemaError(f"{where}: 'model' (a model name or .py path) is required")
+        raise SpecError(f"{where}: 'model' (a model name or .py path) is required")
     simulator = data.get("simulator", "nest")
     from opsnn_lake.simulators import SIMULATORS
 
     if simulator not in SIMULATORS:
-        raise SchemaError(
+        raise SpecError(
             f"{where}: simulator {simulator!r} is unknown; valid: {', '.join(SIMULATORS)}"
         )
     grid = _mapping(data.get("grid"), "grid", where)
     for key, values in grid.items():
         if not isinstance(values, list) or not values:
-            raise SchemaError(f"{where}: grid[{key!r}] must be a non-empty list of values")
+            raise SpecError(
+                f"{where}: grid[{key!r}] must be a non-empty list of values, got {values!r}; "
+                f"write e.g. {key}: [1.0, 2.0]"
+            )
     items = data.get("list") or []
     if not isinstance(items, list) or not all(isinstance(i, Mapping) for i in items):
-        raise SchemaError(f"{where}: 'list' must be a list of mappings (one per configuration)")
+        raise SpecError(
+            f"{where}: 'list' must be a list of mappings (one per configuration), got {items!r}"
+        )
     for i, item in enumerate(items):
         clash = sorted(set(item) & set(grid))
         if clash:
-            raise SchemaError(f"{where}: list[{i}] sets {clash}, which the grid also varies")
+            raise SpecError(f"{where}: list[{i}] sets {clash}, which the grid also varies")
     seeds = data.get("seeds")
     if seeds is None:
         seeds = [None]
     elif isinstance(seeds, int) and not isinstance(seeds, bool):
         seeds = [seeds]
     if not isinstance(seeds, list) or not seeds:
-        raise SchemaError(f"{where}: 'seeds' must be a non-empty list of integers")
+        raise SpecError(
+            f"{where}: 'seeds' must be a non-empty list of integers, got {seeds!r}; "
+            "write e.g. seeds: [1, 2, 3]"
+        )
     for seed in seeds:
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-            raise SchemaError(f"{where}: seeds: {seed!r} is not an integer")
+            raise SpecError(f"{where}: seeds: {seed!r} is not an integer")
     inputs = _mapping(data.get("inputs"), "inputs", where)
     for key, sub in inputs.items():
         if not isinstance(sub, Mapping):
-            raise SchemaError(f"{where}: inputs[{key!r}] must be a mapping")
+            raise SpecError(
+                f"{where}: inputs[{key!r}] must be a mapping, got {sub!r}; "
+                "write e.g. {model: moving_bump, parameters: {...}}"
+            )
         _check_keys(sub, INPUT_KEYS, f"{where}, inputs[{key!r}]")
         if not isinstance(sub.get("model"), str):
-            raise SchemaError(f"{where}: inputs[{key!r}] needs 'model' (an input generator)")
+            raise SpecError(f"{where}: inputs[{key!r}] needs 'model' (an input generator)")
     settings = _mapping(data.get("settings"), "settings", where)
     for key, value in settings.items():
         if key not in SIMULATORS:
-            raise SchemaError(
+            raise SpecError(
                 f"{where}: settings: unknown simulator {key!r}; valid: {', '.join(SIMULATORS)} "
                 "(settings are given per simulator, e.g. settings: {nest: {threads: 2}})"
             )
@@ -202,12 +216,12 @@ def parse_spec(data: Any, *, path: Path | None = None) -> SweepSpec:
     if timeout is not None and (
         isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0
     ):
-        raise SchemaError(f"{where}: 'timeout' must be a positive number of seconds")
+        raise SpecError(f"{where}: 'timeout' must be a positive number of seconds, got {timeout!r}")
     workers = data.get("workers")
     if workers is not None and (
         isinstance(workers, bool) or not isinstance(workers, int) or workers < 1
     ):
-        raise SchemaError(f"{where}: 'workers' must be a positive integer")
+        raise SpecError(f"{where}: 'workers' must be a positive integer, got {workers!r}")
     return SweepSpec(
         model=model,
         simulator=simulator,
@@ -270,7 +284,7 @@ def _prepare_inputs(spec: SweepSpec, model: Any, lake: Lake) -> dict[str, str]:
     for key, sub in spec.inputs.items():
         if key not in model.inputs:
             valid = ", ".join(model.inputs) or "none"
-            raise SchemaError(
+            raise SpecError(
                 f"{spec.where}: inputs[{key!r}]: model {model.name!r} has no such input; "
                 f"valid: {valid}"
             )
@@ -305,7 +319,7 @@ def plan_sweep(spec: SweepSpec, lake: Lake) -> list[dict[str, Any]]:
 
     model = load_model(spec.model, search=spec.search)
     if model.kind != "simulation":
-        raise SchemaError(f"{spec.where}: {model.name!r} is an input generator, not a model")
+        raise SpecError(f"{spec.where}: {model.name!r} is an input generator, not a model")
     input_ids = _prepare_inputs(spec, model, lake)
     planned: dict[str, dict[str, Any]] = {}
     for config in expand(spec):

@@ -120,3 +120,48 @@ def nest_block() -> neo.Block:
 def nest_block_two_segments() -> neo.Block:
     """A real NEST run with ``sim.reset()`` between two segments."""
     return nest_network_block(segments=2, seed=11)
+
+
+SPINNAKER_SCRIPT = """
+import pyNN.spiNNaker as sim
+sim.setup(timestep=1.0)
+exc = sim.Population(20, sim.IF_curr_exp(), label="exc")
+inh = sim.Population(10, sim.IF_curr_exp(), label="inh")
+drive = sim.Population(5, sim.SpikeSourcePoisson(rate=50.0), label="drive")
+sim.Projection(drive, exc, sim.AllToAllConnector(), sim.StaticSynapse(weight=1.0, delay=1.0))
+sim.Projection(exc, inh, sim.AllToAllConnector(), sim.StaticSynapse(weight=0.5, delay=1.0))
+exc.record(["spikes", "v"])
+inh.record("spikes")
+sim.run(50.0)
+sim.reset()
+sim.run(50.0)
+sim.end()
+"""
+
+
+@pytest.fixture(scope="session")
+def spinnaker_template(tmp_path_factory) -> Path:
+    """A run folder left by a real sPyNNaker run on a virtual board (2 segments, 50 ms each).
+
+    A virtual board records nothing: tests write recordings into copies of its
+    databases (:func:`opsnn_lake.testing.samples.fill_spinnaker_database`).
+    """
+    import subprocess
+    import sys
+
+    work = tmp_path_factory.mktemp("spinnaker")
+    (work / "xdg").mkdir()
+    (work / "xdg" / ".spynnaker.cfg").write_text("")  # an empty user cfg: defaults only
+    (work / "spynnaker.cfg").write_text(
+        "[Machine]\nvirtual_board = True\nversion = 5\n\n"
+        f"[Reports]\ndefault_report_file_path = {work}/spinn_reports\n"
+        "keep_data_database = True\n\n[Logging]\ndefault = warning\n"
+    )
+    (work / "run.py").write_text(SPINNAKER_SCRIPT)
+    env = {**os.environ, "XDG_CONFIG_HOME": str(work / "xdg")}
+    done = subprocess.run(
+        [sys.executable, "run.py"], cwd=work, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    (folder,) = (work / "spinn_reports").rglob("run_1")
+    return folder

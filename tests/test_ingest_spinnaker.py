@@ -8,7 +8,6 @@ bit fields for spikes or S16.15 words for ``v``) and lets sPyNNaker decode them.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sqlite3
 import subprocess
@@ -21,87 +20,13 @@ import pytest
 from opsnn_lake import Lake
 from opsnn_lake.ingest import ingest
 from opsnn_lake.provenance import file_sha256
-
-STEPS = 50  # each segment runs 50 ms at 1 ms per step
-SCRIPT = textwrap.dedent(
-    """
-    import pyNN.spiNNaker as sim
-    sim.setup(timestep=1.0)
-    exc = sim.Population(20, sim.IF_curr_exp(), label="exc")
-    inh = sim.Population(10, sim.IF_curr_exp(), label="inh")
-    drive = sim.Population(5, sim.SpikeSourcePoisson(rate=50.0), label="drive")
-    sim.Projection(drive, exc, sim.AllToAllConnector(), sim.StaticSynapse(weight=1.0, delay=1.0))
-    sim.Projection(exc, inh, sim.AllToAllConnector(), sim.StaticSynapse(weight=0.5, delay=1.0))
-    exc.record(["spikes", "v"])
-    inh.record("spikes")
-    sim.run(50.0)
-    sim.reset()
-    sim.run(50.0)
-    sim.end()
-    """
-)
+from opsnn_lake.testing.samples import fill_spinnaker_database as fill
 
 
-@pytest.fixture(scope="module")
-def template(tmp_path_factory):
+@pytest.fixture
+def template(spinnaker_template):
     """A run folder left by a real sPyNNaker run on a virtual board (2 segments)."""
-    work = tmp_path_factory.mktemp("spinnaker")
-    (work / "xdg").mkdir()
-    (work / "xdg" / ".spynnaker.cfg").write_text("")  # an empty user cfg: defaults only
-    (work / "spynnaker.cfg").write_text(
-        "[Machine]\nvirtual_board = True\nversion = 5\n\n"
-        f"[Reports]\ndefault_report_file_path = {work}/spinn_reports\n"
-        "keep_data_database = True\n\n[Logging]\ndefault = warning\n"
-    )
-    (work / "run.py").write_text(SCRIPT)
-    env = {**os.environ, "XDG_CONFIG_HOME": str(work / "xdg")}
-    done = subprocess.run(
-        [sys.executable, "run.py"], cwd=work, env=env, capture_output=True, text=True, timeout=300
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    (folder,) = (work / "spinn_reports").rglob("run_1")
-    return folder
-
-
-def fill(db, seed):
-    """Write recordings for every region of a database; return what they decode to."""
-    rng = np.random.default_rng(seed)
-    expected = {}
-    conn = sqlite3.connect(db)
-    conn.execute(
-        "INSERT INTO extraction(run_timestep, n_run, n_loop, extract_time) VALUES (?, 1, 0, 0)",
-        (STEPS,),
-    )
-    extraction = conn.execute("SELECT max(extraction_id) FROM extraction").fetchone()[0]
-    recordings = conn.execute(
-        "SELECT rec_id, label, variable, buffered_type, pop_size FROM recording_view"
-    ).fetchall()
-    steps = np.arange(STEPS, dtype="<i4")[:, None]
-    for rec_id, label, variable, kind, size in recordings:
-        (region,) = conn.execute(
-            "SELECT region_id FROM region_metadata WHERE rec_id = ?", (rec_id,)
-        ).fetchone()
-        if kind == "NEURON_SPIKES":
-            fired = rng.random((STEPS, size)) < 0.1
-            words = np.zeros((STEPS, (size + 31) // 32), dtype="<u4")
-            for k in range(size):  # neuron k is bit k % 32 of word k // 32
-                words[:, k // 32] |= fired[:, k].astype("<u4") << np.uint32(k % 32)
-            content = np.hstack([steps.view("<u4"), words]).tobytes()
-            step, neuron = np.nonzero(fired)
-            expected[(label, "spikes")] = [np.sort(step[neuron == k] * 1.0) for k in range(size)]
-        else:
-            raw = rng.integers(-70 * 2**15, -50 * 2**15, (STEPS, size), dtype="<i4")
-            content = np.hstack([steps, raw]).tobytes()
-            expected[(label, variable)] = raw / 2**15  # S16.15 fixed point
-        conn.execute(
-            "INSERT INTO recording_data(recording_region_id, extraction_id, content, "
-            "content_len, missing_data) VALUES (?, ?, ?, ?, 0)",
-            (region, extraction, content, len(content)),
-        )
-    conn.execute("UPDATE segment SET t_stop = ?", (float(STEPS),))
-    conn.commit()
-    conn.close()
-    return expected
+    return spinnaker_template
 
 
 @pytest.fixture

@@ -1,9 +1,13 @@
 """Ingestion sources: neo files, sPyNNaker run folders and tonic event files.
 
-Each source follows :class:`~opsnn_lake.sources.base.Source` (``discover`` then
-``load``); :data:`SOURCES` maps their names to instances. The ``opsnn-lake ingest``
-command (:mod:`opsnn_lake.ingest`) runs them in parallel. The spike-source view of a
-tonic input run is :func:`~opsnn_lake.sources.tonic.input_spike_source`.
+Each source follows :class:`~opsnn_lake.sources.base.Source` (``can_read``,
+``discover`` then ``load``); :data:`SOURCES` maps their names to instances, and
+:data:`DISCOVERY_ORDER` is the order in which ingestion asks them whether they read a
+path (the first that says yes discovers it): tonic (only with a dataset named), then
+sPyNNaker folders, then neo files (which include NWB and SONATA files). A new source
+is added to both and its tests subclass :class:`opsnn_lake.testing.SourceTests`. The
+``opsnn-lake ingest`` command (:mod:`opsnn_lake.ingest`) runs them in parallel. The
+spike-source view of a tonic input run is :func:`~opsnn_lake.sources.tonic.input_spike_source`.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from opsnn_lake.sources.tonic import (
 )
 
 __all__ = [
+    "DISCOVERY_ORDER",
     "SOURCES",
     "Item",
     "Metadata",
@@ -38,3 +43,5 @@ __all__ = [
 ]
 
 SOURCES: dict[str, Source] = {s.name: s for s in (NeoFiles(), SpinnakerFolders(), TonicFiles())}
+# Which source ingestion asks first: the most specific claims first.
+DISCOVERY_ORDER: tuple[Source, ...] = (SOURCES["tonic"], SOURCES["spinnaker"], SOURCES["neo"])

@@ -3,8 +3,14 @@
 A *source* turns things users already have on disk into runs: neo files
 (:mod:`opsnn_lake.sources.neo_files`), sPyNNaker run folders
 (:mod:`opsnn_lake.sources.spinnaker_folder`) and tonic event files
-(:mod:`opsnn_lake.sources.tonic`). Each follows the :class:`Source` protocol in two steps:
+(:mod:`opsnn_lake.sources.tonic`); NWB and SONATA files are neo files read by OpSNN's
+own readers (:mod:`opsnn_lake.nwb`, :mod:`opsnn_lake.sonata`). Each follows the
+:class:`Source` protocol in three steps:
 
+0. ``can_read(path, **options)`` says, cheaply and without reading data, whether the
+   source reads a path named by the user; :func:`opsnn_lake.ingest.discover` asks the
+   sources in :data:`opsnn_lake.sources.DISCOVERY_ORDER` and the first that says yes
+   discovers it;
 1. ``discover(path, metadata)`` lists the :class:`Item` s found at a path, cheaply and
    in the calling process: one item per future run, naming the files whose bytes
    define it;
@@ -119,6 +125,17 @@ class Source(Protocol):
 
     name: ClassVar[str]
     kind: ClassVar[str]
+
+    def can_read(self, path: Path, **options: Any) -> bool:
+        """Whether this source reads ``path`` (a file or folder named by the user).
+
+        Cheap (names, extensions, a file's first bytes) and never raising: a path that
+        does not exist is not readable. ``options`` are those given to ``discover``
+        (``fmt``, ``dataset``, ``allow_empty``); a source that needs an option to know
+        its files (tonic's ``dataset``) reads nothing without it, and a source reads
+        nothing when an option names another source's reader.
+        """
+        ...
 
     def discover(self, path: Path, metadata: Metadata, **options: Any) -> list[Item]:
         """Items found at ``path`` (a file or folder), without reading their data.

@@ -585,6 +585,20 @@ class NeoFiles:
     name: ClassVar[str] = "neo"
     kind: ClassVar[str] = "simulation"
 
+    def can_read(self, path: Path, **options: Any) -> bool:
+        """A file whose reader is named (``fmt``) or known from its extension.
+
+        Not for tonic sample files (``dataset`` given), nor for files whose extension is
+        generic or names several readers (``.txt``, ``.bin``…): those need ``fmt``.
+        """
+        path = Path(path)
+        if options.get("dataset") is not None or not path.is_file():
+            return False
+        if options.get("fmt") is not None:
+            return True
+        ext = path.suffix[1:].lower()
+        return ext in neo_extensions() and not _ambiguous(ext)
+
     def discover(self, path: Path, metadata: Metadata, **options: Any) -> list[Item]:
         """One item for a file (its extension is checked when it is loaded)."""
         fmt = options.get("fmt")

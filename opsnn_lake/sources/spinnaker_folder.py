@@ -221,6 +221,18 @@ class SpinnakerFolders:
     name: ClassVar[str] = "spinnaker"
     kind: ClassVar[str] = "simulation"
 
+    def can_read(self, path: Path, **options: Any) -> bool:
+        """A run folder, a report folder, or one of sPyNNaker's ``data*.sqlite3`` files.
+
+        Never when a reader (``fmt``) or a tonic ``dataset`` is named.
+        """
+        if options.get("fmt") is not None or options.get("dataset") is not None:
+            return False
+        path = Path(path)
+        if path.is_file():  # a database named alone (its folder is read)
+            return path.name.startswith("data") and path.suffix == ".sqlite3"
+        return is_run_folder(path) or is_report_folder(path)
+
     def discover(self, path: Path, metadata: Metadata, **options: Any) -> list[Item]:
         """Items for every run folder at or below ``path``: per folder or per database."""
         folders = find_run_folders(path)

@@ -448,6 +448,25 @@ class TonicFiles:
     name: ClassVar[str] = "tonic"
     kind: ClassVar[str] = "input"
 
+    def can_read(self, path: Path, **options: Any) -> bool:
+        """With a ``dataset`` named: a file with that dataset's extension, or a folder
+        holding one.
+
+        Without ``dataset`` nothing: a ``.bin`` or ``.npy`` file does not say it holds
+        events, nor of which sensor.
+        """
+        dataset = options.get("dataset")
+        if dataset is None:
+            return False
+        try:
+            fmt = dataset_format(dataset)
+        except SchemaError:
+            return False
+        path = Path(path)
+        if path.is_dir():
+            return next(path.rglob(f"*{fmt.extension}"), None) is not None
+        return path.is_file() and path.name.endswith(fmt.extension)
+
     def discover(self, path: Path, metadata: Metadata, **options: Any) -> list[Item]:
         """Items for a sample file, or every sample file below a folder.
 

@@ -1,5 +1,11 @@
 """Test helpers shipped with the package: real networks, Block comparison, hypothesis strategies.
 
+The compliance suites every source and simulator back-end passes,
+:class:`~opsnn_lake.testing.suites.SourceTests` and
+:class:`~opsnn_lake.testing.suites.BackendTests`, are in :mod:`opsnn_lake.testing.suites`
+(importable from here too; they need pytest), and small real sample files of every
+source are written by :mod:`opsnn_lake.testing.samples`.
+
 Real simulations only: the networks here run on NEST through PyNN in a second or two.
 The strategies (:func:`blocks`, :func:`annotation_values`, :func:`labels`) need
 ``hypothesis`` (a test dependency); it is imported when they are first used.
@@ -19,6 +25,8 @@ from opsnn_lake.neo_convert import merge_blocks
 
 __all__ = [
     "HOSTILE_LABELS",
+    "BackendTests",
+    "SourceTests",
     "annotation_values",
     "annotations",
     "assert_blocks_equal",
@@ -534,3 +542,12 @@ def blocks(
         return block
 
     return build()
+
+
+def __getattr__(name: str) -> Any:
+    """The compliance suites, imported on first use (they import pytest)."""
+    if name in ("SourceTests", "BackendTests"):
+        from opsnn_lake.testing import suites
+
+        return getattr(suites, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
