@@ -11,7 +11,7 @@ refuses both before anything is built from them:
   measured in microseconds;
 * documents nested deeper than ``max_depth``.
 
-Errors are :class:`~opsnn_lake.errors.SchemaError` naming the file and the limit.
+Errors are :class:`~opsnn_lake.errors.SpecError` (a ``SchemaError``) naming the file and the limit.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def load_yaml(
 
     Raises
     ------
-    SchemaError
+    SpecError
         If the file cannot be read, is not valid UTF-8 YAML, or breaks a limit; the
         message names the file.
     """
