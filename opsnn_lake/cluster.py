@@ -28,6 +28,8 @@ __all__ = [
 ]
 
 CLUSTERS = ("local", "slurm")
+# A local cluster's dashboard is for this machine only: any free port on the loopback.
+_LOCAL_DASHBOARD = "127.0.0.1:0"
 
 
 def _positive_int(data: Mapping[str, Any], key: str, default: int, *, where: str) -> int:
@@ -272,10 +274,13 @@ def dask_client(
     else:
         n = workers or os.cpu_count() or 1
         owned = (
-            LocalCluster(n_workers=n, threads_per_worker=1, dashboard_address=":0")
+            LocalCluster(n_workers=n, threads_per_worker=1, dashboard_address=_LOCAL_DASHBOARD)
             if processes
             else LocalCluster(
-                n_workers=1, threads_per_worker=n, processes=False, dashboard_address=":0"
+                n_workers=1,
+                threads_per_worker=n,
+                processes=False,
+                dashboard_address=_LOCAL_DASHBOARD,
             )
         )
         client = Client(owned)
