@@ -274,12 +274,19 @@ def dask_client(
     else:
         n = workers or os.cpu_count() or 1
         owned = (
-            LocalCluster(n_workers=n, threads_per_worker=1, dashboard_address=_LOCAL_DASHBOARD)
+            LocalCluster(
+                n_workers=n,
+                threads_per_worker=1,
+                host="127.0.0.1",
+                dashboard_address=_LOCAL_DASHBOARD,
+            )
             if processes
-            else LocalCluster(
+            else LocalCluster(  # tcp, not inproc: the dashboard link then names 127.0.0.1
                 n_workers=1,
                 threads_per_worker=n,
                 processes=False,
+                protocol="tcp://",
+                host="127.0.0.1",
                 dashboard_address=_LOCAL_DASHBOARD,
             )
         )
