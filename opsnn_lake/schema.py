@@ -52,6 +52,9 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 _WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL"} | {
     f"{d}{i}" for d in ("COM", "LPT") for i in range(10)
 }
+# Names of a store's own files (zarr's metadata document, store.MANIFEST): a group of
+# that name would stand where the file must be written.
+STORE_FILE_NAMES = frozenset({"zarr.json", "opsnn-manifest.json"})
 
 
 def sanitize_label(label: object, *, fallback: str) -> str:
@@ -89,6 +92,8 @@ def sanitize_label(label: object, *, fallback: str) -> str:
     if not name:
         return fallback
     if name.split(".")[0].upper() in _WINDOWS_RESERVED:  # "CON", "nul.txt": devices there
+        name = f"_{name}"
+    if name.lower() in STORE_FILE_NAMES:
         name = f"_{name}"
     if len(name) > MAX_LABEL_LENGTH:
         import hashlib

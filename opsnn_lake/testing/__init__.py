@@ -51,6 +51,8 @@ HOSTILE_LABELS = (
     "ünïcødé ✓ 神経",
     " \t\n",
     "nul\x00byte",
+    "zarr.json",  # a store's own file names
+    "opsnn-manifest.json",
 )
 
 
