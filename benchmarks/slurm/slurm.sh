@@ -13,9 +13,11 @@ cmd=${1:?usage: slurm.sh install|start DIR|stop DIR}
 
 if [ "$cmd" = install ]; then
   command -v slurmctld >/dev/null && command -v munged >/dev/null && exit 0
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq -o DPkg::Lock::Timeout=300 slurmd slurmctld munge >/dev/null
+  sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq -o DPkg::Lock::Timeout=300 \
+    slurmd slurmctld munge >/dev/null
   exit 0
 fi
 
