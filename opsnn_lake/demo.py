@@ -10,14 +10,17 @@ population and saves a plot of rate against the swept parameter.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from opsnn_lake.lake import Lake
 from opsnn_lake.models import bundled_file
 
-__all__ = ["demo_spec_path", "population_rates", "rate_plot"]
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = ["demo_spec_path", "population_rates", "rate_figure", "rate_plot"]
 
 
 def demo_spec_path() -> Path:
@@ -56,8 +59,20 @@ def population_rates(lake: Lake, run_ids: list[str]) -> pd.DataFrame:
     return index.join(rates, how="right")
 
 
-def rate_plot(rates: pd.DataFrame, x: str, path: str | Path) -> Path:
-    """Save a PNG of each population's rate against parameter ``x`` (one point a run)."""
+def rate_plot(rates: pd.DataFrame, x: str, path: str | Path, *, unit: str | None = None) -> Path:
+    """Save a PNG of each population's rate against parameter ``x`` (one point a run).
+
+    ``unit`` is ``x``'s unit (the model's ``UNITS``), shown on the axis.
+    """
+    fig = rate_figure(rates, x, unit=unit)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    return path
+
+
+def rate_figure(rates: pd.DataFrame, x: str, *, unit: str | None = None) -> Figure:
+    """The figure :func:`rate_plot` saves."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -69,11 +84,8 @@ def rate_plot(rates: pd.DataFrame, x: str, path: str | Path) -> Path:
         ax.scatter(rates[x], rates[column], s=18, label=f"{label} (runs)")
         mean = rates.groupby(x)[column].mean()
         ax.plot(mean.index, mean.values, alpha=0.7, label=f"{label} (mean over seeds)")
-    ax.set_xlabel(x)
+    ax.set_xlabel(f"{x} ({unit})" if unit else x)
     ax.set_ylabel("firing rate (Hz)")
     ax.set_title(f"{len(rates)} runs")
     ax.legend(fontsize="small")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    return path
+    return fig

@@ -7,7 +7,7 @@ import pytest
 
 from opsnn_lake import Lake
 from opsnn_lake.cli import main
-from opsnn_lake.demo import demo_spec_path, population_rates
+from opsnn_lake.demo import demo_spec_path, population_rates, rate_figure
 from opsnn_lake.sweep import load_spec
 
 TINY_DEMO = """\
@@ -64,3 +64,12 @@ def test_the_real_demo_spec_is_small():
     spec = load_spec(demo_spec_path())
     assert spec.simulator == "nest" and "g_inh" in spec.grid and len(spec.seeds) == 2
     assert spec.parameters["n_pop"] <= 2000 and spec.parameters["tstop"] <= 1000.0
+
+
+def test_the_rate_figure_names_the_parameter_with_its_unit():
+    import pandas as pd
+
+    rates = pd.DataFrame({"g_inh": [40.0, 40.0, 80.0], "rate_exc": [20.0, 22.0, 15.0]})
+    (ax,) = rate_figure(rates, "g_inh", unit="nS").axes
+    assert ax.get_xlabel() == "g_inh (nS)" and ax.get_ylabel() == "firing rate (Hz)"
+    assert rate_figure(rates, "g_inh").axes[0].get_xlabel() == "g_inh"

@@ -46,6 +46,9 @@ def run(args: argparse.Namespace) -> int:
     columns += [c for c in rates.columns if c.startswith("rate_")]
     with pd.option_context("display.width", 200, "display.precision", 2):
         print(rates[columns].sort_values(columns[:2]).to_string())
-    png = rate_plot(rates, x, args.plot)
+    from opsnn_lake.display import units_of_runs
+
+    unit = units_of_runs(lake.path, lake.search(run_id=ids)).get(x)
+    png = rate_plot(rates, x, args.plot, unit=unit)
     print(f"plot: {png}")
     return 1 if report.failed else 0
