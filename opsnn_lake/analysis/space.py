@@ -20,10 +20,8 @@ pixel centres.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -82,12 +80,11 @@ class Layout:
 
 
 def _store_meta(path: str, cache: dict[str, Any]) -> dict[str, Any]:
-    """A store's root ``zarr.json`` (its consolidated metadata), parsed once per call."""
+    """A store's root ``zarr.json`` (its consolidated metadata), verified, once per call."""
     if path not in cache:
-        try:
-            cache[path] = json.loads((Path(path) / "zarr.json").read_text())
-        except (OSError, ValueError) as err:
-            raise SchemaError(f"{path}: cannot read the store metadata (zarr.json): {err}") from err
+        from opsnn_lake import store
+
+        cache[path] = store.read_metadata(path)  # the storage module checks its manifest
     return cache[path]
 
 
