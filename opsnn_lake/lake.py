@@ -243,6 +243,11 @@ class Lake:
         and ``check(repair=True)`` raise :class:`~opsnn_lake.errors.LakeReadOnlyError`.
     create : bool, optional
         Kept for older callers: ``create=False`` is ``mode="r+"``.
+    register : bool
+        ``True`` (default): :meth:`add` also writes the run's index row. ``False``: it only
+        publishes the store and leaves the index alone, for writers on other nodes of a
+        shared file system (SQLite's locking is not to be trusted there); the one process
+        that keeps the index registers their runs with :meth:`sync`.
 
     Raises
     ------
@@ -269,12 +274,14 @@ class Lake:
         *,
         mode: str = "a",
         create: bool | None = None,
+        register: bool = True,
     ) -> None:
         if mode not in ("a", "r+", "r"):
             raise ValueError(f"Lake: mode {mode!r} is not one of 'a', 'r+', 'r'")
         if create is False and mode == "a":
             mode = "r+"
         self.mode = mode
+        self.register = register
         self.path = Path(path).absolute()
         self.runs_dir = self.path / "runs"
         self.staging_dir = self.path / "staging"
@@ -310,6 +317,9 @@ class Lake:
         self.runs_dir.mkdir(exist_ok=True)
         self.staging_dir.mkdir(exist_ok=True)
         db = self.path / "index.sqlite"
+        if not register:  # only validates rows; never writes, locks or rebuilds the index
+            self.index = RunIndex(db, read_only=True, empty_ok=True)
+            return
         lost = (not db.is_file() or db.stat().st_size == 0) and bool(self._stores())
         self.index = RunIndex(db)
         if lost:  # a lost index is rebuilt from the stores, never extended as if empty
@@ -355,6 +365,15 @@ class Lake:
         frame = self.search()
         units = units_of_runs(self.path, frame)
         return summarize_runs(frame, title="Lake", location=str(self.path), units=units)
+
+    @property
+    def location(self) -> str:
+        """Where the lake lives, as given to :class:`Lake` by child processes."""
+        return str(self.path)
+
+    def scratch_dir(self) -> Path:
+        """A local folder for a writer's temporary files (removed by ``check --repair``)."""
+        return self.staging_dir
 
     def __len__(self) -> int:
         return len(self.index)
@@ -421,7 +440,7 @@ class Lake:
         if final.exists():
             # Published stores are complete (only a rename puts them there); one left
             # without a row by a crash is registered now instead of being written again.
-            if run_id not in self.index:
+            if self.register and run_id not in self.index:
                 self.index.insert([self._row(final)])
             return run_id
         summary = summarize(nodes)
@@ -452,6 +471,8 @@ class Lake:
         except BaseException:
             shutil.rmtree(staged, ignore_errors=True)
             raise
+        if not self.register:
+            return run_id  # the index keeper's sync() registers it
         if published:
             # The row comes from the attributes just written (what reindex reads back
             # from disk), which spares re-opening the store on the hot path of every run.
@@ -804,6 +825,26 @@ class Lake:
             return out
 
         return self.index.replace_all(current_rows)
+
+    def sync(self) -> list[str]:
+        """Register the published runs the index does not hold yet; return their ids.
+
+        The index keeper's half of ``register=False``: writers on other nodes only
+        publish stores, and this one process adds their rows (reading each new store's
+        root attributes), leaving every row it already has untouched.
+        """
+        self._require_writable("sync")
+        if not self.register:
+            raise LakeWriteError(
+                f"{self.path}: this Lake was opened with register=False, which never writes "
+                "the index; call sync() on a Lake(path) of the process that keeps the index"
+            )
+        known = set(self.index.run_ids())
+        new = [p for p in self._stores() if p.name.removesuffix(".zarr") not in known]
+        rows = [row for row in map(self._row_or_none, new) if row is not None]
+        if rows:
+            self.index.insert(rows)
+        return [row["run_id"] for row in rows]
 
     def _row_or_none(self, path: Path) -> dict[str, Any] | None:
         try:
