@@ -383,6 +383,10 @@ class Lake:
 
     # ------------------------------------------------------------------ writing
 
+    def has_run(self, run_id: str) -> bool:
+        """True if ``run_id`` is registered and its store is published (a finished run)."""
+        return run_id in self.index and self.store_path(run_id).exists()
+
     def store_path(self, run_id: str) -> Path:
         """Where the store of ``run_id`` lives (whether or not it exists)."""
         return self.runs_dir / f"{run_id}.zarr"
