@@ -16,6 +16,7 @@ import pandas as pd
 
 from opsnn_lake.lake import Lake
 from opsnn_lake.models import bundled_file
+from opsnn_lake.schema import SpikeLayout
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -46,8 +47,8 @@ def population_rates(lake: Lake, run_ids: list[str]) -> pd.DataFrame:
         segment = next(iter(tree.children.values()))
         row: dict[str, Any] = {"run_id": run_id}
         for group in segment.children.values():
-            meta = group.attrs.get("spiketrains") or {}
-            duration_s = (meta.get("t_stop", 0.0) - meta.get("t_start", 0.0)) / 1000.0
+            layout = SpikeLayout.from_dict(group.attrs.get("spiketrains") or {}, where=group.path)
+            duration_s = ((layout.t_stop or 0.0) - (layout.t_start or 0.0)) / 1000.0
             if "spike_count" not in group.ds or duration_s <= 0:
                 continue
             counts = group.ds["spike_count"].values

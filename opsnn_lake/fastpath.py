@@ -16,6 +16,7 @@ two stores array by array.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -27,7 +28,8 @@ from opsnn_lake import _versions, jsonable
 from opsnn_lake.errors import SchemaError
 from opsnn_lake.neo_convert import (
     POPULATION_KEY,
-    _add_signal,
+    SignalAxes,
+    add_signal,
     merge_blocks,
     spike_group,
 )
@@ -140,6 +142,57 @@ def _annotate_positions(seg: neo.Segment, positions: np.ndarray) -> None:
             sig.array_annotate(**{k: positions[a, channels] for a, k in enumerate(POSITION_KEYS)})
 
 
+@dataclass(frozen=True, kw_only=True)
+class _PyNNRecording:
+    """The private PyNN state the fast path reads for one population.
+
+    Verified for the PyNN versions in :mod:`opsnn_lake._versions` (the fast-path
+    equivalence test covers them); :func:`_pynn_recording` is the only code that
+    reads them, so a PyNN change breaks in one place.
+    """
+
+    record_filter: Any  # the PopulationView's cell filter (None for a Population)
+    spike_device: Any  # NEST spike recorder (NodeCollection)
+    multimeter_device: Any  # NEST multimeter (NodeCollection)
+    multimeter_clean: bool  # True: NEST recorded nothing at the first time step
+    initial_values: Mapping[str, Mapping[int, float]]  # per variable, per cell id
+    recording_start: pq.Quantity  # when recording started (ms)
+    time_offset: float  # PyNN's offset of NEST time after sim.reset() (ms)
+
+
+def _pynn_recording(pop: Any, sim: Any) -> _PyNNRecording:
+    """Read every private PyNN attribute the fast path needs (and nowhere else)."""
+    recorder = pop.recorder
+    return _PyNNRecording(
+        record_filter=pop._record_filter,
+        spike_device=recorder._spike_detector.device,
+        multimeter_device=recorder._multimeter.device,
+        multimeter_clean=bool(recorder._multimeter._clean),
+        initial_values=recorder._multimeter._initial_values,
+        recording_start=recorder._recording_start_time,
+        time_offset=float(sim.simulator.state._time_offset),
+    )
+
+
+class _Events:
+    """NEST recorder events, copied out of NEST once per device.
+
+    Views of one population share its recorder objects. (The device's global_id
+    would itself be a NEST status query, hence ``id``.)
+    """
+
+    def __init__(self) -> None:
+        self._fetched: dict[int, Mapping[str, np.ndarray]] = {}
+
+    def __call__(self, device: Any) -> Mapping[str, np.ndarray]:
+        import nest
+
+        key = id(device)
+        if key not in self._fetched:
+            self._fetched[key] = nest.GetStatus(device, "events")[0]
+        return self._fetched[key]
+
+
 def nest_nodes(
     populations: Mapping[str, Any], sim: Any, *, description: str | None = None
 ) -> dict[str, Node]:
@@ -166,67 +219,62 @@ def nest_nodes(
         If a population has cached segments (``sim.reset()`` was called): use the neo
         route for multi-segment runs.
     """
-    import nest
-
     _versions.require_verified("PyNN", "the NEST fast path (reads PyNN's recorder internals)")
     state = sim.simulator.state
-    t_now = state.t
     pop_names = unique_names(list(populations), prefix="population")
     seg_name = f"segment{state.segment_counter:03d}"  # as PyNN names it
-    first = next(iter(populations.values()))
     if description is None:
-        description = first.recorder.population.describe()
+        description = next(iter(populations.values())).recorder.population.describe()
     nodes: dict[str, Node] = {}
     block_annotations: dict[str, Any] = {}
-    fetched: dict[int, Mapping[str, np.ndarray]] = {}
-
-    def events(device: Any) -> Mapping[str, np.ndarray]:
-        # Views of one population share its recorder objects: copy their events out of
-        # NEST once. (The device's global_id would itself be a NEST status query.)
-        key = id(device)
-        if key not in fetched:
-            fetched[key] = nest.GetStatus(device, "events")[0]
-        return fetched[key]
-
+    events = _Events()
     for (label, pop), name in zip(populations.items(), pop_names, strict=True):
-        recorder = pop.recorder
-        cached = list(recorder.cache)
-        if cached:
-            raise SchemaError(
-                f"population {label!r}: has {len(cached)} earlier segments "
-                "(sim.reset() was called); store multi-segment runs with the neo route"
-            )
-        node = Node(attrs={"label": label, "label_from_annotation": True})
-        positions, structure = population_space(pop)
-        spikes_var = next((v for v in recorder.recorded if v.name == "spikes"), None)
-        if spikes_var is not None:
-            ids = np.array(
-                sorted(recorder.filter_recorded(spikes_var, pop._record_filter)), dtype=int
-            )
-            spikes = events(recorder._spike_detector.device)
-            _add_spikes(
-                node, spikes, ids, pop, recorder, t_now, positions, offset=state._time_offset
-            )
-        for variable in recorder.recorded:
-            if variable.name != "spikes":
-                sig = _signal(
-                    pop,
-                    recorder,
-                    variable,
-                    label,
-                    events(recorder._multimeter.device),
-                    t_now,
-                    positions,
-                    offset=state._time_offset,
-                )
-                if sig is not None:  # None: recorded on other cells of the parent only
-                    _add_signal(node, sig, where=f"population {label!r}, signal {variable.name!r}")
-        for scratch in ("_unit_ids", "_time_axis"):
-            node.attrs.pop(scratch, None)
+        node, annotations = _population_node(label, pop, sim, events, t_now=state.t)
         nodes[f"{seg_name}/{name}"] = node
-        block_annotations[label] = {**recorder.metadata}
-        if structure is not None:
-            block_annotations[label]["structure"] = structure
+        block_annotations[label] = annotations
+    nodes.update(_container_nodes(seg_name, pop_names, block_annotations, description))
+    return nodes
+
+
+def _population_node(
+    label: str, pop: Any, sim: Any, events: _Events, *, t_now: float
+) -> tuple[Node, dict[str, Any]]:
+    """One population's group (spikes, then signals) and its block annotations."""
+    recorder = pop.recorder
+    cached = list(recorder.cache)
+    if cached:
+        raise SchemaError(
+            f"population {label!r}: has {len(cached)} earlier segments "
+            "(sim.reset() was called); store multi-segment runs with the neo route"
+        )
+    pynn = _pynn_recording(pop, sim)
+    node = Node(attrs={"label": label, "label_from_annotation": True})
+    positions, structure = population_space(pop)
+    axes = SignalAxes()
+    spikes_var = next((v for v in recorder.recorded if v.name == "spikes"), None)
+    if spikes_var is not None:
+        ids = np.array(sorted(recorder.filter_recorded(spikes_var, pynn.record_filter)), dtype=int)
+        axes.unit_ids = _add_spikes(
+            node, events(pynn.spike_device), ids, recorder, pynn, t_now, positions
+        )
+    for variable in recorder.recorded:
+        if variable.name != "spikes":
+            sig = _signal(
+                recorder, variable, label, events(pynn.multimeter_device), pynn, t_now, positions
+            )
+            if sig is not None:  # None: recorded on other cells of the parent only
+                where = f"population {label!r}, signal {variable.name!r}"
+                add_signal(node, sig, axes, where=where)
+    annotations = {**recorder.metadata}
+    if structure is not None:
+        annotations["structure"] = structure
+    return node, annotations
+
+
+def _container_nodes(
+    seg_name: str, pop_names: list[str], block_annotations: dict[str, Any], description: str
+) -> dict[str, Node]:
+    """The root and segment nodes, with the metadata PyNN's ``get_data`` gives them."""
     meta = {
         "name": None,
         "description": None,
@@ -245,31 +293,25 @@ def nest_nodes(
         "index": 0,
         "annotations": {},
     }
-    nodes[""] = Node(
-        attrs={"block": jsonable.encode_mapping(meta, where="block"), "segments": [seg_name]}
-    )
-    nodes[seg_name] = Node(
-        attrs={
-            "segment": jsonable.encode_mapping(seg_meta, where="segment"),
-            "populations": pop_names,
-        }
-    )
-    return nodes
+    root = {"block": jsonable.encode_mapping(meta, where="block"), "segments": [seg_name]}
+    segment = {
+        "segment": jsonable.encode_mapping(seg_meta, where="segment"),
+        "populations": pop_names,
+    }
+    return {"": Node(attrs=root), seg_name: Node(attrs=segment)}
 
 
 def _add_spikes(
     node: Node,
     events: Mapping[str, np.ndarray],
     ids: np.ndarray,
-    pop: Any,
     recorder: Any,
+    pynn: _PyNNRecording,
     t_now: float,
     positions: np.ndarray | None,
-    *,
-    offset: float,
-) -> None:
+) -> np.ndarray | None:
     senders = np.asarray(events["senders"])
-    times = np.asarray(events["times"], dtype=np.float64) - offset
+    times = np.asarray(events["times"], dtype=np.float64) - pynn.time_offset
     keep = (times <= t_now) & np.isin(senders, ids)
     senders, times = senders[keep], times[keep]
     order = _stable_order(senders)  # recorder order within a cell, as neo keeps it
@@ -279,14 +321,14 @@ def _add_spikes(
     same_cell = np.repeat(np.arange(ids.size), counts)
     if times.size > 1 and (np.diff(times)[np.diff(same_cell) == 0] < 0).any():
         raise SchemaError(f"population {node.attrs['label']!r}: recorder spike times are unsorted")
-    t_start = float(recorder._recording_start_time.rescale("ms").magnitude)
+    t_start = float(pynn.recording_start.rescale("ms").magnitude)
     index = _index(recorder.population, ids)
     # The recorder belongs to the parent of a PopulationView and indexes by it, as
     # the neo route does; neo names each train's id `channel_id`.
     per_unit = {"source_index": index, "channel_id": ids.astype(np.int64)}
     if positions is not None:
         per_unit.update({k: positions[a, index] for a, k in enumerate(POSITION_KEYS)})
-    spike_group(
+    group = spike_group(
         node,
         times=times,
         counts=counts,
@@ -298,6 +340,7 @@ def _add_spikes(
         annotations={},
         attributes=_TRAIN_ATTRIBUTES,
     )
+    return group.unit_ids
 
 
 def _stable_order(senders: np.ndarray) -> np.ndarray:
@@ -313,15 +356,13 @@ def _index(population: Any, ids: np.ndarray) -> np.ndarray:
 
 
 def _signal(
-    pop: Any,
     recorder: Any,
     variable: Any,
     label: str,
     events: Mapping[str, np.ndarray],
+    pynn: _PyNNRecording,
     t_now: float,
     positions: np.ndarray | None,
-    *,
-    offset: float,
 ) -> neo.AnalogSignal | None:
     """One recorded variable from NEST's multimeter, as PyNN's ``get_data`` builds it.
 
@@ -333,20 +374,19 @@ def _signal(
     celltype = recorder.population.celltype
     nest_name = getattr(celltype, "variable_map", {}).get(name, name)
     scale = getattr(celltype, "scale_factors", {}).get(name, 1)
-    cells = sorted(recorder.filter_recorded(variable, pop._record_filter))
+    cells = sorted(recorder.filter_recorded(variable, pynn.record_filter))
     if not cells:
         return None
     ids = np.fromiter(cells, dtype=int, count=len(cells))
-    meter = recorder._multimeter
     senders = np.asarray(events["senders"])
-    times = np.asarray(events["times"]) - offset
+    times = np.asarray(events["times"]) - pynn.time_offset
     keep = (times <= t_now) & np.isin(senders, ids)
     order = _stable_order(senders[keep])
     values = (np.asarray(events[nest_name]) * scale)[keep][order]
     per_cell = values.reshape(ids.size, -1) if ids.size else values.reshape(0, 0)
-    known = meter._initial_values.get(name, {})
+    known = pynn.initial_values.get(name, {})
     initial = np.array([known.get(int(c), c.get_initial_value(name)) for c in cells], dtype=float)
-    if meter._clean:  # NEST records nothing at the first time step
+    if pynn.multimeter_clean:  # NEST records nothing at the first time step
         per_cell = np.column_stack([initial, per_cell])
     elif per_cell.shape[1]:
         per_cell[:, 0] = initial
@@ -358,7 +398,7 @@ def _signal(
     return neo.AnalogSignal(
         per_cell.T,
         units="dimensionless" if units == "unknown" else units,
-        t_start=recorder._recording_start_time,
+        t_start=pynn.recording_start,
         sampling_period=recorder.sampling_interval * pq.ms,
         name=name,
         channel_ids=ids,

@@ -18,7 +18,8 @@ import contextlib
 import functools
 import gc
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any, cast
+from dataclasses import dataclass, replace
+from typing import Any, NamedTuple, cast
 
 import neo
 import numpy as np
@@ -33,6 +34,7 @@ from opsnn_lake.schema import (
     SPIKE_COUNT,
     SPIKE_TIME,
     Node,
+    SpikeLayout,
     Variable,
     sanitize_label,
     unique_names,
@@ -40,6 +42,9 @@ from opsnn_lake.schema import (
 
 __all__ = [
     "LazySpikeTrains",
+    "SignalAxes",
+    "SpikeGroup",
+    "add_signal",
     "block_to_nodes",
     "merge_blocks",
     "nodes_to_block",
@@ -234,11 +239,11 @@ def _segment_nodes(seg: neo.Segment, seg_name: str, *, where: str) -> dict[str, 
         signal_pos.append(s_idx)
         pop_where = f"{where}, population {label!r}"
         node = Node(attrs={"label": label, "label_from_annotation": label is not None})
-        _add_spikes(node, [trains[i] for i in t_idx], t_idx, where=pop_where)
+        axes = SignalAxes(
+            unit_ids=_add_spikes(node, [trains[i] for i in t_idx], t_idx, where=pop_where)
+        )
         for i in s_idx:
-            _add_signal(node, signals[i], where=f"{pop_where}, analog signal {i}")
-        for scratch in ("_unit_ids", "_time_axis"):  # axis bookkeeping, not stored
-            node.attrs.pop(scratch, None)
+            add_signal(node, signals[i], axes, where=f"{pop_where}, analog signal {i}")
         nodes[f"{seg_name}/{pop_name}"] = node
     # Order within the segment, kept only when it is not populations one after another.
     if [i for idx in train_pos for i in idx] != list(range(len(trains))):
@@ -345,9 +350,32 @@ def _time_units(units: str, *, where: str) -> None:
         )
 
 
-def _add_spikes(node: Node, trains: list[neo.SpikeTrain], positions: list[int], *, where: str):
-    if not trains:
-        return
+class SpikeGroup(NamedTuple):
+    """What :func:`spike_group` laid out: the layout record and the units' ids."""
+
+    layout: SpikeLayout
+    #: The ``channel_id`` unit annotation (cell ids), which analog signals of the same
+    #: cells match to share the ``unit`` dimension; None when the trains name none.
+    unit_ids: np.ndarray | None
+
+
+@dataclass
+class SignalAxes:
+    """The (time, unit) axes laid out so far in one population group.
+
+    Bookkeeping while one group is built, never stored: a signal shares the ``unit``
+    dimension with the spikes (and earlier signals) when it covers the same cells,
+    and the ``time`` dimension with the first signal when it has the same sampling.
+    """
+
+    unit_ids: np.ndarray | None = None
+    time_axis: tuple[float, str, float, str, int] | None = None
+
+
+def _check_trains(
+    trains: list[neo.SpikeTrain], positions: list[int], *, where: str
+) -> tuple[str, str]:
+    """The one time unit and dtype of a population's trains; refuses waveforms."""
     units = {jsonable.units_string(st) for st in trains}
     if len(units) > 1:
         raise SchemaError(
@@ -368,6 +396,11 @@ def _add_spikes(node: Node, trains: list[neo.SpikeTrain], positions: list[int], 
                 f"{where}, spike train {pos} ({st.name!r}): has waveforms; "
                 "schema v1 does not store waveforms"
             )
+    return unit, dtypes.pop()
+
+
+def _flat_times(trains: list[neo.SpikeTrain], *, where: str) -> tuple[np.ndarray, np.ndarray]:
+    """All spike times (float64, train after train) and the spikes per train."""
     counts = np.fromiter((st.size for st in trains), dtype=np.int64, count=len(trains))
     raw = np.concatenate([np.asarray(st.magnitude).ravel() for st in trains])
     times = raw.astype(np.float64)
@@ -375,6 +408,17 @@ def _add_spikes(node: Node, trains: list[neo.SpikeTrain], positions: list[int], 
         raise SchemaError(
             f"{where}: integer spike times beyond 2**53 cannot be stored exactly as float64"
         )
+    return times, counts
+
+
+def _add_spikes(
+    node: Node, trains: list[neo.SpikeTrain], positions: list[int], *, where: str
+) -> np.ndarray | None:
+    """Lay out a population's trains in ``node``; the units' ids (see :class:`SpikeGroup`)."""
+    if not trains:
+        return None
+    unit, dtype = _check_trains(trains, positions, where=where)
+    times, counts = _flat_times(trains, where=where)
     bounds = {b: _bounds(trains, b, unit, where=where) for b in ("t_start", "t_stop")}
     _check_times(times, counts, bounds["t_start"], bounds["t_stop"], trains, positions, where)
     # Per-train annotations: numbers become unit coordinates, the rest JSON.
@@ -393,12 +437,12 @@ def _add_spikes(node: Node, trains: list[neo.SpikeTrain], positions: list[int], 
         where=names,
         what="attribute",
     )
-    spike_group(
+    group = spike_group(
         node,
         times=times,
         counts=counts,
         units=unit,
-        dtype=dtypes.pop(),
+        dtype=dtype,
         t_start=bounds["t_start"],
         t_stop=bounds["t_stop"],
         unit_annotations=arrays,
@@ -408,16 +452,30 @@ def _add_spikes(node: Node, trains: list[neo.SpikeTrain], positions: list[int], 
         attributes=train_common,
         attribute_lists=train_lists,
     )
-    meta = node.attrs["spiketrains"]
-    # Per-spike array_annotations: one variable on the spike dimension per numeric key
-    # of one dtype in every train; anything else as JSON per train.
+    spike_vars, per_train = _spike_annotations(node, trains, names)
+    lists = group.layout.annotation_lists
+    if per_train is not None:
+        lists = {**lists, "__array_annotations__": per_train}
+    layout = replace(group.layout, array_annotation_vars=spike_vars, annotation_lists=lists)
+    node.attrs["spiketrains"] = layout.to_dict()
+    return group.unit_ids
+
+
+def _spike_annotations(
+    node: Node, trains: list[neo.SpikeTrain], names: list[str]
+) -> tuple[dict[str, str], list[Any] | None]:
+    """Per-spike array_annotations: variables on the spike dimension, or JSON per train.
+
+    A key numeric with one dtype in every train becomes a variable (its name is
+    returned by key); anything else is JSON-encoded per train (None: nothing is).
+    """
     spike_vars: dict[str, str] = {}
     json_arrays: list[dict[str, Any]] = [{} for _ in trains]
     keys = list(dict.fromkeys(k for st in trains for k in st.array_annotations))
     for key in keys:
         parts = [st.array_annotations.get(key) for st in trains]
-        dtypes_k = {p.dtype.str for p in parts if p is not None}
-        if any(p is None or p.dtype.kind not in "biuf" for p in parts) or len(dtypes_k) > 1:
+        dtypes = {p.dtype.str for p in parts if p is not None}
+        if any(p is None or p.dtype.kind not in "biuf" for p in parts) or len(dtypes) > 1:
             for rec, st in zip(json_arrays, trains, strict=True):
                 if key in st.array_annotations:
                     rec[key] = st.array_annotations[key]
@@ -425,12 +483,12 @@ def _add_spikes(node: Node, trains: list[neo.SpikeTrain], positions: list[int], 
         name = _var_name(key, node, prefix="spike_")
         node.variables[name] = Variable(dims=(DIM_SPIKE,), data=np.concatenate(parts))
         spike_vars[key] = name
-    meta["array_annotation_vars"] = spike_vars
-    if any(json_arrays):
-        meta["annotation_lists"]["__array_annotations__"] = [
-            jsonable.encode(rec, where=f"{name} array_annotations")
-            for rec, name in zip(json_arrays, names, strict=True)
-        ]
+    if not any(json_arrays):
+        return spike_vars, None
+    return spike_vars, [
+        jsonable.encode(rec, where=f"{name} array_annotations")
+        for rec, name in zip(json_arrays, names, strict=True)
+    ]
 
 
 def spike_group(
@@ -448,33 +506,57 @@ def spike_group(
     annotation_lists: Mapping[str, list[Any]] | None = None,
     annotation_types: Mapping[str, Any] | None = None,
     attribute_lists: Mapping[str, list[Any]] | None = None,
-) -> None:
+) -> SpikeGroup:
     """Lay out one population's spike trains, given as flat arrays, in ``node``.
 
-    The one place that decides the spike layout, shared by the neo route (after it has
-    split per-train metadata) and the NEST fast path (which never builds trains).
+    The one place that decides the spike layout: the neo route (after splitting
+    per-train metadata), the NEST fast path and the tonic view use it.
 
     Parameters
     ----------
     node : Node
-        The population group; gets ``spike_time``, ``spike_count``, unit coordinates and
-        the ``spiketrains`` attribute.
-    times : numpy.ndarray
-        All spike times (float64, in ``units``), sorted by unit then time.
-    counts : numpy.ndarray
-        Spikes per unit (int64).
+        The group; gets the spike arrays, unit coordinates and ``attrs["spiketrains"]``.
+    times, counts : numpy.ndarray
+        All spike times (float64, in ``units``, sorted by unit then time); spikes per unit.
     units, dtype : str
         Time unit of the trains (e.g. ``"ms"``) and their original dtype string.
     t_start, t_stop : numpy.ndarray
         Per-unit bounds (in ``units``); stored as scalars when all equal.
     unit_annotations : Mapping[str, numpy.ndarray]
-        Numeric per-unit annotations (become unit coordinates, e.g. ``channel_id``).
+        Numeric per-unit annotations: unit coordinates (e.g. ``channel_id``).
     annotations, attributes : Mapping
         Annotations and SpikeTrain attributes common to every train (JSON-encoded).
     annotation_lists, annotation_types, attribute_lists : Mapping, optional
-        Per-train JSON metadata (neo route only; per-spike array annotations are
-        added by the neo route after this layout).
+        Per-train JSON metadata (neo route only), as :class:`SpikeLayout` keeps them.
+
+    Returns
+    -------
+    SpikeGroup
+        The layout written to the node's attrs, and the ``channel_id`` annotation.
     """
+    _spike_variables(node, times, counts, units=units, dtype=dtype)
+    common = {
+        b: _common_bound(node, b, values, units)
+        for b, values in (("t_start", t_start), ("t_stop", t_stop))
+    }
+    layout = SpikeLayout(
+        t_start=common["t_start"],
+        t_stop=common["t_stop"],
+        annotations=_wrap(dict(annotations)),
+        annotation_vars=_unit_coordinates(node, unit_annotations),
+        annotation_lists=dict(annotation_lists or {}),
+        attributes=dict(attributes),
+        attribute_lists=dict(attribute_lists or {}),
+        annotation_types=dict(annotation_types or {}),
+    )
+    node.attrs["spiketrains"] = layout.to_dict()
+    return SpikeGroup(layout=layout, unit_ids=unit_annotations.get("channel_id"))
+
+
+def _spike_variables(
+    node: Node, times: np.ndarray, counts: np.ndarray, *, units: str, dtype: str
+) -> None:
+    """The contiguous ragged array: ``spike_time`` (CF-packed when on a grid), ``spike_count``."""
     node.variables[SPIKE_TIME] = Variable(
         dims=(DIM_SPIKE,),
         data=times,
@@ -484,32 +566,26 @@ def spike_group(
     node.variables[SPIKE_COUNT] = Variable(
         dims=(DIM_UNIT,), data=counts, attrs={"sample_dimension": DIM_SPIKE}
     )
-    meta: dict[str, Any] = {}
-    for bound, values in (("t_start", t_start), ("t_stop", t_stop)):
-        if (values == values[0]).all():
-            meta[bound] = float(values[0])
-        else:
-            node.variables[bound] = Variable(dims=(DIM_UNIT,), data=values, attrs={"units": units})
-            node.coords.append(bound)
-    ann_vars: dict[str, str] = {}
-    if "channel_id" in unit_annotations:  # lets signals of the same cells share the unit dim
-        node.attrs["_unit_ids"] = unit_annotations["channel_id"]
+
+
+def _common_bound(node: Node, bound: str, values: np.ndarray, units: str) -> float | None:
+    """The bound shared by every unit, or None after adding it as a unit coordinate."""
+    if (values == values[0]).all():
+        return float(values[0])
+    node.variables[bound] = Variable(dims=(DIM_UNIT,), data=values, attrs={"units": units})
+    node.coords.append(bound)
+    return None
+
+
+def _unit_coordinates(node: Node, unit_annotations: Mapping[str, np.ndarray]) -> dict[str, str]:
+    """Numeric per-unit annotations as unit coordinates; their variable names by key."""
+    names: dict[str, str] = {}
     for key, values in unit_annotations.items():
         name = _var_name(key, node)
         node.variables[name] = Variable(dims=(DIM_UNIT,), data=values)
         node.coords.append(name)
-        ann_vars[key] = name
-    meta.update(
-        annotations=_wrap(dict(annotations)),
-        annotation_vars=ann_vars,
-        annotation_lists=dict(annotation_lists or {}),
-        attributes=dict(attributes),
-        attribute_lists=dict(attribute_lists or {}),
-        array_annotation_vars={},
-    )
-    if annotation_types:
-        meta["annotation_types"] = dict(annotation_types)
-    node.attrs["spiketrains"] = meta
+        names[key] = name
+    return names
 
 
 def _bounds(trains: list[neo.SpikeTrain], bound: str, unit: str, *, where: str) -> np.ndarray:
@@ -595,32 +671,94 @@ def _check_signal_units(sig: neo.AnalogSignal, *, where: str) -> None:
         raise SchemaError(f"{where}: t_start {t_start} must be finite")
 
 
-def _add_signal(node: Node, sig: neo.AnalogSignal, *, where: str) -> None:
+def add_signal(node: Node, sig: neo.AnalogSignal, axes: SignalAxes, *, where: str) -> None:
+    """Lay out one analog signal in a population group (both routes use this).
+
+    Parameters
+    ----------
+    node : Node
+        The population group (its spikes, if any, laid out first).
+    sig : neo.AnalogSignal
+        A (time, channel) signal.
+    axes : SignalAxes
+        The group's axes so far (updated): the signal shares ``time`` and ``unit``
+        with earlier arrays where they agree, else gets dimensions of its own.
+    where : str
+        The signal, for error messages.
+
+    Raises
+    ------
+    SchemaError
+        If it is not an AnalogSignal, is not 2-D and numeric, or its sampling rate or
+        t_start are not a frequency and a time.
+    """
     if not isinstance(sig, neo.AnalogSignal):
         raise SchemaError(f"{where}: expected an AnalogSignal, got {type(sig).__name__}")
     _check_signal_units(sig, where=where)
-    name = sanitize_label(sig.name, fallback="signal")
-    if name in _RESERVED or name.startswith("spike_"):
-        name = f"signal_{name}"
-    name = _free_name(name, node)
+    name = _signal_name(node, sig)
     data = np.asarray(sig.magnitude)
     if data.ndim != 2:
         raise SchemaError(f"{where}: expected a 2-D (time, channel) signal, got shape {data.shape}")
     if data.dtype.kind not in "biuf":
         raise SchemaError(f"{where}: values of dtype {data.dtype} cannot be stored; use numbers")
-    n_time, n_chan = data.shape
+    unit_dim = _unit_dim(node, sig, axes, name, n_chan=data.shape[1])
+    time_dim, period = _time_dim(node, sig, axes, name, n_time=data.shape[0])
+    annotations, chan_vars = _channel_annotations(node, sig, name, unit_dim, n_chan=data.shape[1])
+    arr_vars, arr_json = _channel_array_annotations(node, sig, name, unit_dim, n_chan=data.shape[1])
+    neo_meta = {
+        "name": sig.name,
+        "description": sig.description,
+        "file_origin": sig.file_origin,
+        "annotations": annotations,
+        "array_annotations": arr_json,
+        "channel_annotation_vars": chan_vars,
+        "array_annotation_vars": arr_vars,
+    }
+    attrs = {
+        "units": sig.units.dimensionality.string,
+        "long_name": sig.name,
+        "dtype": data.dtype.str,
+        "t_start": jsonable.encode(sig.t_start),
+        "sampling_rate": jsonable.encode(sig.sampling_rate),
+        "sampling_period": period,
+        "neo": jsonable.encode_mapping(neo_meta, where=where),
+    }
+    node.variables[name] = Variable(dims=(time_dim, unit_dim), data=data, attrs=attrs)
+    node.attrs.setdefault("signals", []).append(name)
+
+
+def _signal_name(node: Node, sig: neo.AnalogSignal) -> str:
+    """The signal's variable name: its sanitised name, clear of spike and reserved names."""
+    name = sanitize_label(sig.name, fallback="signal")
+    if name in _RESERVED or name.startswith("spike_"):
+        name = f"signal_{name}"
+    return _free_name(name, node)
+
+
+def _unit_dim(
+    node: Node, sig: neo.AnalogSignal, axes: SignalAxes, name: str, *, n_chan: int
+) -> str:
+    """``unit`` when the signal covers the group's units (same count, same ids), else its own."""
+    ids = _signal_ids(sig)
     sizes = node.dim_sizes()
-    # Share (time, unit) with the spikes and earlier signals when the axes agree.
-    unit_dim = DIM_UNIT
-    if DIM_UNIT in sizes:
-        ids, unit_ids = _signal_ids(sig), node.attrs.get("_unit_ids")
-        same_ids = ids is None or unit_ids is None or np.array_equal(ids, unit_ids)
-        if sizes[DIM_UNIT] != n_chan or not same_ids:
-            unit_dim = _free_name(f"{DIM_UNIT}_{name}", node)
-    elif _signal_ids(sig) is not None:
-        node.attrs["_unit_ids"] = _signal_ids(sig)
-    t_start = sig.t_start
-    rate = sig.sampling_rate
+    if DIM_UNIT not in sizes:
+        if ids is not None:
+            axes.unit_ids = ids
+        return DIM_UNIT
+    same_ids = ids is None or axes.unit_ids is None or np.array_equal(ids, axes.unit_ids)
+    if sizes[DIM_UNIT] != n_chan or not same_ids:
+        return _free_name(f"{DIM_UNIT}_{name}", node)
+    return DIM_UNIT
+
+
+def _time_dim(
+    node: Node, sig: neo.AnalogSignal, axes: SignalAxes, name: str, *, n_time: int
+) -> tuple[str, float]:
+    """The signal's time dimension (shared when sampled as the first) and its period.
+
+    Adds the time coordinate (CF-packed: start + k * period, exact) when it is new.
+    """
+    t_start, rate = sig.t_start, sig.sampling_rate
     axis = (
         float(t_start.magnitude),
         t_start.dimensionality.string,
@@ -628,9 +766,9 @@ def _add_signal(node: Node, sig: neo.AnalogSignal, *, where: str) -> None:
         rate.dimensionality.string,
         n_time,
     )
-    time_dim = DIM_TIME
-    if node.attrs.setdefault("_time_axis", axis) != axis:
-        time_dim = _free_name(f"{DIM_TIME}_{name}", node)
+    if axes.time_axis is None:
+        axes.time_axis = axis
+    time_dim = DIM_TIME if axes.time_axis == axis else _free_name(f"{DIM_TIME}_{name}", node)
     period = float((1.0 / rate).rescale(t_start.units).magnitude)
     if time_dim not in node.variables:
         node.variables[time_dim] = Variable(
@@ -640,6 +778,16 @@ def _add_signal(node: Node, sig: neo.AnalogSignal, *, where: str) -> None:
             scale_factor=period,
             add_offset=float(t_start.magnitude),
         )
+    return time_dim, period
+
+
+def _channel_annotations(
+    node: Node, sig: neo.AnalogSignal, name: str, unit_dim: str, *, n_chan: int
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The signal's annotations: numeric per-channel arrays become unit coordinates.
+
+    Returns the remaining annotations and the coordinates' names by key.
+    """
     annotations = dict(sig.annotations)
     if node.attrs.get("label_from_annotation"):
         annotations.pop(POPULATION_KEY, None)
@@ -652,43 +800,32 @@ def _add_signal(node: Node, sig: neo.AnalogSignal, *, where: str) -> None:
             and value.shape == (n_chan,)
             and value.dtype.kind in "biuf"
         ):
-            var = _var_name(key, node, prefix=f"{name}_")
-            node.variables[var] = Variable(dims=(unit_dim,), data=value)
-            node.coords.append(var)
-            chan_vars[key] = var
+            chan_vars[key] = _add_channel_coordinate(node, key, value, name, unit_dim)
             del annotations[key]
+    return annotations, chan_vars
+
+
+def _channel_array_annotations(
+    node: Node, sig: neo.AnalogSignal, name: str, unit_dim: str, *, n_chan: int
+) -> tuple[dict[str, str], dict[str, Any]]:
+    """array_annotations: numeric ones as unit coordinates (names by key), the rest kept."""
     arr_vars: dict[str, str] = {}
     arr_json: dict[str, Any] = {}
     for key, value in sig.array_annotations.items():
         if value.dtype.kind in "biuf" and value.shape == (n_chan,):
-            var = _var_name(key, node, prefix=f"{name}_")
-            node.variables[var] = Variable(dims=(unit_dim,), data=np.asarray(value))
-            node.coords.append(var)
-            arr_vars[key] = var
+            arr_vars[key] = _add_channel_coordinate(node, key, np.asarray(value), name, unit_dim)
         else:
-            arr_json[key] = value  # encoded with the rest below (once)
-    attrs = {
-        "units": sig.units.dimensionality.string,
-        "long_name": sig.name,
-        "dtype": data.dtype.str,
-        "t_start": jsonable.encode(t_start),
-        "sampling_rate": jsonable.encode(rate),
-        "sampling_period": period,
-        "neo": jsonable.encode_mapping(
-            {
-                "name": sig.name,
-                "description": sig.description,
-                "file_origin": sig.file_origin,
-                "annotations": annotations,
-                "array_annotations": arr_json,
-                "channel_annotation_vars": chan_vars,
-                "array_annotation_vars": arr_vars,
-            },
-            where=where,
-        ),
-    }
-    node.variables[name] = Variable(dims=(time_dim, unit_dim), data=data, attrs=attrs)
-    node.attrs.setdefault("signals", []).append(name)
+            arr_json[key] = value  # JSON-encoded with the rest of the signal's metadata
+    return arr_vars, arr_json
+
+
+def _add_channel_coordinate(
+    node: Node, key: str, value: np.ndarray, name: str, unit_dim: str
+) -> str:
+    var = _var_name(key, node, prefix=f"{name}_")
+    node.variables[var] = Variable(dims=(unit_dim,), data=value)
+    node.coords.append(var)
+    return var
 
 
 # --------------------------------------------------------------------------- reading
@@ -913,7 +1050,10 @@ def _read_segment(
 ) -> neo.Segment:
     seg = _container(neo.Segment, seg_node.attrs["segment"])
     pops = [_node(nodes, f"{seg_name}/{p}", where) for p in seg_node.attrs["populations"]]
-    parts = [_TrainPart(pop) for pop in pops]
+    parts = [
+        _TrainPart(pop, where=f"{where}: group {seg_name}/{name}")
+        for pop, name in zip(pops, seg_node.attrs["populations"], strict=True)
+    ]
     order = seg_node.attrs.get("spiketrain_positions")
     _attach_trains(seg, parts, order)
     signals = [_read_signals(pop) for pop in pops]
@@ -1004,103 +1144,124 @@ def _attach_trains(
 class _TrainPart:
     """The spike trains of one population group, built on demand."""
 
-    def __init__(self, node: Node) -> None:
-        meta = node.attrs.get("spiketrains")
+    def __init__(self, node: Node, *, where: str) -> None:
+        raw = node.attrs.get("spiketrains")
         self.node = node
-        self.meta = meta
-        self.n = 0 if meta is None else int(node.variables[SPIKE_COUNT].data.size)
+        self.layout = None if raw is None else SpikeLayout.from_dict(raw, where=where)
+        self.n = 0 if raw is None else int(node.variables[SPIKE_COUNT].data.size)
         self.mux: tuple[np.ndarray, np.ndarray] | None = None
         self.units = ""
         self.times = np.empty(0)
-        self.t_start = self.t_stop = None
+        self.t_start: float | None = None
+        self.t_stop: float | None = None
         self.int_channel_id = False
-        if meta is None:
+        if self.layout is None:
             return
         var = node.variables[SPIKE_TIME]
         self.units = var.attrs["units"]
         self.times = var.data.astype(var.attrs.get("dtype", "<f8"), copy=False)
         self.counts = node.variables[SPIKE_COUNT].data
-        self.t_start = meta.get("t_start")
-        self.t_stop = meta.get("t_stop")
+        self.t_start, self.t_stop = self.layout.t_start, self.layout.t_stop
         self.mux = (np.repeat(np.arange(self.n), self.counts), self.times)
         # neo's SpikeTrainList numbers spikes by a Python-int channel_id annotation
         # when there is one: then ``multiplexed`` is left to neo (after building).
-        types = meta.get("annotation_types", {})
-        common = jsonable.decode(meta["annotations"])
+        common = jsonable.decode(self.layout.annotations)
         self.int_channel_id = (
-            types.get("channel_id") in ("int", "bool")
+            self.layout.annotation_types.get("channel_id") in ("int", "bool")
             or isinstance(common.get("channel_id"), int)
-            or "channel_id" in meta["annotation_lists"]
+            or "channel_id" in self.layout.annotation_lists
         )
 
     def build(self) -> list[neo.SpikeTrain]:
-        if self.meta is None:
+        if self.layout is None:
             return []
-        meta, node, n = self.meta, self.node, self.n
-        dtype = self.times.dtype
         unit = _unit(self.units)
-        per_unit_bounds = {}
-        for b in ("t_start", "t_stop"):
-            bound = node.variables[b].data if b in node.variables else np.full(n, meta[b])
-            per_unit_bounds[b] = pq.Quantity(bound.astype(dtype), unit)
-        common = jsonable.decode(meta["annotations"])
-        if node.attrs.get("label_from_annotation"):
-            common[POPULATION_KEY] = node.attrs["label"]
-        # Containers must not be shared between trains (editing one would edit all):
-        # decode them afresh per train; immutable values are shared, as neo does.
-        fresh = [k for k, v in common.items() if isinstance(v, list | dict | set | np.ndarray)]
-        encoded = meta["annotations"]
-        encoded = encoded.get("__dict__", encoded)  # unwrap _wrap()
-        types = meta.get("annotation_types", {})
-        arrays = {
-            k: node.variables[v].data.tolist() if k in types else node.variables[v].data
-            for k, v in meta["annotation_vars"].items()
+        per_unit = {
+            b: pq.Quantity(self._bound(b).astype(self.times.dtype), unit)
+            for b in ("t_start", "t_stop")
         }
-        lists = {
-            k: [_MISSING if v == _MISSING else jsonable.decode(v) for v in values]
-            for k, values in meta["annotation_lists"].items()
-            if k != "__array_annotations__"
-        }
-        arr_lists = meta["annotation_lists"].get("__array_annotations__")
-        attrs_common = jsonable.decode(meta["attributes"])
-        attr_lists = {
-            k: [_MISSING if v == _MISSING else jsonable.decode(v) for v in values]
-            for k, values in meta["attribute_lists"].items()
-        }
-        spike_arrays = {k: node.variables[v].data for k, v in meta["array_annotation_vars"].items()}
+        metadata = _TrainMetadata(self.node, self.layout)
         # One SpikeTrain over all spikes (validated by neo once), then a slice per unit:
         # slicing is how neo itself derives trains, ~20x faster than the constructor.
-        first, last = per_unit_bounds["t_start"].min(), per_unit_bounds["t_stop"].max()
+        n = self.n
         whole = neo.SpikeTrain(
             self.times,
             units=unit,
-            t_start=first if n else 0.0 * unit,
-            t_stop=last if n else 0.0 * unit,
-            array_annotations=spike_arrays or None,
+            t_start=per_unit["t_start"].min() if n else 0.0 * unit,
+            t_stop=per_unit["t_stop"].max() if n else 0.0 * unit,
+            array_annotations=metadata.spike_arrays or None,
         )
-        bounds = np.concatenate([[0], np.cumsum(self.counts)])
+        offsets = np.concatenate([[0], np.cumsum(self.counts)])
         trains = []
         for i in range(n):
-            st = whole[bounds[i] : bounds[i + 1]]
-            st.t_start = per_unit_bounds["t_start"][i]
-            st.t_stop = per_unit_bounds["t_stop"][i]
-            for key in _TRAIN_ATTRS:
-                per_train = attr_lists.get(key)
-                value = per_train[i] if per_train is not None else _MISSING
-                setattr(st, key, attrs_common.get(key) if value is _MISSING else value)
-            annotations = dict(common)
-            for key in fresh:
-                annotations[key] = jsonable.decode(encoded[key])
-            for key, values in lists.items():
-                if values[i] is not _MISSING:
-                    annotations[key] = values[i]
-            for key, column in arrays.items():
-                annotations[key] = column[i]
-            st.annotations = annotations  # a dict of its own (a slice shares the parent's)
-            if arr_lists is not None:
-                st.array_annotate(**jsonable.decode(arr_lists[i]))
+            st = whole[offsets[i] : offsets[i + 1]]
+            st.t_start = per_unit["t_start"][i]
+            st.t_stop = per_unit["t_stop"][i]
+            metadata.apply(st, i)
             trains.append(st)
         return trains
+
+    def _bound(self, name: str) -> np.ndarray:
+        """Per-unit t_start or t_stop, however the layout keeps it."""
+        if name in self.node.variables:
+            return self.node.variables[name].data
+        assert self.layout is not None
+        return np.full(self.n, self.layout.bound(name))
+
+
+class _TrainMetadata:
+    """The per-train metadata of a group's layout, decoded once for all its trains."""
+
+    def __init__(self, node: Node, layout: SpikeLayout) -> None:
+        self.common = jsonable.decode(layout.annotations)
+        if node.attrs.get("label_from_annotation"):
+            self.common[POPULATION_KEY] = node.attrs["label"]
+        # Containers must not be shared between trains (editing one would edit all):
+        # decode them afresh per train; immutable values are shared, as neo does.
+        self.fresh = [
+            k for k, v in self.common.items() if isinstance(v, list | dict | set | np.ndarray)
+        ]
+        encoded = layout.annotations
+        self.encoded = encoded.get("__dict__", encoded)  # unwrap _wrap()
+        types = layout.annotation_types
+        self.arrays = {
+            k: node.variables[v].data.tolist() if k in types else node.variables[v].data
+            for k, v in layout.annotation_vars.items()
+        }
+        self.lists = {
+            k: _decode_list(values)
+            for k, values in layout.annotation_lists.items()
+            if k != "__array_annotations__"
+        }
+        self.arr_lists = layout.annotation_lists.get("__array_annotations__")
+        self.attrs_common = jsonable.decode(layout.attributes)
+        self.attr_lists = {k: _decode_list(v) for k, v in layout.attribute_lists.items()}
+        self.spike_arrays = {
+            k: node.variables[v].data for k, v in layout.array_annotation_vars.items()
+        }
+
+    def apply(self, st: neo.SpikeTrain, i: int) -> None:
+        """Give train ``i`` its attributes, annotations and array annotations."""
+        for key in _TRAIN_ATTRS:
+            per_train = self.attr_lists.get(key)
+            value = per_train[i] if per_train is not None else _MISSING
+            setattr(st, key, self.attrs_common.get(key) if value is _MISSING else value)
+        annotations = dict(self.common)
+        for key in self.fresh:
+            annotations[key] = jsonable.decode(self.encoded[key])
+        for key, values in self.lists.items():
+            if values[i] is not _MISSING:
+                annotations[key] = values[i]
+        for key, column in self.arrays.items():
+            annotations[key] = column[i]
+        st.annotations = annotations  # a dict of its own (a slice shares the parent's)
+        if self.arr_lists is not None:
+            st.array_annotate(**jsonable.decode(self.arr_lists[i]))
+
+
+def _decode_list(values: list[Any]) -> list[Any]:
+    """Decode per-train JSON values, keeping the ``_MISSING`` marker as is."""
+    return [_MISSING if v == _MISSING else jsonable.decode(v) for v in values]
 
 
 def _read_signals(node: Node) -> list[neo.AnalogSignal]:

@@ -46,7 +46,7 @@ import quantities as pq
 from opsnn_lake import jsonable
 from opsnn_lake.errors import SchemaError
 from opsnn_lake.neo_convert import POPULATION_KEY
-from opsnn_lake.schema import SPIKE_COUNT, SPIKE_TIME, Node
+from opsnn_lake.schema import SPIKE_COUNT, SPIKE_TIME, Node, SpikeLayout
 
 __all__ = ["MARKER", "Population", "is_opsnn_nwb", "populations", "read_nwb", "write_nwb"]
 
@@ -107,8 +107,8 @@ def populations(nodes: Mapping[str, Node]) -> list[Population]:
 def _population(seg: str, name: str, node: Node) -> Population:
     label = node.attrs.get("label")
     label = label if isinstance(label, str) else name
-    meta = node.attrs.get("spiketrains") or {}
-    ann_vars = meta.get("annotation_vars", {})
+    layout = node.spike_layout(where=f"group {seg}/{name}") or SpikeLayout()
+    ann_vars = layout.annotation_vars
     if SPIKE_TIME in node.variables:
         tvar = node.variables[SPIKE_TIME]
         times = np.asarray(tvar.data, dtype=np.float64)
@@ -128,7 +128,8 @@ def _population(seg: str, name: str, node: Node) -> Population:
     def bound(key: str) -> np.ndarray:
         if key in node.variables:
             return np.asarray(node.variables[key].data, dtype=np.float64)
-        return np.full(n, float(meta.get(key, 0.0)))
+        common = getattr(layout, key)
+        return np.full(n, 0.0 if common is None else common)
 
     pop = Population(
         segment=seg,

@@ -319,7 +319,7 @@ def _digest_group(digest: Any, node: Any) -> None:
     if "spike_time" in node.variables:
         times = node.variables["spike_time"]
         counts = node.variables["spike_count"].data
-        meta = node.attrs.get("spiketrains", {})
+        layout = node.spike_layout(where=f"group {node.attrs.get('label')!r}")
         digest.update(_canonical(["spikes", times.attrs.get("units")]).encode())
         digest.update(times.data.astype("<f8").tobytes())
         digest.update(counts.astype("<i8").tobytes())
@@ -327,7 +327,8 @@ def _digest_group(digest: Any, node: Any) -> None:
             if bound in node.variables:
                 values = node.variables[bound].data.astype("<f8")
             else:
-                values = np.full(counts.size, float(meta[bound]), dtype="<f8")
+                assert layout is not None  # spike_time comes with its layout
+                values = np.full(counts.size, layout.bound(bound), dtype="<f8")
             digest.update(values.tobytes())
     for name in node.attrs.get("signals", []):
         var = node.variables[name]

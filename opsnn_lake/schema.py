@@ -19,7 +19,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 
@@ -30,6 +30,7 @@ __all__ = [
     "SCHEMA_NAME",
     "SCHEMA_VERSION",
     "Node",
+    "SpikeLayout",
     "Variable",
     "sanitize_label",
     "unique_names",
@@ -160,6 +161,17 @@ class Node:
     variables: dict[str, Variable] = field(default_factory=dict)
     coords: list[str] = field(default_factory=list)
 
+    def spike_layout(self, *, where: str = "group") -> SpikeLayout | None:
+        """The group's spike layout (its ``spiketrains`` attribute), or None without spikes.
+
+        Raises
+        ------
+        SchemaError
+            If the attribute does not parse (:meth:`SpikeLayout.from_dict`).
+        """
+        raw = self.attrs.get("spiketrains")
+        return None if raw is None else SpikeLayout.from_dict(raw, where=where)
+
     def dim_sizes(self) -> dict[str, int]:
         """Sizes of the dimensions used by this node's variables, checked for consistency."""
         sizes: dict[str, int] = {}
@@ -198,3 +210,222 @@ def check_root_attrs(attrs: Mapping[str, Any], *, where: str) -> None:
             raise SchemaError(f"{where}: root attribute {key!r} is missing")
     if attrs["kind"] not in KINDS:
         raise SchemaError(f"{where}: kind {attrs['kind']!r} is not one of {KINDS}")
+
+
+# --------------------------------------------------------------------------- spike layout
+
+_LAYOUT: Final = "spike layout"  # how errors name the record
+
+
+def _layout_error(name: str, expected: str, value: object, where: str) -> SchemaError:
+    got = f"{type(value).__name__} {value!r}"
+    if len(got) > 120:
+        got = got[:117] + "..."
+    return SchemaError(
+        f"{where}: {_LAYOUT} field {name!r}: expected {expected}, got {got} instead "
+        "(the store's 'spiketrains' attribute was edited or written by other software)"
+    )
+
+
+def parse_bound(value: object, *, name: str, where: str = _LAYOUT) -> float | None:
+    """Check ``t_start``/``t_stop``: a number common to every train, or None (per unit).
+
+    Raises
+    ------
+    SchemaError
+        If the value is neither; the message names the field.
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _layout_error(name, "a number or None", value, where)
+    return float(value)
+
+
+def parse_encoded_mapping(value: object, *, name: str, where: str = _LAYOUT) -> dict[str, Any]:
+    """Check ``annotations``/``attributes``: JSON-encoded values by str key."""
+    if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+        raise _layout_error(name, "a mapping with str keys", value, where)
+    return dict(value)
+
+
+def parse_variable_names(value: object, *, name: str, where: str = _LAYOUT) -> dict[str, str]:
+    """Check ``annotation_vars``/``array_annotation_vars``: variable names by key."""
+    if not isinstance(value, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise _layout_error(name, "a mapping of str to variable name (str)", value, where)
+    return dict(value)
+
+
+def parse_per_train_lists(
+    value: object, *, name: str, where: str = _LAYOUT
+) -> dict[str, list[Any]]:
+    """Check ``annotation_lists``/``attribute_lists``: one JSON list per key."""
+    if not isinstance(value, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, list) for k, v in value.items()
+    ):
+        raise _layout_error(name, "a mapping of str to list (one value per train)", value, where)
+    return dict(value)
+
+
+def parse_annotation_types(value: object, *, where: str = _LAYOUT) -> dict[str, str]:
+    """Check ``annotation_types``: Python scalar type names of unit-coordinate annotations."""
+    if value is None:
+        return {}
+    allowed = ("bool", "int", "float")
+    if not isinstance(value, Mapping) or not all(
+        isinstance(k, str) and v in allowed for k, v in value.items()
+    ):
+        raise _layout_error(
+            "annotation_types", f"a mapping of str to one of {allowed}", value, where
+        )
+    return dict(value)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SpikeLayout:
+    """How a population group's spike trains are laid out: its ``spiketrains`` attribute.
+
+    The arrays (``spike_time``, ``spike_count``, unit coordinates) say which spikes
+    belong to which unit; this record says how to rebuild neo's per-train metadata
+    from them. Written by :func:`opsnn_lake.neo_convert.spike_group` (the one place that
+    lays out spikes), stored as a plain JSON object (``docs/format.md``), read back
+    with :meth:`from_dict`.
+
+    Parameters
+    ----------
+    t_start, t_stop : float or None
+        Bounds common to every train (in the spike times' units); None when they
+        differ, then stored as ``t_start``/``t_stop`` unit coordinates.
+    annotations : dict
+        JSON-encoded annotations common to every train (wrapped in ``{"__dict__": …}``
+        when a key looks like an encoding tag).
+    annotation_vars : dict of str to str
+        Annotation key → unit-coordinate variable holding one number per train.
+    annotation_lists : dict of str to list
+        Annotation key → one JSON-encoded value per train (``{"__missing__": true}``
+        where a train lacks it); ``"__array_annotations__"`` holds non-numeric
+        per-spike array annotations, one object per train.
+    attributes, attribute_lists : dict
+        SpikeTrain attributes (name, sampling_rate…) common to every train, and per train.
+    array_annotation_vars : dict of str to str
+        Array-annotation key → variable on the ``spike`` dimension.
+    annotation_types : dict of str to str
+        Annotation key → ``"bool"``/``"int"``/``"float"`` for unit-coordinate
+        annotations that were Python scalars (not numpy ones); left out when empty.
+    """
+
+    t_start: float | None = None
+    t_stop: float | None = None
+    annotations: dict[str, Any] = field(default_factory=dict)
+    annotation_vars: dict[str, str] = field(default_factory=dict)
+    annotation_lists: dict[str, list[Any]] = field(default_factory=dict)
+    attributes: dict[str, Any] = field(default_factory=dict)
+    attribute_lists: dict[str, list[Any]] = field(default_factory=dict)
+    array_annotation_vars: dict[str, str] = field(default_factory=dict)
+    annotation_types: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object stored as the group's ``spiketrains`` attribute.
+
+        Keys in the order stores have always had them; absent bounds and empty
+        ``annotation_types`` are left out.
+        """
+        out: dict[str, Any] = {}
+        for bound in ("t_start", "t_stop"):
+            if getattr(self, bound) is not None:
+                out[bound] = getattr(self, bound)
+        out.update(
+            annotations=dict(self.annotations),
+            annotation_vars=dict(self.annotation_vars),
+            annotation_lists=dict(self.annotation_lists),
+            attributes=dict(self.attributes),
+            attribute_lists=dict(self.attribute_lists),
+            array_annotation_vars=dict(self.array_annotation_vars),
+        )
+        if self.annotation_types:
+            out["annotation_types"] = dict(self.annotation_types)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: object, *, where: str = _LAYOUT) -> SpikeLayout:
+        """Parse a group's ``spiketrains`` attribute, checking every field.
+
+        Parameters
+        ----------
+        data : Mapping
+            The attribute as read from a store (or as :meth:`to_dict` gave it).
+        where : str
+            The group, for error messages.
+
+        Raises
+        ------
+        SchemaError
+            If it is not a mapping, has unknown keys, or a field has the wrong type;
+            the message names the field, what was expected and what was found.
+        """
+        if not isinstance(data, Mapping):
+            raise SchemaError(
+                f"{where}: {_LAYOUT}: expected a mapping (the 'spiketrains' attribute), "
+                f"got {type(data).__name__} instead"
+            )
+        unknown = sorted(set(data) - _LAYOUT_KEYS)
+        if unknown:
+            raise SchemaError(
+                f"{where}: {_LAYOUT}: unknown keys {unknown}; expected some of "
+                f"{sorted(_LAYOUT_KEYS)} (written by a newer opsnn_lake? upgrade it)"
+            )
+        return cls(
+            t_start=parse_bound(data.get("t_start"), name="t_start", where=where),
+            t_stop=parse_bound(data.get("t_stop"), name="t_stop", where=where),
+            annotations=parse_encoded_mapping(
+                data.get("annotations", {}), name="annotations", where=where
+            ),
+            annotation_vars=parse_variable_names(
+                data.get("annotation_vars", {}), name="annotation_vars", where=where
+            ),
+            annotation_lists=parse_per_train_lists(
+                data.get("annotation_lists", {}), name="annotation_lists", where=where
+            ),
+            attributes=parse_encoded_mapping(
+                data.get("attributes", {}), name="attributes", where=where
+            ),
+            attribute_lists=parse_per_train_lists(
+                data.get("attribute_lists", {}), name="attribute_lists", where=where
+            ),
+            array_annotation_vars=parse_variable_names(
+                data.get("array_annotation_vars", {}), name="array_annotation_vars", where=where
+            ),
+            annotation_types=parse_annotation_types(data.get("annotation_types"), where=where),
+        )
+
+    def bound(self, name: str) -> float:
+        """The common ``t_start`` or ``t_stop``.
+
+        Raises
+        ------
+        SchemaError
+            If the trains have per-unit bounds (read the unit coordinate instead).
+        """
+        value = getattr(self, name)
+        if value is None:
+            raise SchemaError(
+                f"{_LAYOUT}: {name} differs between units; read the {name!r} unit coordinate"
+            )
+        return float(value)
+
+
+_LAYOUT_KEYS: Final = frozenset(
+    {
+        "t_start",
+        "t_stop",
+        "annotations",
+        "annotation_vars",
+        "annotation_lists",
+        "attributes",
+        "attribute_lists",
+        "array_annotation_vars",
+        "annotation_types",
+    }
+)

@@ -266,7 +266,6 @@ def test_nwb_export_of_1e5_units_stays_in_bounded_memory(tmp_path):
         annotations={},
         attributes={},
     )
-    node.attrs.pop("_unit_ids")  # layout scratch, as block_to_nodes drops it
     nodes = {
         "": Node(attrs={"block": {}, "segments": ["s0"]}),
         "s0": Node(attrs={"populations": ["big"]}),
