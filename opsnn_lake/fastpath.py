@@ -27,6 +27,7 @@ import quantities as pq
 from opsnn_lake import _versions, jsonable
 from opsnn_lake.errors import SchemaError
 from opsnn_lake.neo_convert import (
+    DEFAULT_TRAIN_ATTRIBUTES,
     POPULATION_KEY,
     SignalAxes,
     add_signal,
@@ -42,15 +43,6 @@ __all__ = ["POSITION_KEYS", "neo_route_block", "nest_nodes", "population_space"]
 
 #: Per-cell annotations holding a PyNN cell's position (µm), in this order.
 POSITION_KEYS = ("x", "y", "z")
-
-# What neo gives every SpikeTrain PyNN builds (neo's defaults), encoded once.
-_TRAIN_ATTRIBUTES = {
-    "name": None,
-    "description": None,
-    "file_origin": None,
-    "sampling_rate": jsonable.encode(1.0 * pq.Hz),
-    "left_sweep": None,
-}
 
 
 def neo_route_block(populations: Mapping[str, Any]) -> neo.Block:
@@ -338,7 +330,7 @@ def _add_spikes(
         t_stop=np.full(ids.size, float(t_now)),
         unit_annotations=per_unit,
         annotations={},
-        attributes=_TRAIN_ATTRIBUTES,
+        attributes=DEFAULT_TRAIN_ATTRIBUTES,
     )
     return group.unit_ids
 

@@ -41,6 +41,7 @@ from opsnn_lake.schema import (
 )
 
 __all__ = [
+    "DEFAULT_TRAIN_ATTRIBUTES",
     "LazySpikeTrains",
     "SignalAxes",
     "SpikeGroup",
@@ -63,6 +64,15 @@ _PYTHON_SCALARS = {bool: "bool", int: "int", float: "float"}
 # Candidate resolutions (in the trains' units) tried for packing spike times as integers:
 # NEST's tic (0.001 ms) first, as NEST computes times as tics * 0.001.
 _SCALES = (0.001, 0.1, 0.01, 0.025, 0.05, 1.0, 0.0001, 1e-6)
+# What neo gives every SpikeTrain made without them (its defaults), encoded once: the
+# attributes of trains built from flat arrays (the fast path, the tonic view).
+DEFAULT_TRAIN_ATTRIBUTES = {
+    "name": None,
+    "description": None,
+    "file_origin": None,
+    "sampling_rate": jsonable.encode(1.0 * pq.Hz),
+    "left_sweep": None,
+}
 _TIME = pq.s.dimensionality.string
 _FREQUENCY = pq.Hz.simplified.dimensionality.string
 
