@@ -44,7 +44,7 @@ import quantities as pq
 
 from opsnn_lake.errors import SchemaError
 
-__all__ = ["decode", "encode", "encode_mapping", "plain", "units_string"]
+__all__ = ["decode", "encode", "encode_mapping", "plain", "units_string", "wrap_encoded"]
 
 # bool, int, uint, float, complex, str, bytes: what JSON lists can carry losslessly.
 _NUMPY_KINDS = "biufcUSmM"  # + datetime64/timedelta64, written as their int64 counts
@@ -183,20 +183,48 @@ def encode(value: Any, *, where: str = "value") -> Any:
     if isinstance(value, np.ndarray):
         return _encode_array(value, where)
     if isinstance(value, np.generic):
-        if value.dtype.kind not in _NUMPY_KINDS:
-            raise SchemaError(
-                f"{where}: numpy scalar of dtype {value.dtype} cannot be stored losslessly"
-            )
-        _check_precision(value.dtype, where)
-        kind = value.dtype.kind
-        if kind in "mM":
-            item: Any = np.array(value).view("<i8").item()
-        elif kind in "US":  # .item() would drop trailing NULs the scalar holds
-            item = cast("np.str_ | np.bytes_", value)[:]
-        else:
-            item = value.item()
-        return {"__numpy__": value.dtype.str, "value": encode(item, where=where)}
-    if isinstance(value, str):  # a str subclass: kept as plain text
+        return _encode_numpy_scalar(value, where)
+    if isinstance(value, str | int | float | complex | decimal.Decimal):
+        return _encode_number_or_text(value)
+    if isinstance(value, tuple):
+        return {"__tuple__": [encode(v, where=f"{where}[{i}]") for i, v in enumerate(value)]}
+    if isinstance(value, list):
+        return [encode(v, where=f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, Mapping):
+        return wrap_encoded(encode_mapping(value, where=where))
+    if isinstance(value, dt.date | dt.time | dt.timedelta | bytes):
+        return _encode_time_or_bytes(value)
+    raise SchemaError(
+        f"{where}: {type(value).__name__} values cannot be stored losslessly; use str, numbers, "
+        "bool, None, lists, tuples, dicts, numpy values, quantities or datetimes"
+    )
+
+
+def wrap_encoded(encoded: dict[str, Any]) -> dict[str, Any]:
+    """An encoded mapping as :func:`decode` reads it back whole: wrapped in ``__dict__``
+    when one of its keys looks like a tag (``"__tuple__"``…)."""
+    return {"__dict__": encoded} if any(k.startswith("__") for k in encoded) else encoded
+
+
+def _encode_numpy_scalar(value: np.generic, where: str) -> dict[str, Any]:
+    if value.dtype.kind not in _NUMPY_KINDS:
+        raise SchemaError(
+            f"{where}: numpy scalar of dtype {value.dtype} cannot be stored losslessly"
+        )
+    _check_precision(value.dtype, where)
+    kind = value.dtype.kind
+    if kind in "mM":
+        item: Any = np.array(value).view("<i8").item()
+    elif kind in "US":  # .item() would drop trailing NULs the scalar holds
+        item = cast("np.str_ | np.bytes_", value)[:]
+    else:
+        item = value.item()
+    return {"__numpy__": value.dtype.str, "value": encode(item, where=where)}
+
+
+def _encode_number_or_text(value: str | int | float | complex | decimal.Decimal) -> Any:
+    """Subclasses of str, int and float (enums, say) as the plain type; the rest tagged."""
+    if isinstance(value, str):
         return str(value)
     if isinstance(value, int):
         return int(value)
@@ -204,17 +232,10 @@ def encode(value: Any, *, where: str = "value") -> Any:
         return float(value) if math.isfinite(value) else {"__float__": repr(float(value))}
     if isinstance(value, complex):
         return {"__complex__": [encode(value.real), encode(value.imag)]}
-    if isinstance(value, decimal.Decimal):
-        return {"__decimal__": str(value)}
-    if isinstance(value, tuple):
-        return {"__tuple__": [encode(v, where=f"{where}[{i}]") for i, v in enumerate(value)]}
-    if isinstance(value, list):
-        return [encode(v, where=f"{where}[{i}]") for i, v in enumerate(value)]
-    if isinstance(value, Mapping):
-        encoded = encode_mapping(value, where=where)
-        if any(k.startswith("__") for k in encoded):
-            return {"__dict__": encoded}
-        return encoded
+    return {"__decimal__": str(value)}
+
+
+def _encode_time_or_bytes(value: dt.date | dt.time | dt.timedelta | bytes) -> dict[str, Any]:
     if isinstance(value, dt.datetime):  # before date: a datetime is one
         return {"__datetime__": value.isoformat()}
     if isinstance(value, dt.date):
@@ -223,12 +244,7 @@ def encode(value: Any, *, where: str = "value") -> Any:
         return {"__time__": value.isoformat()}
     if isinstance(value, dt.timedelta):
         return {"__timedelta__": [value.days, value.seconds, value.microseconds]}
-    if isinstance(value, bytes):
-        return {"__bytes__": base64.b64encode(value).decode("ascii")}
-    raise SchemaError(
-        f"{where}: {type(value).__name__} values cannot be stored losslessly; use str, numbers, "
-        "bool, None, lists, tuples, dicts, numpy values, quantities or datetimes"
-    )
+    return {"__bytes__": base64.b64encode(value).decode("ascii")}
 
 
 def _check_precision(dtype: np.dtype, where: str) -> None:

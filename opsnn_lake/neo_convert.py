@@ -274,11 +274,6 @@ def _container_meta(obj: Any, *, where: str) -> dict[str, Any]:
     return jsonable.encode_mapping(meta, where=f"{where} metadata")
 
 
-def _wrap(encoded: dict[str, Any]) -> dict[str, Any]:
-    """Make a dict of encoded values decodable as a whole (keys may look like tags)."""
-    return {"__dict__": encoded} if any(k.startswith("__") for k in encoded) else encoded
-
-
 def _scalar_kind(value: Any) -> str | None:
     """``"python"``/``"numpy"`` for a real number or bool that fits a numeric array."""
     if isinstance(value, np.bool_ | np.integer | np.floating):  # np.float64 is a float too
@@ -552,7 +547,7 @@ def spike_group(
     layout = SpikeLayout(
         t_start=common["t_start"],
         t_stop=common["t_stop"],
-        annotations=_wrap(dict(annotations)),
+        annotations=jsonable.wrap_encoded(dict(annotations)),
         annotation_vars=_unit_coordinates(node, unit_annotations),
         annotation_lists=dict(annotation_lists or {}),
         attributes=dict(attributes),
@@ -1232,7 +1227,7 @@ class _TrainMetadata:
             k for k, v in self.common.items() if isinstance(v, list | dict | set | np.ndarray)
         ]
         encoded = layout.annotations
-        self.encoded = encoded.get("__dict__", encoded)  # unwrap _wrap()
+        self.encoded = encoded.get("__dict__", encoded)  # unwrap jsonable.wrap_encoded()
         types = layout.annotation_types
         self.arrays = {
             k: node.variables[v].data.tolist() if k in types else node.variables[v].data

@@ -62,20 +62,7 @@ def load_yaml(
     import yaml
 
     path = Path(path)
-    try:
-        with open(path, "rb") as f:
-            raw = f.read(max_bytes + 1)
-    except OSError as err:
-        raise SpecError(f"{what} {path}: cannot be read: {err.strerror or err}") from None
-    if len(raw) > max_bytes:
-        raise SpecError(
-            f"{what} {path}: larger than {max_bytes:,} bytes; refusing to parse it "
-            "(these files are small and hand-written: is it the right file?)"
-        )
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as err:
-        raise SpecError(f"{what} {path}: not UTF-8 text ({err})") from None
+    text = _read_text(path, what=what, max_bytes=max_bytes)
     loader_class = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     loader = loader_class(text)
     try:
@@ -90,6 +77,24 @@ def load_yaml(
         raise SpecError(f"{what} {path}: nested too deeply to read") from None
     finally:
         loader.dispose()
+
+
+def _read_text(path: Path, *, what: str, max_bytes: int) -> str:
+    """The file's text: at most ``max_bytes`` bytes of UTF-8."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(max_bytes + 1)
+    except OSError as err:
+        raise SpecError(f"{what} {path}: cannot be read: {err.strerror or err}") from None
+    if len(raw) > max_bytes:
+        raise SpecError(
+            f"{what} {path}: larger than {max_bytes:,} bytes; refusing to parse it "
+            "(these files are small and hand-written: is it the right file?)"
+        )
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise SpecError(f"{what} {path}: not UTF-8 text ({err})") from None
 
 
 def _check_size(node: Any, *, path: Path, what: str, max_nodes: int, max_depth: int) -> None:

@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import neo
+import numpy as np
 
 from opsnn_lake.errors import SchemaError, UntrustedInputError
 from opsnn_lake.neo_convert import POPULATION_KEY, block_to_nodes, merge_blocks
@@ -301,6 +302,11 @@ def read_neo_file(
         candidates = [io for io in _all_ios() if _io_name(io) == chosen]
     else:
         candidates = _candidates(path)
+    _refuse_untrusted_pickle(path, candidates, trusted=trusted)
+    return _read_first(path, candidates, allow_empty=allow_empty)
+
+
+def _refuse_untrusted_pickle(path: Path, candidates: list[type], *, trusted: bool) -> None:
     is_pickle = any(io.__name__ == "PickleIO" for io in candidates)
     if (path.suffix[1:].lower() in PICKLE_EXTENSIONS or is_pickle) and not trusted:
         raise UntrustedInputError(
@@ -309,6 +315,10 @@ def read_neo_file(
             "trust) wrote it, re-run with --trust-pickle, or set `trusted: true` on its "
             "manifest entry."
         )
+
+
+def _read_first(path: Path, candidates: list[type], *, allow_empty: bool) -> tuple[neo.Block, str]:
+    """The Block of the first candidate reader that reads the file into something."""
     errors = []
     for io_class in candidates:
         try:
@@ -397,7 +407,6 @@ def read_spike_text(path: str | Path, *, units: str = "s", t_start: float = 0.0)
         Naming the file and line: a value that is not a number, NaN, unsorted times,
         times before ``t_start``, or a last line without its newline (truncated file).
     """
-    import numpy as np
     import quantities as pq
 
     path = Path(path)
@@ -408,24 +417,7 @@ def read_spike_text(path: str | Path, *, units: str = "s", t_start: float = 0.0)
             f"{path}: line {len(lines)} is incomplete: the file does not end with a "
             "newline (truncated while being written or copied?); re-export the file"
         )
-    trains = []
-    for n, line in enumerate(lines[:-1], start=1):
-        fields = [f for f in _DELIMITERS.split(line.strip()) if f]
-        try:
-            times = np.array([float(f) for f in fields], dtype=np.float64)
-        except ValueError:
-            bad = next(f for f in fields if not _is_float(f))
-            raise SchemaError(
-                f"{path}: line {n}: {bad!r} is not a spike time (expected numbers separated "
-                "by tabs, spaces or commas; truncated or not a spike-time file?)"
-            ) from None
-        if not np.isfinite(times).all():
-            raise SchemaError(f"{path}: line {n}: NaN or infinite spike time")
-        if times.size and (np.diff(times) < 0).any():
-            raise SchemaError(f"{path}: line {n}: spike times are not sorted")
-        if times.size and times[0] < t_start:
-            raise SchemaError(f"{path}: line {n}: spike time {times[0]} before t_start {t_start}")
-        trains.append(times)
+    trains = [_spike_line(line, path, n, t_start) for n, line in enumerate(lines[:-1], start=1)]
     if not trains:
         raise SchemaError(f"{path}: no lines; nothing to ingest")
     t_stop = max([t_start, *(float(t[-1]) for t in trains if t.size)])
@@ -441,6 +433,26 @@ def read_spike_text(path: str | Path, *, units: str = "s", t_start: float = 0.0)
     block.segments.append(seg)
     seg.block = block
     return block
+
+
+def _spike_line(line: str, path: Path, n: int, t_start: float) -> np.ndarray:
+    """The spike times on line ``n`` of a spike-time text file, checked."""
+    fields = [f for f in _DELIMITERS.split(line.strip()) if f]
+    try:
+        times = np.array([float(f) for f in fields], dtype=np.float64)
+    except ValueError:
+        bad = next(f for f in fields if not _is_float(f))
+        raise SchemaError(
+            f"{path}: line {n}: {bad!r} is not a spike time (expected numbers separated "
+            "by tabs, spaces or commas; truncated or not a spike-time file?)"
+        ) from None
+    if not np.isfinite(times).all():
+        raise SchemaError(f"{path}: line {n}: NaN or infinite spike time")
+    if times.size and (np.diff(times) < 0).any():
+        raise SchemaError(f"{path}: line {n}: spike times are not sorted")
+    if times.size and times[0] < t_start:
+        raise SchemaError(f"{path}: line {n}: spike time {times[0]} before t_start {t_start}")
+    return times
 
 
 def _is_float(text: str) -> bool:
@@ -535,22 +547,10 @@ def provenance_from_annotations(
                 raise SchemaError(f"{where}: annotation {key!r} must be a str, got {ann[key]!r}")
             fields[key] = ann[key]
             used.append(key)
-    params = dict(metadata.parameters)
+    fields["parameters"] = dict(metadata.parameters)
     if ann.get("parameters") is not None:
-        value = ann["parameters"]
-        if isinstance(value, str):  # NIX and NWB keep dicts only as JSON text
-            try:
-                value = json.loads(value)
-            except ValueError:
-                value = None
-        if not isinstance(value, Mapping):
-            raise SchemaError(
-                f"{where}: annotation 'parameters' must be a dict (or a JSON object), "
-                f"got {ann['parameters']!r}"
-            )
-        params.update(plain_json(dict(value), where=f"{where}: annotation 'parameters'"))
+        fields["parameters"].update(_annotated_parameters(ann["parameters"], where=where))
         used.append("parameters")
-    fields["parameters"] = params
     if ann.get("seed") is not None:
         seed = plain_json(ann["seed"], where=f"{where}: annotation 'seed'")
         if not isinstance(seed, int) or isinstance(seed, bool):
@@ -572,6 +572,21 @@ def provenance_from_annotations(
     extra["annotations_used"] = used
     fields["extra"] = extra
     return fields
+
+
+def _annotated_parameters(value: Any, *, where: str) -> dict[str, Any]:
+    """The ``parameters`` annotation as plain JSON (a dict, or a JSON object's text)."""
+    raw = value
+    if isinstance(value, str):  # NIX and NWB keep dicts only as JSON text
+        try:
+            value = json.loads(value)
+        except ValueError:
+            value = None
+    if not isinstance(value, Mapping):
+        raise SchemaError(
+            f"{where}: annotation 'parameters' must be a dict (or a JSON object), got {raw!r}"
+        )
+    return plain_json(dict(value), where=f"{where}: annotation 'parameters'")
 
 
 class NeoFiles:

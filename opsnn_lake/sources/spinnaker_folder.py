@@ -177,8 +177,6 @@ def read_databases(dbs: Sequence[str | Path], *, name: str | None = None) -> neo
         If a sPyNNaker simulation is set up in this process.
     """
     _refuse_live_simulation()
-    from spynnaker.pyNN.utilities.neo_buffer_database import NeoBufferDatabase
-
     per_pop: dict[str, neo.Block] = {}
     for db in map(Path, dbs):
         number, t_stop, _ = _segment_info(db)
@@ -188,21 +186,7 @@ def read_databases(dbs: Sequence[str | Path], *, name: str | None = None) -> neo
                 "run, or one that stopped before its data were read"
             )
         try:
-            with NeoBufferDatabase(str(db)) as reader:
-                labels = reader.get_recording_populations()
-                if per_pop and sorted(labels) != sorted(per_pop):
-                    raise SchemaError(
-                        f"{db}: records populations {sorted(labels)}, the first segment "
-                        f"{sorted(per_pop)}; such databases are ingested as separate runs"
-                    )
-                for label in labels:
-                    part = reader.get_full_block(label, "all", None, None)
-                    seg = part.segments[number] if number < len(part.segments) else None
-                    if seg is None:
-                        raise SchemaError(f"{db}: population {label!r} has no segment {number}")
-                    block = per_pop.setdefault(label, neo.Block(name=part.name, **part.annotations))
-                    block.segments.append(seg)
-                    seg.block = block
+            _read_segment(db, number, per_pop)
         except SchemaError:
             raise
         except Exception as err:  # sqlite3, sPyNNaker and numpy errors on damaged data
@@ -213,6 +197,27 @@ def read_databases(dbs: Sequence[str | Path], *, name: str | None = None) -> neo
     if not per_pop:
         raise SchemaError(f"{', '.join(map(str, dbs))}: no recorded population")
     return merge_blocks(per_pop, name=name if name is not None else str(Path(dbs[0]).parent))
+
+
+def _read_segment(db: Path, number: int, per_pop: dict[str, neo.Block]) -> None:
+    """Append segment ``number`` of every population in ``db`` to its Block in ``per_pop``."""
+    from spynnaker.pyNN.utilities.neo_buffer_database import NeoBufferDatabase
+
+    with NeoBufferDatabase(str(db)) as reader:
+        labels = reader.get_recording_populations()
+        if per_pop and sorted(labels) != sorted(per_pop):
+            raise SchemaError(
+                f"{db}: records populations {sorted(labels)}, the first segment "
+                f"{sorted(per_pop)}; such databases are ingested as separate runs"
+            )
+        for label in labels:
+            part = reader.get_full_block(label, "all", None, None)
+            seg = part.segments[number] if number < len(part.segments) else None
+            if seg is None:
+                raise SchemaError(f"{db}: population {label!r} has no segment {number}")
+            block = per_pop.setdefault(label, neo.Block(name=part.name, **part.annotations))
+            block.segments.append(seg)
+            seg.block = block
 
 
 class SpinnakerFolders:
