@@ -91,30 +91,7 @@ class ManifestEntry:
 
 @dataclass(frozen=True)
 class Manifest:
-    """A validated ingestion manifest (see :func:`read_manifest`)."""
-
-    path: Path
-    entries: tuple[ManifestEntry, ...]
-
-
-def _expect(value: Any, types: type | tuple[type, ...], *, where: str, what: str) -> Any:
-    if not isinstance(value, types) or (isinstance(value, bool) and bool not in _as_tuple(types)):
-        raise SpecError(f"{where}: expected {what}, got {value!r}")
-    return value
-
-
-def _as_tuple(types: type | tuple[type, ...]) -> tuple[type, ...]:
-    return types if isinstance(types, tuple) else (types,)
-
-
-def _unknown_keys(data: Mapping[str, Any], valid: Sequence[str], *, where: str) -> None:
-    for key in data:
-        if key not in valid:
-            raise SpecError(f"{where}: unknown key {key!r}; valid keys: {', '.join(valid)}")
-
-
-def read_manifest(path: str | os.PathLike[str], *, trust_pickle: bool = False) -> Manifest:
-    """Read and validate an ingestion manifest.
+    """A validated ingestion manifest, as :func:`read_manifest` reads it.
 
     The manifest is YAML (``yaml.safe_load``: no tags, no code)::
 
@@ -142,6 +119,32 @@ def read_manifest(path: str | os.PathLike[str], *, trust_pickle: bool = False) -
     matched against file names without extension: files with the same ``run`` group
     (or the same whole match) form one run, and a ``population`` group names each
     file's population (:func:`group_items`).
+    """
+
+    path: Path
+    entries: tuple[ManifestEntry, ...]
+
+
+def _expect(value: Any, types: type | tuple[type, ...], *, where: str, what: str) -> Any:
+    if not isinstance(value, types) or (isinstance(value, bool) and bool not in _as_tuple(types)):
+        raise SpecError(f"{where}: expected {what}, got {value!r}")
+    return value
+
+
+def _as_tuple(types: type | tuple[type, ...]) -> tuple[type, ...]:
+    return types if isinstance(types, tuple) else (types,)
+
+
+def _unknown_keys(data: Mapping[str, Any], valid: Sequence[str], *, where: str) -> None:
+    for key in data:
+        if key not in valid:
+            raise SpecError(f"{where}: unknown key {key!r}; valid keys: {', '.join(valid)}")
+
+
+def read_manifest(path: str | os.PathLike[str], *, trust_pickle: bool = False) -> Manifest:
+    """Read and validate an ingestion manifest.
+
+    The format is described at :class:`Manifest`.
 
     Parameters
     ----------
@@ -176,20 +179,17 @@ def read_manifest(path: str | os.PathLike[str], *, trust_pickle: bool = False) -
         data.get("trusted", False), bool, where=f"{where}: trusted", what="a bool"
     )
     raw_entries = _expect(data.get("entries"), list, where=f"{where}: entries", what="a list")
-    entries = []
-    for i, raw in enumerate(raw_entries):
-        entry_where = f"{where}: entries[{i}]"
-        _expect(raw, dict, where=entry_where, what="a mapping")
-        _unknown_keys(raw, ENTRY_KEYS, where=entry_where)
-        entries.append(
-            _entry(raw, path.parent, default_trust or trust_pickle, str(path), entry_where)
-        )
+    trusted = default_trust or trust_pickle
+    entries = [
+        _entry(raw, path.parent, trusted, str(path), f"{where}: entries[{i}]")
+        for i, raw in enumerate(raw_entries)
+    ]
     return Manifest(path=path, entries=tuple(entries))
 
 
-def _entry(
-    raw: Mapping[str, Any], base: Path, trusted: bool, origin: str, where: str
-) -> ManifestEntry:
+def _entry(raw: Any, base: Path, trusted: bool, origin: str, where: str) -> ManifestEntry:
+    _expect(raw, dict, where=where, what="a mapping")
+    _unknown_keys(raw, ENTRY_KEYS, where=where)
     paths = raw.get("paths")
     if isinstance(paths, str):
         paths = [paths]
@@ -404,46 +404,42 @@ def group_items(items: Sequence[Item], group: str, *, where: str = "--group") ->
     found = Discovery()
     groups: dict[str, list[tuple[Item, str | None]]] = {}
     for item in items:
-        if item.source != "neo":
+        if not SOURCES[item.source].groups_files:
             found.items.append(item)
             continue
         stem = Path(item.files[0]).stem
-        if pattern is None:
-            key, pop = "all", None
-        else:
-            match = pattern.fullmatch(stem)
-            if match is None:
-                found.failures.append(
-                    Outcome(
-                        label=item.label,
-                        status="failed",
-                        error=f"{item.label}: its name {stem!r} does not match the {where} "
-                        f"pattern {group!r}; fix the pattern or leave the file out",
-                    )
-                )
-                continue
-            names = match.groupdict()
-            key = names.get("run") or match.group(0)
-            pop = names.get("population")
-        groups.setdefault(key, []).append((item, pop))
-    for key, members in groups.items():
-        files = [m.files[0] for m, _ in members]
-        first = members[0][0]
-        parent = os.path.commonpath([os.path.dirname(f) for f in files])
-        label = str(Path(parent) / key) if pattern is not None else parent
-        found.items.append(
-            replace(
-                first,
-                label=f"{label} ({len(files)} files: {', '.join(Path(f).name for f in files)})",
-                files=tuple(files),
-                options={
-                    "formats": tuple(m.options.get("formats", (None,))[0] for m, _ in members),
-                    "populations": tuple(pop for _, pop in members),
-                    "allow_empty": any(m.options.get("allow_empty") for m, _ in members),
-                },
+        match = None if pattern is None else pattern.fullmatch(stem)
+        if pattern is not None and match is None:
+            error = (
+                f"{item.label}: its name {stem!r} does not match the {where} "
+                f"pattern {group!r}; fix the pattern or leave the file out"
             )
-        )
+            found.failures.append(Outcome(label=item.label, status="failed", error=error))
+            continue
+        names = match.groupdict() if match is not None else {}
+        key = "all" if match is None else names.get("run") or match.group(0)
+        groups.setdefault(key, []).append((item, names.get("population")))
+    found.items += [
+        _group_item(key, members, named=pattern is not None) for key, members in groups.items()
+    ]
     return found
+
+
+def _group_item(key: str, members: list[tuple[Item, str | None]], *, named: bool) -> Item:
+    """One item reading the files of ``members`` (with their populations) as one run."""
+    files = [m.files[0] for m, _ in members]
+    parent = os.path.commonpath([os.path.dirname(f) for f in files])
+    label = str(Path(parent) / key) if named else parent
+    return replace(
+        members[0][0],
+        label=f"{label} ({len(files)} files: {', '.join(Path(f).name for f in files)})",
+        files=tuple(files),
+        options={
+            "formats": tuple(m.options.get("formats", (None,))[0] for m, _ in members),
+            "populations": tuple(pop for _, pop in members),
+            "allow_empty": any(m.options.get("allow_empty") for m, _ in members),
+        },
+    )
 
 
 def _discover_manifest(manifest: Manifest) -> Discovery:
@@ -680,22 +676,17 @@ def ingest(
     Parameters
     ----------
     paths : iterable of path-like
-        neo files, sPyNNaker run folders, tonic sample files (with ``tonic``), or
-        folders holding them.
+        neo files, sPyNNaker run folders, tonic sample files, or folders holding them.
     lake : Lake or path-like
         The lake (created if missing).
     manifests : iterable of path-like
         Manifest files (:func:`read_manifest`); a bad manifest is a failure of its own.
     trust_pickle : bool
         Load pickle files (they run code when loaded) from ``paths`` and manifests.
-    tonic : str, optional
-        tonic dataset class of the files in ``paths`` (``"NMNIST"``, ``"POKERDVS"``,
-        ``"DVSGesture"``).
-    fmt : str, optional
-        Reader of the files in ``paths`` (``--format``): a neo IO name, ``"nwb"``,
-        ``"sonata"`` or a tonic dataset (see
-        :func:`~opsnn_lake.sources.neo_files.format_choices`). Without it, files whose
-        extension does not say how to read them (``.txt``, ``.bin``…) fail.
+    tonic, fmt : str, optional
+        How to read the files in ``paths``: a tonic dataset class (``"NMNIST"``…), a
+        reader (``--format``: :func:`~opsnn_lake.sources.neo_files.format_choices`).
+        Without, files whose extension does not say how to read them fail.
     group : str, optional
         Group the files of ``paths`` into runs (``--group``): ``"all"`` or a regex with
         ``run`` and ``population`` groups (:func:`group_items`).
@@ -715,6 +706,35 @@ def ingest(
     """
     start = time.perf_counter()
     lake = lake if isinstance(lake, Lake) else Lake(lake)
+    found = _discover_paths(
+        paths, metadata, trust_pickle=trust_pickle, tonic=tonic, fmt=fmt, allow_empty=allow_empty
+    )
+    if group is not None:
+        found = _grouped(found, group)
+    found.extend(_discover_manifests(manifests, trust_pickle=trust_pickle))
+    items = _unique(found.items)
+    known = known_keys(lake) if items else {}
+    outcomes = _run_items(items, str(lake.path), known, workers=workers, progress=progress)
+    seconds = time.perf_counter() - start
+    return IngestReport(outcomes=found.failures + outcomes, ignored=found.ignored, seconds=seconds)
+
+
+def _grouped(found: Discovery, group: str) -> Discovery:
+    """``found`` with its neo-file items grouped into runs (:func:`group_items`)."""
+    grouped = group_items(found.items, group)
+    return Discovery(grouped.items, found.ignored, found.failures + grouped.failures)
+
+
+def _discover_paths(
+    paths: Iterable[str | os.PathLike[str]],
+    metadata: Metadata | None,
+    *,
+    trust_pickle: bool,
+    tonic: str | None,
+    fmt: str | None,
+    allow_empty: bool,
+) -> Discovery:
+    """The items at the paths named by the user, read as ``tonic``/``fmt`` say."""
     base = metadata or Metadata()
     if trust_pickle and not base.trusted:
         base = replace(base, trusted=True)
@@ -725,13 +745,14 @@ def ingest(
     found = Discovery()
     for path in paths:
         found.extend(discover(path, base, tonic=tonic, fmt=fmt, allow_empty=allow_empty))
-    if group is not None:
-        grouped = group_items(found.items, group)
-        found = Discovery(
-            items=grouped.items,
-            ignored=found.ignored,
-            failures=found.failures + grouped.failures,
-        )
+    return found
+
+
+def _discover_manifests(
+    manifests: Iterable[str | os.PathLike[str]], *, trust_pickle: bool
+) -> Discovery:
+    """The items of every manifest; a manifest that does not read is a failure of its own."""
+    found = Discovery()
     for manifest_path in manifests:
         try:
             manifest = read_manifest(manifest_path, trust_pickle=trust_pickle)
@@ -741,14 +762,7 @@ def ingest(
             )
             continue
         found.extend(_discover_manifest(manifest))
-    items = _unique(found.items)
-    known = known_keys(lake) if items else {}
-    outcomes = _run_items(items, str(lake.path), known, workers=workers, progress=progress)
-    return IngestReport(
-        outcomes=found.failures + outcomes,
-        ignored=found.ignored,
-        seconds=time.perf_counter() - start,
-    )
+    return found
 
 
 def _unique(items: list[Item]) -> list[Item]:
