@@ -54,7 +54,6 @@ from opsnn_lake.sources.base import (
     plain_json,
     source_records,
 )
-from opsnn_lake.sources.neo_files import walk_extensions
 from opsnn_lake.sources.tonic import DATASETS, dataset_format
 
 __all__ = [
@@ -319,44 +318,29 @@ def discover(
     return found
 
 
-def source_for(path: Path, *, tonic: str | None = None, fmt: str | None = None) -> Source | None:
-    """The source that reads a path named by the user, or None for a folder to walk.
+def source_for(
+    path: Path, *, tonic: str | None = None, fmt: str | None = None, walk: bool = False
+) -> Source | None:
+    """The source that reads a path, or None (a folder to walk, a file a walk ignores).
 
-    The sources are asked in :data:`~opsnn_lake.sources.DISCOVERY_ORDER` (``can_read``);
-    the first that says yes reads it. With a tonic dataset named, a path no source claims
-    goes to the tonic source, else a file goes to the neo source: discovering or
-    loading it then names the problem and the fix (no sample files there, an unknown or
-    ambiguous extension).
+    The sources are asked in :data:`~opsnn_lake.sources.DISCOVERY_ORDER`: the first that
+    ``can_read`` the path reads it; else the first that ``explains`` it takes it, so
+    that discovering or loading it names the problem and the fix. In a folder walk
+    (``walk=True``) a file goes to a source only when one ``explains`` it (it looks
+    like that source's data).
     """
+    options: dict[str, Any] = {"dataset": tonic, "fmt": fmt}
+    explaining = [s for s in DISCOVERY_ORDER if s.explains(path, walk=walk, **options)]
+    if walk and not explaining:
+        return None
     for source in DISCOVERY_ORDER:
-        if source.can_read(path, dataset=tonic, fmt=fmt):
+        if source.can_read(path, **options):
             return source
-    if tonic is not None:
-        return SOURCES["tonic"]
-    return SOURCES["neo"] if path.is_file() else None
-
-
-def _format_extensions(fmt: str) -> frozenset[str]:
-    """Extensions a folder walk with ``--format fmt`` ingests."""
-    import neo.io
-
-    from opsnn_lake.sources.neo_files import resolve_format
-
-    name = resolve_format("x", fmt)
-    if name == "nwb":
-        return frozenset({"nwb", "h5"})
-    if name == "sonata":
-        return frozenset({"h5", "sonata"})
-    return frozenset(
-        ext
-        for ext, ios in neo.io.io_by_extension.items()
-        if any(io.__name__ == str(name).rsplit(".", 1)[-1] for io in ios)
-    )
+    return explaining[0] if explaining else None
 
 
 def _walk(root: Path, metadata: Metadata, *, fmt: str | None, allow_empty: bool) -> Discovery:
     found = Discovery()
-    extensions = walk_extensions() if fmt is None else _format_extensions(fmt)
     options: dict[str, Any] = {"fmt": fmt, "allow_empty": allow_empty}
     for dirpath, dirnames, filenames in os.walk(root):
         here = Path(dirpath)
@@ -370,9 +354,8 @@ def _walk(root: Path, metadata: Metadata, *, fmt: str | None, allow_empty: bool)
             if name.startswith("."):
                 continue
             file = here / name
-            if file.suffix[1:].lower() in extensions:  # a walk takes neo files by extension
-                source = source_for(file, fmt=fmt)
-                assert source is not None  # a file always has a reader
+            source = source_for(file, fmt=fmt, walk=True)
+            if source is not None:
                 found.items += source.discover(file, metadata, **options)
             else:
                 found.ignored.append(str(file))
@@ -385,7 +368,8 @@ def group_items(items: Sequence[Item], group: str, *, where: str = "--group") ->
     Parameters
     ----------
     items : sequence of Item
-        Items found at some paths (sPyNNaker and tonic items pass through unchanged).
+        Items found at some paths (those of sources whose items are not one file each,
+        ``groups_files`` False — sPyNNaker folders, tonic samples — pass through).
     group : str
         ``"all"``: every file is one run. Otherwise a regular expression matched (in
         full) against each file name without its extension: files with equal ``run``

@@ -10,7 +10,8 @@ own readers (:mod:`opsnn_lake.nwb`, :mod:`opsnn_lake.sonata`). Each follows the
 0. ``can_read(path, **options)`` says, cheaply and without reading data, whether the
    source reads a path named by the user; :func:`opsnn_lake.ingest.discover` asks the
    sources in :data:`opsnn_lake.sources.DISCOVERY_ORDER` and the first that says yes
-   discovers it;
+   discovers it (``explains`` picks the source that names the problem with a path no
+   source reads, and the files a folder walk takes);
 1. ``discover(path, metadata)`` lists the :class:`Item` s found at a path, cheaply and
    in the calling process: one item per future run, naming the files whose bytes
    define it;
@@ -125,6 +126,8 @@ class Source(Protocol):
 
     name: ClassVar[str]
     kind: ClassVar[str]
+    #: Whether ``--group`` may join this source's items (one file each) into one run.
+    groups_files: ClassVar[bool]
 
     def can_read(self, path: Path, **options: Any) -> bool:
         """Whether this source reads ``path`` (a file or folder named by the user).
@@ -134,6 +137,17 @@ class Source(Protocol):
         (``fmt``, ``dataset``, ``allow_empty``); a source that needs an option to know
         its files (tonic's ``dataset``) reads nothing without it, and a source reads
         nothing when an option names another source's reader.
+        """
+        ...
+
+    def explains(self, path: Path, *, walk: bool = False, **options: Any) -> bool:
+        """Whether this source takes a path it cannot read, to say why it cannot.
+
+        Asked, in :data:`~opsnn_lake.sources.DISCOVERY_ORDER`, about a path named by the
+        user that no source ``can_read`` (``walk=False``): discovering or loading it then
+        names the problem and the fix (no sample files there, an unknown extension).
+        With ``walk=True``, about a file met in a folder walk: whether it looks like this
+        source's data (others are listed as ignored). Cheap and never raising.
         """
         ...
 

@@ -93,6 +93,22 @@ def walk_extensions() -> frozenset[str]:
     return frozenset(e for e in neo_extensions() if e not in GENERIC_EXTENSIONS and not e.isdigit())
 
 
+def format_extensions(fmt: str) -> frozenset[str]:
+    """Extensions a folder walk with ``--format fmt`` ingests."""
+    import neo.io
+
+    name = resolve_format("x", fmt)
+    if name == "nwb":
+        return frozenset({"nwb", "h5"})
+    if name == "sonata":
+        return frozenset({"h5", "sonata"})
+    return frozenset(
+        ext
+        for ext, ios in neo.io.io_by_extension.items()
+        if any(io.__name__ == str(name).rsplit(".", 1)[-1] for io in ios)
+    )
+
+
 def _candidates(path: Path) -> list[type]:
     import neo.io
 
@@ -598,6 +614,7 @@ class NeoFiles:
     """
 
     name: ClassVar[str] = "neo"
+    groups_files: ClassVar[bool] = True
     kind: ClassVar[str] = "simulation"
 
     def can_read(self, path: Path, **options: Any) -> bool:
@@ -613,6 +630,19 @@ class NeoFiles:
             return True
         ext = path.suffix[1:].lower()
         return ext in neo_extensions() and not _ambiguous(ext)
+
+    def explains(self, path: Path, *, walk: bool = False, **options: Any) -> bool:
+        """Any file named by the user (loading it names the problem: an unknown or
+        ambiguous extension, the ``--format`` to give); in a walk, files with an
+        extension neo reads (that ``fmt`` reads, when named), generic ones excepted."""
+        path = Path(path)
+        if options.get("dataset") is not None or not path.is_file():
+            return False
+        if not walk:
+            return True
+        fmt = options.get("fmt")
+        extensions = walk_extensions() if fmt is None else format_extensions(fmt)
+        return path.suffix[1:].lower() in extensions
 
     def discover(self, path: Path, metadata: Metadata, **options: Any) -> list[Item]:
         """One item for a file (its extension is checked when it is loaded)."""

@@ -225,6 +225,7 @@ class SpinnakerFolders:
 
     name: ClassVar[str] = "spinnaker"
     kind: ClassVar[str] = "simulation"
+    groups_files: ClassVar[bool] = False
 
     def can_read(self, path: Path, **options: Any) -> bool:
         """A run folder, a report folder, or one of sPyNNaker's ``data*.sqlite3`` files.
@@ -237,6 +238,10 @@ class SpinnakerFolders:
         if path.is_file():  # a database named alone (its folder is read)
             return path.name.startswith("data") and path.suffix == ".sqlite3"
         return is_run_folder(path) or is_report_folder(path)
+
+    def explains(self, path: Path, *, walk: bool = False, **options: Any) -> bool:
+        """Never: a folder it cannot read is walked, and a walk finds run folders itself."""
+        return False
 
     def discover(self, path: Path, metadata: Metadata, **options: Any) -> list[Item]:
         """Items for every run folder at or below ``path``: per folder or per database."""

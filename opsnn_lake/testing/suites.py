@@ -96,6 +96,7 @@ class SourceTests:
     def test_follows_the_source_protocol(self) -> None:
         assert isinstance(self.source, Source)
         assert self.source.name and self.source.kind in ("simulation", "input")
+        assert isinstance(self.source.groups_files, bool)
         from opsnn_lake.sources import DISCOVERY_ORDER, SOURCES
 
         assert SOURCES[self.source.name] is self.source  # registered under its name
@@ -113,7 +114,19 @@ class SourceTests:
             assert not self.source.can_read(path, **self.options), f"claims {name}: {path}"
 
     def test_cannot_read_what_is_not_there(self, tmp_path: Path) -> None:
-        assert not self.source.can_read(tmp_path / "missing.file", **self.options)
+        missing = tmp_path / "missing.file"
+        assert not self.source.can_read(missing, **self.options)
+        assert not self.source.explains(missing, **self.options)
+        assert not self.source.explains(missing, walk=True, **self.options)
+
+    def test_a_walk_takes_what_it_reads(self, sample: Path) -> None:
+        # A file a folder walk hands to this source is one it reads or explains.
+        files = (
+            [sample] if sample.is_file() else sorted(p for p in sample.rglob("*") if p.is_file())
+        )
+        for file in files:
+            if self.source.explains(file, walk=True, **self.options):
+                assert self.source.can_read(file, **self.options), file
 
     def test_discover_and_load(self, sample: Path) -> None:
         items = self.items(sample)

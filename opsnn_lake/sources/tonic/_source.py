@@ -24,6 +24,7 @@ class TonicFiles:
 
     name: ClassVar[str] = "tonic"
     kind: ClassVar[str] = "input"
+    groups_files: ClassVar[bool] = False
 
     def can_read(self, path: Path, **options: Any) -> bool:
         """With a ``dataset`` named: a file with that dataset's extension, or a folder
@@ -43,6 +44,17 @@ class TonicFiles:
         if path.is_dir():
             return next(path.rglob(f"*{fmt.extension}"), None) is not None
         return path.is_file() and path.name.endswith(fmt.extension)
+
+    def explains(self, path: Path, *, walk: bool = False, **options: Any) -> bool:
+        """Any existing path named by the user with a supported ``dataset`` (discovering
+        it names the problem: no sample files there); never in a walk."""
+        if walk or options.get("dataset") is None or not Path(path).exists():
+            return False
+        try:
+            dataset_format(options["dataset"])
+        except SchemaError:
+            return False
+        return True
 
     def discover(self, path: Path, metadata: Metadata, **options: Any) -> list[Item]:
         """Items for a sample file, or every sample file below a folder.
