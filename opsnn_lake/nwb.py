@@ -31,10 +31,11 @@ Units table and TimeSeries acquisitions, with less metadata).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -287,15 +288,52 @@ def write_nwb(
     SchemaError
         If populations use time units that are not times; the message names them.
     """
-    from hdmf.backends.hdf5.h5_utils import H5DataIO
-    from hdmf.common import ElementIdentifiers, VectorData, VectorIndex
-    from pynwb import NWBHDF5IO, NWBFile, TimeSeries
-    from pynwb.file import Subject
-    from pynwb.misc import Units
+    from pynwb import NWBHDF5IO
 
-    path = Path(path)
     pops = populations(nodes)
     prov = dict(provenance)
+    nwbfile = _nwb_file(run_id, prov, n_populations=len(pops))
+    io = _compressor(compression)
+    layout = [_layout_entry(pop, row) for pop, row in zip(pops, _first_rows(pops), strict=True)]
+    for pop, entry in zip(pops, layout, strict=True):
+        entry["signals"] = _add_signals(nwbfile, pop, io, one_segment=len(_segments(pops)) == 1)
+    if sum(p.counts.size for p in pops):  # no cells, no Units table (nwbinspector flags one)
+        nwbfile.units = _units_table(pops, io)
+    nwbfile.notes = json.dumps(
+        {
+            MARKER: FORMAT_VERSION,
+            "run_id": run_id,
+            "provenance": prov,
+            "block": nodes[""].attrs.get("block") if "" in nodes else None,
+            "populations": layout,
+        },
+        sort_keys=True,
+    )
+    with write_aside(Path(path)) as tmp, NWBHDF5IO(str(tmp), "w") as out:
+        out.write(nwbfile)
+    return Path(path)
+
+
+@contextlib.contextmanager
+def write_aside(path: Path) -> Iterator[Path]:
+    """A temporary path beside ``path``, renamed to it when the block succeeds.
+
+    No partial file is ever left at ``path``; the temporary file is removed on failure.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _nwb_file(run_id: str, prov: Mapping[str, Any], *, n_populations: int) -> Any:
+    """The NWBFile of a run: session, experiment and subject described from provenance."""
+    from pynwb import NWBFile
+    from pynwb.file import Subject
+
     model = prov.get("model") or "unnamed model"
     simulator = " ".join(
         str(x) for x in (prov.get("simulator"), prov.get("simulator_version")) if x
@@ -305,7 +343,7 @@ def write_nwb(
         session_description=(
             f"Spiking network simulation {run_id}: model {model}"
             + (f", simulated with {simulator}" if simulator else "")
-            + f", {len(pops)} populations (OpSNN lake export)"
+            + f", {n_populations} populations (OpSNN lake export)"
         ),
         identifier=run_id,
         session_id=run_id,
@@ -331,144 +369,145 @@ def write_nwb(
         species=SYNTHETIC_SPECIES,
         date_of_birth=nwbfile.session_start_time,
     )
+    return nwbfile
+
+
+def _compressor(compression: str | None) -> Callable[[Any], Any]:
+    """Wraps data for writing: HDF5-compressed with ``compression``, or as is."""
+    from hdmf.backends.hdf5.h5_utils import H5DataIO
 
     def io(data: Any) -> Any:
         return H5DataIO(data, compression=compression) if compression else data
+
+    return io
+
+
+def _first_rows(pops: Sequence[Population]) -> list[int]:
+    """Row of each population's first unit in the Units table."""
+    return np.concatenate([[0], np.cumsum([p.counts.size for p in pops])])[:-1].tolist()
+
+
+def _layout_entry(pop: Population, row: int) -> dict[str, Any]:
+    """What the notes keep of a population to restore it exactly (signals added after)."""
+    return {
+        "segment": pop.segment,
+        "label": pop.label,
+        "rows": [row, row + int(pop.counts.size)],
+        "units": pop.units,
+        "grid": pop.grid,
+        "exact_column": not _exact(pop),
+        "t_start": _compact(pop.t_start),
+        "t_stop": _compact(pop.t_stop),
+        "signals": [],
+    }
+
+
+def _add_signals(
+    nwbfile: Any, pop: Population, io: Callable[[Any], Any], *, one_segment: bool
+) -> list[dict[str, Any]]:
+    """A TimeSeries per signal of the population, in acquisition; their layout entries."""
+    from pynwb import TimeSeries
+
+    entries = []
+    for name, var in pop.signals:
+        nwb_unit, conversion = _nwb_unit(str(var.attrs.get("units")))
+        base = f"{pop.label}_{name}" if one_segment else f"{pop.segment}_{pop.label}_{name}"
+        ts_name = _free(base, nwbfile.acquisition)
+        t_start = jsonable.decode(var.attrs["t_start"])
+        rate = jsonable.decode(var.attrs["sampling_rate"])
+        ts = TimeSeries(
+            name=ts_name,
+            data=io(np.asarray(var.data)),
+            unit=nwb_unit,
+            conversion=conversion,
+            starting_time=float(t_start.rescale(pq.s).magnitude),
+            rate=float(rate.rescale(pq.Hz).magnitude),
+            description=f"{name} of population {pop.label!r} (segment {pop.segment}), "
+            f"{var.data.shape[1]} cells, in {var.attrs.get('units')}",
+            comments=json.dumps({"population": pop.label, "signal": name}),
+        )
+        nwbfile.add_acquisition(ts)
+        entries.append(
+            {
+                "name": name,
+                "timeseries": ts_name,
+                **{k: var.attrs.get(k) for k in ("units", "long_name", "dtype")},
+                "t_start": var.attrs["t_start"],
+                "sampling_rate": var.attrs["sampling_rate"],
+            }
+        )
+    return entries
+
+
+def _units_table(pops: Sequence[Population], io: Callable[[Any], Any]) -> Any:
+    """The Units table: spike times (s, and exact where seconds cannot carry them), ids."""
+    from hdmf.common import ElementIdentifiers, VectorIndex
+    from pynwb.misc import Units
 
     def spike_column(parts: Sequence[tuple[np.ndarray, Any]]) -> Any:
         if not any(p.size for p, _ in parts):  # no spikes: HDF5 cannot chunk an empty column
             return np.empty(0, dtype=np.float64)
         return io(_chunk_iterator(parts))
 
-    n_units = int(sum(p.counts.size for p in pops))
-    exact_needed = [not _exact(p) for p in pops]
-    layout: list[dict[str, Any]] = []
-    row = 0
-    for pop, inexact in zip(pops, exact_needed, strict=True):
-        factor = to_seconds(pop.units)
-        entry: dict[str, Any] = {
-            "segment": pop.segment,
-            "label": pop.label,
-            "rows": [row, row + int(pop.counts.size)],
-            "units": pop.units,
-            "grid": pop.grid,
-            "exact_column": inexact,
-            "t_start": _compact(pop.t_start),
-            "t_stop": _compact(pop.t_stop),
-            "signals": [],
-        }
-        row += int(pop.counts.size)
-        for name, var in pop.signals:
-            nwb_unit, conversion = _nwb_unit(str(var.attrs.get("units")))
-            ts_name = _free(
-                f"{pop.label}_{name}"
-                if len(_segments(pops)) == 1
-                else f"{pop.segment}_{pop.label}_{name}",
-                nwbfile.acquisition,
-            )
-            t_start = jsonable.decode(var.attrs["t_start"])
-            rate = jsonable.decode(var.attrs["sampling_rate"])
-            ts = TimeSeries(
-                name=ts_name,
-                data=io(np.asarray(var.data)),
-                unit=nwb_unit,
-                conversion=conversion,
-                starting_time=float(t_start.rescale(pq.s).magnitude),
-                rate=float(rate.rescale(pq.Hz).magnitude),
-                description=f"{name} of population {pop.label!r} (segment {pop.segment}), "
-                f"{var.data.shape[1]} cells, in {var.attrs.get('units')}",
-                comments=json.dumps({"population": pop.label, "signal": name}),
-            )
-            nwbfile.add_acquisition(ts)
-            entry["signals"].append(
-                {
-                    "name": name,
-                    "timeseries": ts_name,
-                    **{k: var.attrs.get(k) for k in ("units", "long_name", "dtype")},
-                    "t_start": var.attrs["t_start"],
-                    "sampling_rate": var.attrs["sampling_rate"],
-                }
-            )
-        layout.append(entry)
-        del factor
-    index = np.cumsum(np.concatenate([p.counts for p in pops])) if pops else np.empty(0)
+    index = np.cumsum(np.concatenate([p.counts for p in pops])).astype(np.int64)
     spike_parts = [(p.times, _to_seconds_fn(to_seconds(p.units))) for p in pops]
-    spike_times = VectorData(
-        name="spike_times",
-        description="spike times of each unit (s, from the run's own unit)",
-        data=spike_column(spike_parts),
+    spike_times = _column(
+        "spike_times",
+        "spike times of each unit (s, from the run's own unit)",
+        spike_column(spike_parts),
     )
     # Each index before its target: hdmf drops chunk-iterator columns from its length
     # check as it meets them, and would then not find the target of a later index.
     columns: list[Any] = [
-        VectorIndex(name="spike_times_index", data=index.astype(np.int64), target=spike_times),
+        VectorIndex(name="spike_times_index", data=index, target=spike_times),
         spike_times,
     ]
-    if any(exact_needed):
-        exact = VectorData(
-            name="spike_times_exact",
-            description="spike times in the population's own unit (notes: units), bitwise "
+    if not all(_exact(p) for p in pops):
+        exact = _column(
+            "spike_times_exact",
+            "spike times in the population's own unit (notes: units), bitwise "
             "as simulated, for spikes that seconds cannot carry exactly",
-            data=spike_column([(p.times, _same_fn) for p in pops]),
+            spike_column([(p.times, _same_fn) for p in pops]),
         )
-        columns += [
-            VectorIndex(name="spike_times_exact_index", data=index.astype(np.int64), target=exact),
-            exact,
-        ]
+        columns += [VectorIndex(name="spike_times_exact_index", data=index, target=exact), exact]
+    columns += _unit_columns(pops)
+    return Units(
+        name="units",
+        description="spikes of every recorded cell, one row per cell and segment",
+        # The finest time grid of the spikes (the simulator's step), in seconds.
+        resolution=_resolution(pops),
+        id=ElementIdentifiers(name="id", data=np.arange(index.size)),
+        columns=columns,
+    )
 
-    def column(name: str, description: str, values: Any) -> VectorData:
-        return VectorData(name=name, description=description, data=values)
 
-    columns += [
-        column(
-            "population",
-            "population label",
-            _repeat_text([p.label for p in pops], [p.counts.size for p in pops]),
-        ),
-        column(
+def _column(name: str, description: str, values: Any) -> Any:
+    from hdmf.common import VectorData
+
+    return VectorData(name=name, description=description, data=values)
+
+
+def _unit_columns(pops: Sequence[Population]) -> list[Any]:
+    """Population, segment, cell index and global id of every unit (row)."""
+    sizes = [p.counts.size for p in pops]
+    return [
+        _column("population", "population label", _repeat_text([p.label for p in pops], sizes)),
+        _column(
             "segment",
             "segment (simulation run) name",
-            _repeat_text([p.segment for p in pops], [p.counts.size for p in pops]),
+            _repeat_text([p.segment for p in pops], sizes),
         ),
-        column(
+        _column(
             "cell_index",
             "index of the cell in its population",
-            np.concatenate([p.cell_index for p in pops]) if pops else np.empty(0, np.int64),
+            np.concatenate([p.cell_index for p in pops]),
         ),
-        column(
+        _column(
             "global_id",
             "simulator id of the cell (PyNN channel_id; -1 when unknown)",
-            np.concatenate([p.global_id for p in pops]) if pops else np.empty(0, np.int64),
+            np.concatenate([p.global_id for p in pops]),
         ),
     ]
-    if n_units:  # no cells, no Units table (an empty one is flagged by nwbinspector)
-        nwbfile.units = Units(
-            name="units",
-            description="spikes of every recorded cell, one row per cell and segment",
-            # The finest time grid of the spikes (the simulator's step), in seconds.
-            resolution=_resolution(pops),
-            id=ElementIdentifiers(name="id", data=np.arange(n_units)),
-            columns=columns,
-        )
-    nwbfile.notes = json.dumps(
-        {
-            MARKER: FORMAT_VERSION,
-            "run_id": run_id,
-            "provenance": prov,
-            "block": nodes[""].attrs.get("block") if "" in nodes else None,
-            "populations": layout,
-        },
-        sort_keys=True,
-    )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.nwb")
-    try:
-        with NWBHDF5IO(str(tmp), "w") as out:
-            out.write(nwbfile)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
 
 
 def _repeat_text(values: Sequence[str], repeats: Sequence[int]) -> np.ndarray:

@@ -40,7 +40,11 @@ from opsnn_lake import jsonable
 from opsnn_lake.errors import SchemaError
 from opsnn_lake.schema import KINDS, SCHEMA_VERSION, sanitize_label
 
-__all__ = ["Provenance", "data_sha256", "file_sha256", "package_versions"]
+__all__ = ["IDENTITY_FIELDS", "Provenance", "data_sha256", "file_sha256", "package_versions"]
+
+#: What a run is, besides its kind and data: the fields hashed into its id (with the
+#: inputs or the content, :meth:`Provenance.identity`), which files and manifests may set.
+IDENTITY_FIELDS = ("model", "model_hash", "parameters", "seed", "simulator", "simulator_version")
 
 _PACKAGES = (
     "opsnn-lake",
@@ -239,14 +243,7 @@ class Provenance:
         ident: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "kind": self.kind}
         if not self.sources and self.model is None:
             return {**ident, "content": self.content_sha256, "parameters": self.parameters}
-        ident.update(
-            model=self.model,
-            model_hash=self.model_hash,
-            parameters=self.parameters,
-            seed=self.seed,
-            simulator=self.simulator,
-            simulator_version=self.simulator_version,
-        )
+        ident.update({name: getattr(self, name) for name in IDENTITY_FIELDS})
         if self.sources:
             # Data and the metadata that came with it; never file bytes (module docstring).
             ident["content"] = self.content_sha256

@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,15 @@ import numpy as np
 from opsnn_lake import jsonable
 from opsnn_lake.errors import SchemaError
 from opsnn_lake.neo_convert import POPULATION_KEY
-from opsnn_lake.nwb import EXPORTED_FROM, Population, flat_trains, populations, to_seconds
+from opsnn_lake.nwb import (
+    EXPORTED_FROM,
+    Population,
+    flat_trains,
+    populations,
+    to_seconds,
+    write_aside,
+)
+from opsnn_lake.provenance import IDENTITY_FIELDS
 from opsnn_lake.schema import Node, unique_names
 
 __all__ = ["read_sonata", "write_sonata"]
@@ -86,23 +95,17 @@ def write_sonata(
     names = unique_names(
         [f"{p.segment}_{p.label}" if many else p.label for p in pops], prefix="population"
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.h5")
-    try:
-        with h5py.File(tmp, "w") as f:
-            f.attrs["magic"] = np.uint32(MAGIC)
-            f.attrs["version"] = np.array([0, 1], dtype=np.uint32)
-            spikes = f.create_group("spikes")
-            ours = f.create_group(OPSNN_GROUP)
-            ours.attrs["run_id"] = run_id
-            ours.create_dataset("provenance", data=json.dumps(dict(provenance), sort_keys=True))
-            block_meta = nodes[""].attrs.get("block") if "" in nodes else None
-            ours.create_dataset("block", data=json.dumps(block_meta, sort_keys=True))
-            for name, pop in zip(names, pops, strict=True):
-                _write_population(spikes.create_group(name), ours.create_group(name), pop)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with write_aside(path) as tmp, h5py.File(tmp, "w") as f:
+        f.attrs["magic"] = np.uint32(MAGIC)
+        f.attrs["version"] = np.array([0, 1], dtype=np.uint32)
+        spikes = f.create_group("spikes")
+        ours = f.create_group(OPSNN_GROUP)
+        ours.attrs["run_id"] = run_id
+        ours.create_dataset("provenance", data=json.dumps(dict(provenance), sort_keys=True))
+        block_meta = nodes[""].attrs.get("block") if "" in nodes else None
+        ours.create_dataset("block", data=json.dumps(block_meta, sort_keys=True))
+        for name, pop in zip(names, pops, strict=True):
+            _write_population(spikes.create_group(name), ours.create_group(name), pop)
     return path
 
 
@@ -180,25 +183,7 @@ def read_sonata(path: str | os.PathLike[str]) -> neo.Block:
         if "spikes" not in f or not isinstance(f["spikes"], h5py.Group):
             raise SchemaError(f"{path}: no /spikes group; not a SONATA spike report")
         ours = f.get(OPSNN_GROUP)
-        block = neo.Block(name=path.stem, file_origin=path.name)
-        if ours is not None and "provenance" in ours:
-            prov = jsonable.decode(json.loads(_text(ours["provenance"][()])))
-            block.name = str(ours.attrs.get("run_id", path.stem))
-            if "block" in ours:
-                meta = jsonable.decode(json.loads(_text(ours["block"][()])))
-                if isinstance(meta, Mapping) and isinstance(meta.get("annotations"), Mapping):
-                    block.annotations.update(meta["annotations"])
-            block.annotations[EXPORTED_FROM] = block.name
-            for key in (
-                "model",
-                "model_hash",
-                "parameters",
-                "seed",
-                "simulator",
-                "simulator_version",
-            ):
-                if prov.get(key) not in (None, {}):
-                    block.annotations[key] = prov[key]
+        block = _block(path, ours)
         segments: dict[str, neo.Segment] = {}
         trains: dict[str, list[neo.SpikeTrain]] = {}
         for name, group in f["spikes"].items():
@@ -206,12 +191,10 @@ def read_sonata(path: str | os.PathLike[str]) -> neo.Block:
                 continue
             meta = ours.get(name) if ours is not None else None
             seg_name = str(meta.attrs["segment"]) if meta is not None else "segment0"
-            seg = segments.get(seg_name)
-            if seg is None:
-                seg = neo.Segment(name=seg_name, index=len(segments))
-                segments[seg_name] = seg
-                block.segments.append(seg)
-                seg.block = block
+            if seg_name not in segments:
+                segments[seg_name] = neo.Segment(name=seg_name, index=len(segments))
+                block.segments.append(segments[seg_name])
+                segments[seg_name].block = block
             trains.setdefault(seg_name, []).extend(
                 _read_population(name, group, meta, where=f"{path}: population {name!r}")
             )
@@ -223,11 +206,74 @@ def read_sonata(path: str | os.PathLike[str]) -> neo.Block:
     return block
 
 
+def _block(path: Path, ours: Any) -> neo.Block:
+    """The report's Block; from our own files, with the run's annotations and provenance."""
+    block = neo.Block(name=path.stem, file_origin=path.name)
+    if ours is None or "provenance" not in ours:
+        return block
+    prov = jsonable.decode(json.loads(_text(ours["provenance"][()])))
+    block.name = str(ours.attrs.get("run_id", path.stem))
+    if "block" in ours:
+        meta = jsonable.decode(json.loads(_text(ours["block"][()])))
+        if isinstance(meta, Mapping) and isinstance(meta.get("annotations"), Mapping):
+            block.annotations.update(meta["annotations"])
+    block.annotations[EXPORTED_FROM] = block.name
+    for key in IDENTITY_FIELDS:
+        if prov.get(key) not in (None, {}):
+            block.annotations[key] = prov[key]
+    return block
+
+
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _read_population(name: str, group: Any, meta: Any, *, where: str) -> list[neo.SpikeTrain]:
+    times, node_ids, to_ms = _read_spikes(group, where=where)
+    order = np.lexsort((times, node_ids))  # by node, then time (stable: ties keep order)
+    times, node_ids = times[order], node_ids[order]
+    if meta is not None:
+        cells = _own_cells(meta, times, to_ms)
+    else:
+        cells = _foreign_cells(name, node_ids, times * to_ms if to_ms != 1.0 else times)
+    sort = np.argsort(node_ids, kind="stable")
+    lo = np.searchsorted(node_ids[sort], cells.index, side="left")
+    hi = np.searchsorted(node_ids[sort], cells.index, side="right")
+    if int((hi - lo).sum()) != times.size:
+        raise SchemaError(
+            f"{where}: {times.size - int((hi - lo).sum())} spikes have node ids outside the "
+            "population's cells (edited or corrupt file?)"
+        )
+    offsets = np.concatenate([[0], np.cumsum(hi - lo)])
+    annotations = []
+    for i, cell in enumerate(cells.index):
+        ann = {POPULATION_KEY: cells.label, "source_index": cell}
+        if cells.global_ids[i] >= 0:
+            ann["channel_id"] = cells.global_ids[i]
+        annotations.append(ann)
+    # Spikes unit after unit, in the order of the cells (which need not be sorted).
+    n = cells.index.size
+    picked = np.concatenate([sort[lo[i] : hi[i]] for i in range(n)]) if n else sort[:0]
+    return flat_trains(
+        cells.times[picked], offsets, cells.units, cells.t_start, cells.t_stop, annotations
+    )
+
+
+@dataclass(frozen=True)
+class _Cells:
+    """The cells of a population and their spike times, in the unit they are kept in."""
+
+    label: str
+    units: str
+    index: np.ndarray  # node id (cell index) of each cell
+    global_ids: np.ndarray  # -1 where unknown
+    times: np.ndarray  # every spike, sorted by node then time
+    t_start: np.ndarray
+    t_stop: np.ndarray
+
+
+def _read_spikes(group: Any, *, where: str) -> tuple[np.ndarray, np.ndarray, float]:
+    """Spike times and node ids as the file has them, checked; the factor to ms."""
     for key in ("timestamps", "node_ids"):
         if key not in group:
             raise SchemaError(f"{where}: dataset {key!r} is missing; not a SONATA spike report")
@@ -245,56 +291,40 @@ def _read_population(name: str, group: Any, meta: Any, *, where: str) -> list[ne
         to_ms = to_seconds(file_units) / 1e-3
     except (ValueError, LookupError, AttributeError):
         raise SchemaError(f"{where}: timestamps units {file_units!r} are not a time") from None
-    order = np.lexsort((times, node_ids))  # by node, then time (stable: ties keep order)
-    times, node_ids = times[order], node_ids[order]
-    if meta is not None:
-        label = str(meta.attrs["label"])
-        units = str(meta.attrs["units"])
-        cells = np.asarray(meta["cell_index"][()], dtype=np.int64)
-        global_ids = np.asarray(meta["global_id"][()], dtype=np.int64)
-        grid = float(meta.attrs["grid"])
-        if units != "ms" or to_ms != 1.0:
-            seconds = times * to_ms * 1e-3
-            times = seconds / to_seconds(units)
-            if np.isfinite(grid):
-                times = np.rint(times / grid) * grid
-        bounds = {
-            b: np.broadcast_to(
-                np.asarray(meta[b][()] if b in meta else meta.attrs[b], dtype=np.float64),
-                cells.shape,
-            )
-            for b in ("t_start", "t_stop")
-        }
-    else:
-        label, units = name, "ms"
-        cells = np.unique(node_ids)
-        global_ids = np.full(cells.shape, -1, dtype=np.int64)
-        if to_ms != 1.0:
-            times = times * to_ms
-        t_stop = float(times.max()) if times.size else 0.0
-        bounds = {
-            "t_start": np.zeros(cells.shape),
-            "t_stop": np.full(cells.shape, t_stop),
-        }
-    sort = np.argsort(node_ids, kind="stable")
-    lo = np.searchsorted(node_ids[sort], cells, side="left")
-    hi = np.searchsorted(node_ids[sort], cells, side="right")
-    if int((hi - lo).sum()) != times.size:
-        raise SchemaError(
-            f"{where}: {times.size - int((hi - lo).sum())} spikes have node ids outside the "
-            "population's cells (edited or corrupt file?)"
+    return times, node_ids, to_ms
+
+
+def _own_cells(meta: Any, times: np.ndarray, to_ms: float) -> _Cells:
+    """Cells as :func:`write_sonata` kept them: silent ones, ids, unit, grid and bounds."""
+    units = str(meta.attrs["units"])
+    cells = np.asarray(meta["cell_index"][()], dtype=np.int64)
+    grid = float(meta.attrs["grid"])
+    if units != "ms" or to_ms != 1.0:
+        times = times * to_ms * 1e-3 / to_seconds(units)
+        if np.isfinite(grid):
+            times = np.rint(times / grid) * grid
+    bounds = {
+        b: np.broadcast_to(
+            np.asarray(meta[b][()] if b in meta else meta.attrs[b], dtype=np.float64),
+            cells.shape,
         )
-    offsets = np.concatenate([[0], np.cumsum(hi - lo)])
-    annotations = []
-    for i, cell in enumerate(cells):
-        ann = {POPULATION_KEY: label, "source_index": cell}
-        if global_ids[i] >= 0:
-            ann["channel_id"] = global_ids[i]
-        annotations.append(ann)
-    # Spikes unit after unit, in the order of ``cells`` (which need not be sorted).
-    picked = (
-        np.concatenate([sort[lo[i] : hi[i]] for i in range(cells.size)]) if cells.size else sort[:0]
-    )
-    return flat_trains(
-        times[picked], offsets, units, bounds["t_start"], bounds["t_stop"], annotations
+        for b in ("t_start", "t_stop")
+    }
+    global_ids = np.asarray(meta["global_id"][()], dtype=np.int64)
+    label = str(meta.attrs["label"])
+    return _Cells(label, units, cells, global_ids, times, bounds["t_start"], bounds["t_stop"])
+
+
+def _foreign_cells(name: str, node_ids: np.ndarray, times_ms: np.ndarray) -> _Cells:
+    """Cells of another writer's report: those that fired, from 0 to the last spike (ms)."""
+    cells = np.unique(node_ids)
+    t_stop = float(times_ms.max()) if times_ms.size else 0.0
+    return _Cells(
+        label=name,
+        units="ms",
+        index=cells,
+        global_ids=np.full(cells.shape, -1, dtype=np.int64),
+        times=times_ms,
+        t_start=np.zeros(cells.shape),
+        t_stop=np.full(cells.shape, t_stop),
     )

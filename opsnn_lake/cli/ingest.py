@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from opsnn_lake.cli._args import keywords
 from opsnn_lake.ingest import ingest
 from opsnn_lake.sources.tonic import DATASETS
 
@@ -72,18 +73,10 @@ def run(args: argparse.Namespace) -> int:
     if args.workers is not None and args.workers < 1:
         print("opsnn-lake ingest: --workers must be at least 1", file=sys.stderr)
         return 2
-    report = ingest(
-        args.paths,
-        lake=args.lake,
-        manifests=args.manifest,
-        trust_pickle=args.trust_pickle,
-        tonic=args.tonic,
-        fmt=args.fmt,
-        group=args.group,
-        allow_empty=args.allow_empty,
-        workers=args.workers,
-        progress=not args.no_progress,
+    options = keywords(
+        args, "lake", "trust_pickle", "tonic", "fmt", "group", "allow_empty", "workers"
     )
+    report = ingest(args.paths, manifests=args.manifest, progress=not args.no_progress, **options)
     if report.ignored:
         shown = ", ".join(report.ignored[:5]) + (" …" if len(report.ignored) > 5 else "")
         print(

@@ -14,6 +14,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from opsnn_lake.cli._args import keywords
 from opsnn_lake.cli._stats import add_options, add_selection, selected_runs, stat_options
 from opsnn_lake.errors import SchemaError
 from opsnn_lake.lake import Lake
@@ -156,17 +157,7 @@ def _movie(args: argparse.Namespace) -> int:
 
     lake = Lake(args.lake, create=False)
     output = Path(args.output or f"{args.run_id}.gif")
-    activity_movie(
-        args.run_id,
-        lake=lake,
-        path=output,
-        population=args.population,
-        bin=args.bin,
-        grid=args.grid,
-        t_start=args.t_start,
-        t_stop=args.t_stop,
-        fps=args.fps,
-        smooth=args.smooth,
-    )
+    options = keywords(args, "population", "bin", "grid", "t_start", "t_stop", "fps", "smooth")
+    activity_movie(args.run_id, lake=lake, path=output, **options)
     print(f"wrote {output}")
     return 0

@@ -38,7 +38,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 import numpy as np
 
 from opsnn_lake.errors import SchemaError
-from opsnn_lake.provenance import Provenance, file_sha256
+from opsnn_lake.provenance import IDENTITY_FIELDS, Provenance, file_sha256
 from opsnn_lake.schema import Node
 
 __all__ = [
@@ -50,16 +50,8 @@ __all__ = [
     "source_records",
 ]
 
-METADATA_FIELDS = (
-    "model",
-    "model_hash",
-    "parameters",
-    "seed",
-    "simulator",
-    "simulator_version",
-    "extra",
-    "trusted",
-)
+# What a manifest entry may set: the identity fields, and what is kept but not hashed.
+METADATA_FIELDS = (*IDENTITY_FIELDS, "extra", "trusted")
 
 
 @dataclass(frozen=True, kw_only=True)
