@@ -192,6 +192,24 @@ def _parameter_plots(
     return plots
 
 
+def _write_run_page(
+    lake: Lake, run_id: str, row: Mapping[str, Any], out: Path, *, rasters: bool
+) -> None:
+    """``runs/<run id>.html``: the run's summary, and its raster when asked for."""
+    from opsnn_lake.analysis.plots import raster
+
+    summary = summarize_run(lake.store_path(run_id), dict(row))
+    image = ""
+    if rasters and summary.populations and any(p.n_units for p in summary.populations):
+        fig = raster(run_id, lake=lake, path=out / "runs" / f"{run_id}.png")
+        fig.clear()
+        image = f"<h2>raster</h2><img class='raster' src='{run_id}.png' alt='raster of {run_id}'>"
+    details = run_html(summary).replace("<details>", "<details open>")
+    nav = "<p><a href='../index.html'>← all runs</a></p>"
+    body = f"{nav}<h1>run {html.escape(run_id)}</h1>{details}{image}"
+    (out / "runs" / f"{run_id}.html").write_text(_page(f"run {run_id}", body), "utf-8")
+
+
 def write_report(
     lake: Lake,
     out: str | os.PathLike[str],
@@ -222,8 +240,6 @@ def write_report(
     """
     from tqdm.auto import tqdm
 
-    from opsnn_lake.analysis.plots import raster
-
     out = Path(out)
     frame = lake.search(**dict(criteria or {}))
     units = units_of_runs(lake.path, frame)
@@ -233,21 +249,8 @@ def write_report(
     table_frame = drop_seed_aliases(frame.assign(size=frame["bytes"]))
     columns = compact_columns(table_frame)
     params = [c for c in columns if c not in ("model", "simulator", "seed", "n_spikes", "size")]
-
-    nav = "<p><a href='../index.html'>← all runs</a></p>"
     for run_id in tqdm(list(frame.index), desc="report", unit="run", disable=not progress):
-        summary = summarize_run(lake.store_path(run_id), frame.loc[run_id].to_dict())
-        image = ""
-        if rasters and summary.populations and any(p.n_units for p in summary.populations):
-            fig = raster(run_id, lake=lake, path=out / "runs" / f"{run_id}.png")
-            fig.clear()
-            image = (
-                f"<h2>raster</h2><img class='raster' src='{run_id}.png' alt='raster of {run_id}'>"
-            )
-        details = run_html(summary).replace("<details>", "<details open>")
-        body = f"{nav}<h1>run {html.escape(run_id)}</h1>{details}{image}"
-        (out / "runs" / f"{run_id}.html").write_text(_page(f"run {run_id}", body), "utf-8")
-
+        _write_run_page(lake, run_id, frame.loc[run_id].to_dict(), out, rasters=rasters)
     plots = _parameter_plots(lake, frame, params, units, out) if len(frame) > 1 else []
     figures = "".join(
         f"<figure><img src='{src}' alt='{html.escape(cap)}'>"

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -227,7 +227,7 @@ def _layout_error(name: str, expected: str, value: object, where: str) -> Schema
     )
 
 
-def parse_bound(value: object, *, name: str, where: str = _LAYOUT) -> float | None:
+def parse_bound(value: object, name: str, where: str = _LAYOUT) -> float | None:
     """Check ``t_start``/``t_stop``: a number common to every train, or None (per unit).
 
     Raises
@@ -242,45 +242,41 @@ def parse_bound(value: object, *, name: str, where: str = _LAYOUT) -> float | No
     return float(value)
 
 
-def parse_encoded_mapping(value: object, *, name: str, where: str = _LAYOUT) -> dict[str, Any]:
-    """Check ``annotations``/``attributes``: JSON-encoded values by str key."""
-    if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
-        raise _layout_error(name, "a mapping with str keys", value, where)
-    return dict(value)
-
-
-def parse_variable_names(value: object, *, name: str, where: str = _LAYOUT) -> dict[str, str]:
-    """Check ``annotation_vars``/``array_annotation_vars``: variable names by key."""
-    if not isinstance(value, Mapping) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
-    ):
-        raise _layout_error(name, "a mapping of str to variable name (str)", value, where)
-    return dict(value)
-
-
-def parse_per_train_lists(
-    value: object, *, name: str, where: str = _LAYOUT
-) -> dict[str, list[Any]]:
-    """Check ``annotation_lists``/``attribute_lists``: one JSON list per key."""
-    if not isinstance(value, Mapping) or not all(
-        isinstance(k, str) and isinstance(v, list) for k, v in value.items()
-    ):
-        raise _layout_error(name, "a mapping of str to list (one value per train)", value, where)
-    return dict(value)
-
-
-def parse_annotation_types(value: object, *, where: str = _LAYOUT) -> dict[str, str]:
-    """Check ``annotation_types``: Python scalar type names of unit-coordinate annotations."""
+def _mapping_of(
+    value: object, name: str, where: str, *, valid: Callable[[object], bool], expected: str
+) -> dict[str, Any]:
+    """``value`` as a dict with str keys and ``valid`` values (None: empty)."""
     if value is None:
         return {}
-    allowed = ("bool", "int", "float")
     if not isinstance(value, Mapping) or not all(
-        isinstance(k, str) and v in allowed for k, v in value.items()
+        isinstance(k, str) and valid(v) for k, v in value.items()
     ):
-        raise _layout_error(
-            "annotation_types", f"a mapping of str to one of {allowed}", value, where
-        )
+        raise _layout_error(name, expected, value, where)
     return dict(value)
+
+
+def parse_encoded_mapping(value: object, name: str, where: str = _LAYOUT) -> dict[str, Any]:
+    """Check ``annotations``/``attributes``: JSON-encoded values by str key (None: empty)."""
+    return _mapping_of(value, name, where, valid=lambda v: True, expected="a mapping with str keys")
+
+
+def parse_variable_names(value: object, name: str, where: str = _LAYOUT) -> dict[str, str]:
+    """Check ``annotation_vars``/``array_annotation_vars``: names by key (None: empty)."""
+    expected = "a mapping of str to variable name (str)"
+    return _mapping_of(value, name, where, valid=lambda v: isinstance(v, str), expected=expected)
+
+
+def parse_per_train_lists(value: object, name: str, where: str = _LAYOUT) -> dict[str, list[Any]]:
+    """Check ``annotation_lists``/``attribute_lists``: one JSON list per key (None: empty)."""
+    expected = "a mapping of str to list (one value per train)"
+    return _mapping_of(value, name, where, valid=lambda v: isinstance(v, list), expected=expected)
+
+
+def parse_annotation_types(value: object, name: str, where: str = _LAYOUT) -> dict[str, str]:
+    """Check ``annotation_types``: Python scalar type names of unit-coordinate annotations."""
+    allowed = ("bool", "int", "float")
+    expected = f"a mapping of str to one of {allowed}"
+    return _mapping_of(value, name, where, valid=lambda v: v in allowed, expected=expected)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -370,35 +366,13 @@ class SpikeLayout:
                 f"{where}: {_LAYOUT}: expected a mapping (the 'spiketrains' attribute), "
                 f"got {type(data).__name__} instead"
             )
-        unknown = sorted(set(data) - _LAYOUT_KEYS)
+        unknown = sorted(set(data) - set(_PARSERS))
         if unknown:
             raise SchemaError(
                 f"{where}: {_LAYOUT}: unknown keys {unknown}; expected some of "
-                f"{sorted(_LAYOUT_KEYS)} (written by a newer opsnn_lake? upgrade it)"
+                f"{sorted(_PARSERS)} (written by a newer opsnn_lake? upgrade it)"
             )
-        return cls(
-            t_start=parse_bound(data.get("t_start"), name="t_start", where=where),
-            t_stop=parse_bound(data.get("t_stop"), name="t_stop", where=where),
-            annotations=parse_encoded_mapping(
-                data.get("annotations", {}), name="annotations", where=where
-            ),
-            annotation_vars=parse_variable_names(
-                data.get("annotation_vars", {}), name="annotation_vars", where=where
-            ),
-            annotation_lists=parse_per_train_lists(
-                data.get("annotation_lists", {}), name="annotation_lists", where=where
-            ),
-            attributes=parse_encoded_mapping(
-                data.get("attributes", {}), name="attributes", where=where
-            ),
-            attribute_lists=parse_per_train_lists(
-                data.get("attribute_lists", {}), name="attribute_lists", where=where
-            ),
-            array_annotation_vars=parse_variable_names(
-                data.get("array_annotation_vars", {}), name="array_annotation_vars", where=where
-            ),
-            annotation_types=parse_annotation_types(data.get("annotation_types"), where=where),
-        )
+        return cls(**{name: parse(data.get(name), name, where) for name, parse in _PARSERS.items()})
 
     def bound(self, name: str) -> float:
         """The common ``t_start`` or ``t_stop``.
@@ -416,16 +390,15 @@ class SpikeLayout:
         return float(value)
 
 
-_LAYOUT_KEYS: Final = frozenset(
-    {
-        "t_start",
-        "t_stop",
-        "annotations",
-        "annotation_vars",
-        "annotation_lists",
-        "attributes",
-        "attribute_lists",
-        "array_annotation_vars",
-        "annotation_types",
-    }
-)
+# One parser a field (as zarr's metadata classes): from_dict applies them by name.
+_PARSERS: Final[dict[str, Callable[[object, str, str], Any]]] = {
+    "t_start": parse_bound,
+    "t_stop": parse_bound,
+    "annotations": parse_encoded_mapping,
+    "annotation_vars": parse_variable_names,
+    "annotation_lists": parse_per_train_lists,
+    "attributes": parse_encoded_mapping,
+    "attribute_lists": parse_per_train_lists,
+    "array_annotation_vars": parse_variable_names,
+    "annotation_types": parse_annotation_types,
+}

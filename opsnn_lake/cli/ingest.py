@@ -14,15 +14,12 @@ from opsnn_lake.sources.tonic import DATASETS
 
 __all__ = ["configure", "run"]
 
+_PATHS_HELP = "neo files, sPyNNaker run folders, tonic sample files, or folders holding them"
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """Add the options of ``opsnn-lake ingest``."""
-    parser.add_argument(
-        "paths",
-        nargs="*",
-        metavar="PATH",
-        help="neo files, sPyNNaker run folders, tonic sample files, or folders holding them",
-    )
+    parser.add_argument("paths", nargs="*", metavar="PATH", help=_PATHS_HELP)
     parser.add_argument(
         "-m",
         "--manifest",

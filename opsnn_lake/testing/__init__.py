@@ -148,32 +148,43 @@ def assert_blocks_equal(a: neo.Block, b: neo.Block) -> None:
         assert _eq(sa.annotations, sb.annotations), (
             f"{where} annotations: {sa.annotations!r} != {sb.annotations!r}"
         )
-        assert len(sa.spiketrains) == len(sb.spiketrains), f"{where}: spike train count differs"
-        for j, (ta, tb) in enumerate(zip(sa.spiketrains, sb.spiketrains, strict=True)):
-            w = f"{where}, spike train {j}"
-            assert _eq_quantity(ta, tb), f"{w}: spike times, dtype or units differ"
-            assert _eq_quantity(ta.t_start, tb.t_start), f"{w}: t_start {ta.t_start!r} differs"
-            assert _eq_quantity(ta.t_stop, tb.t_stop), f"{w}: t_stop {ta.t_stop!r} differs"
-            _same(ta, tb, w, ("name", "description", "file_origin", "sampling_rate", "left_sweep"))
-            assert _eq(ta.annotations, tb.annotations), (
-                f"{w}: {ta.annotations!r} != {tb.annotations!r}"
+        _assert_data_equal(sa.spiketrains, sb.spiketrains, where, "spike train", _TRAIN_FIELDS)
+        _assert_data_equal(
+            sa.analogsignals, sb.analogsignals, where, "analog signal", _SIGNAL_FIELDS
+        )
+
+
+# What is compared beyond the values: quantities, then plain attributes.
+_TRAIN_FIELDS = (
+    ("t_start", "t_stop"),
+    ("name", "description", "file_origin", "sampling_rate", "left_sweep"),
+)
+_SIGNAL_FIELDS = (("sampling_rate", "t_start"), ("name", "description", "file_origin"))
+
+
+def _assert_data_equal(
+    a: Sequence[Any], b: Sequence[Any], where: str, what: str, fields: tuple[tuple[str, ...], ...]
+) -> None:
+    """Spike trains or analog signals equal, pairwise: values, ``fields``, annotations."""
+    quantities, attrs = fields
+    assert len(a) == len(b), f"{where}: {what} count differs"
+    for j, (x, y) in enumerate(zip(a, b, strict=True)):
+        w = f"{where}, {what} {j} ({x.name!r})"
+        assert _eq_quantity(x, y), f"{w}: values, dtype or units differ"
+        for name in quantities:
+            assert _eq_quantity(getattr(x, name), getattr(y, name)), (
+                f"{w}: {name} {getattr(x, name)!r} differs"
             )
-            assert _eq(dict(ta.array_annotations), dict(tb.array_annotations)), (
-                f"{w}: array_annotations {ta.array_annotations!r} != {tb.array_annotations!r}"
-            )
-        assert len(sa.analogsignals) == len(sb.analogsignals), f"{where}: signal count differs"
-        for j, (ga, gb) in enumerate(zip(sa.analogsignals, sb.analogsignals, strict=True)):
-            w = f"{where}, analog signal {j} ({ga.name!r})"
-            assert _eq_quantity(ga, gb), f"{w}: values, dtype or units differ"
-            assert _eq_quantity(ga.sampling_rate, gb.sampling_rate), f"{w}: sampling rate differs"
-            assert _eq_quantity(ga.t_start, gb.t_start), f"{w}: t_start differs"
-            _same(ga, gb, w, ("name", "description", "file_origin"))
-            assert _eq(ga.annotations, gb.annotations), (
-                f"{w}: {ga.annotations!r} != {gb.annotations!r}"
-            )
-            assert _eq(dict(ga.array_annotations), dict(gb.array_annotations)), (
-                f"{w}: array_annotations {ga.array_annotations!r} != {gb.array_annotations!r}"
-            )
+        _same(x, y, w, attrs)
+        _same_annotations(x, y, w)
+
+
+def _same_annotations(a: Any, b: Any, where: str) -> None:
+    """Annotations and array_annotations of two data objects equal (``_eq``)."""
+    assert _eq(a.annotations, b.annotations), f"{where}: {a.annotations!r} != {b.annotations!r}"
+    assert _eq(dict(a.array_annotations), dict(b.array_annotations)), (
+        f"{where}: array_annotations {a.array_annotations!r} != {b.array_annotations!r}"
+    )
 
 
 def _same(a: Any, b: Any, where: str, attrs: Sequence[str]) -> None:
@@ -480,6 +491,27 @@ def _signal(draw: Any, label: str | None) -> neo.AnalogSignal:
     return sig
 
 
+def _fill_segment(
+    draw: Any, seg: neo.Segment, max_populations: int, max_trains: int, max_signals: int
+) -> None:
+    """Draw a segment's populations: their trains and signals, maybe interleaved."""
+    st = _st()
+    pops = draw(st.lists(labels(), max_size=max_populations, unique=True))
+    trains: list[neo.SpikeTrain] = []
+    signals: list[neo.AnalogSignal] = []
+    for label in pops:
+        n = draw(st.integers(0, max_trains))
+        trains += _population_trains(draw, label, n)
+        signals += [_signal(draw, label) for _ in range(draw(st.integers(0, max_signals)))]
+    if draw(st.booleans()):  # populations interleaved in the segment
+        trains = draw(st.permutations(trains))
+        signals = draw(st.permutations(signals))
+    if trains:
+        seg.spiketrains.extend(trains)
+    if signals:
+        seg.analogsignals.extend(signals)
+
+
 def blocks(
     *, max_segments: int = 3, max_populations: int = 3, max_trains: int = 4, max_signals: int = 2
 ) -> Any:
@@ -525,20 +557,7 @@ def blocks(
                 index=draw(st.one_of(st.none(), st.just(i))),
             )
             seg.annotations.update(draw(annotations(max_size=2)))
-            pops = draw(st.lists(labels(), max_size=max_populations, unique=True))
-            trains: list[neo.SpikeTrain] = []
-            signals: list[neo.AnalogSignal] = []
-            for label in pops:
-                n = draw(st.integers(0, max_trains))
-                trains += _population_trains(draw, label, n)
-                signals += [_signal(draw, label) for _ in range(draw(st.integers(0, max_signals)))]
-            if draw(st.booleans()):  # populations interleaved in the segment
-                trains = draw(st.permutations(trains))
-                signals = draw(st.permutations(signals))
-            if trains:
-                seg.spiketrains.extend(trains)
-            if signals:
-                seg.analogsignals.extend(signals)
+            _fill_segment(draw, seg, max_populations, max_trains, max_signals)
             block.segments.append(seg)
             seg.block = block
         return block

@@ -210,12 +210,12 @@ class BackendTests:
         """The run request of the suite's network."""
         from opsnn_lake.simulators import RunRequest
 
-        return RunRequest(
-            model=cls.model,
-            simulator=cls.simulator,
-            parameters=dict(cls.parameters),
-            seed=cls.seed,
-        )
+        return RunRequest(model=cls.model, **cls.run_keywords())
+
+    @classmethod
+    def run_keywords(cls) -> dict[str, Any]:
+        """Simulator, parameters and seed of the suite's network, as the runner takes them."""
+        return {"simulator": cls.simulator, "parameters": dict(cls.parameters), "seed": cls.seed}
 
     @pytest.fixture(scope="class")
     @classmethod
@@ -234,16 +234,7 @@ class BackendTests:
         from opsnn_lake.simulators import run_model
 
         lake = Lake(environment / "neo_lake")
-        request = cls.request()
-        result = run_model(
-            request.model,
-            lake=lake,
-            simulator=request.simulator,
-            parameters=request.parameters,
-            seed=request.seed,
-            fastpath=False,
-        )
-        return lake, result
+        return lake, run_model(cls.model, lake=lake, fastpath=False, **cls.run_keywords())
 
     @staticmethod
     def _field(result: Any, name: str) -> Any:
@@ -288,21 +279,9 @@ class BackendTests:
         from opsnn_lake.simulators import plan_run, run_model
 
         lake, result = runner_run
-        request = self.request()
-        plan = plan_run(
-            request.model,
-            simulator=request.simulator,
-            parameters=request.parameters,
-            seed=request.seed,
-        )
+        plan = plan_run(self.model, **self.run_keywords())
         assert plan.run_id == self._field(result, "run_id")
-        again = run_model(
-            request.model,
-            lake=lake,
-            simulator=request.simulator,
-            parameters=request.parameters,
-            seed=request.seed,
-        )
+        again = run_model(self.model, lake=lake, **self.run_keywords())
         assert again.skipped and again.run_id == plan.run_id
 
     def test_store_equals_the_neo_route(

@@ -1,14 +1,7 @@
 """An event sample as store nodes: its events, and its spike-source view as spike trains.
 
-::
-
-    /                       attrs: tonic = {dataset, sensor_size, ordering, time_units,
-                            samples, view}; block, segments (the view's neo metadata)
-    /<label>                x, y, t (µs), p on dim ``event``; attrs: label, target,
-                            dataset, sample_index, split, sensor_size,
-                            source {path, sha256, bytes}, tonic_dtype
-    /view/spike_sources     the view (polarity "separate", ms): one spike train per
-                            pixel and polarity, ``x``/``y``/``channel`` unit coordinates
+The layout (root ``tonic`` attribute, the events group, ``/view/spike_sources``) is
+drawn in the package docstring (:mod:`opsnn_lake.sources.tonic`).
 """
 
 from __future__ import annotations
