@@ -112,7 +112,7 @@ def view_nodes(view: SpikeSourceView, sample: TonicSample) -> dict[str, Node]:
     block = {"name": meta["name"], "description": meta["description"]}
     block.update({k: v for k, v in _CONTAINER_DEFAULTS.items() if k != "description"})
     block["annotations"] = meta["annotations"]
-    segment = {"name": VIEW_SEGMENT, **_CONTAINER_DEFAULTS, "annotations": {}}
+    segment: dict[str, Any] = {"name": VIEW_SEGMENT, **_CONTAINER_DEFAULTS, "annotations": {}}
     population = Node(attrs={"label": VIEW_POPULATION, "label_from_annotation": True})
     spike_group(
         population,
