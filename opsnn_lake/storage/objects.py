@@ -300,10 +300,11 @@ def create(loc: ObjectLocation, key: str, data: bytes) -> bool:
 
 @dataclass(frozen=True)
 class ObjectInfo:
-    """Size (bytes) and time of last modification of one object."""
+    """Size (bytes), time of last modification and ETag of one object."""
 
     size: int
     modified: datetime
+    etag: str | None = None
 
 
 def get_info(loc: ObjectLocation, key: str) -> ObjectInfo | None:
@@ -314,7 +315,7 @@ def get_info(loc: ObjectLocation, key: str) -> ObjectInfo | None:
         meta = obstore.head(loc.store(), key)
     except FileNotFoundError:
         return None
-    return ObjectInfo(int(meta["size"]), meta["last_modified"])
+    return ObjectInfo(int(meta["size"]), meta["last_modified"], meta.get("e_tag"))
 
 
 def list_objects(loc: ObjectLocation, prefix: str = "") -> dict[str, ObjectInfo]:
@@ -325,7 +326,9 @@ def list_objects(loc: ObjectLocation, prefix: str = "") -> dict[str, ObjectInfo]
     stream = obstore.list(loc.store(), prefix.strip("/") or None, chunk_size=1000)
     for chunk in stream:
         for meta in chunk:
-            found[meta["path"]] = ObjectInfo(int(meta["size"]), meta["last_modified"])
+            found[meta["path"]] = ObjectInfo(
+                int(meta["size"]), meta["last_modified"], meta.get("e_tag")
+            )
     return found
 
 
