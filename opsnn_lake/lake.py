@@ -313,8 +313,9 @@ class Lake:
         if cls is Lake and is_url(text):
             from opsnn_lake.object_lake import ObjectLake
 
-            return super().__new__(ObjectLake)
-        return super().__new__(cls)
+            instance: Lake = object.__new__(ObjectLake)
+            return instance
+        return object.__new__(cls)
 
     def __init__(
         self,

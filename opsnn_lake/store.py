@@ -33,6 +33,7 @@ import os
 import shutil
 import warnings
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +70,7 @@ from opsnn_lake.storage.verify import (
 __all__ = [
     "MANIFEST",
     "Location",
+    "StoreWritten",
     "VerifiedObjectStore",
     "VerifiedStore",
     "array_attrs",
@@ -86,6 +88,7 @@ __all__ = [
     "verified_store",
     "warm_up",
     "write_store",
+    "write_store_info",
 ]
 
 CHUNK_BYTES = 8 * 2**20  # one chunk per run for typical runs; several for long recordings
@@ -339,6 +342,15 @@ def _read_bytes(root: Path | ObjectLocation, key: str) -> bytes | None:
         return None
 
 
+@dataclass(frozen=True)
+class StoreWritten:
+    """What :func:`write_store_info` wrote: root attributes, bytes, manifest digest."""
+
+    attrs: dict[str, Any]
+    nbytes: int
+    manifest_sha256: str
+
+
 def write_store(
     path: Location,
     nodes: Mapping[str, Node],
@@ -363,14 +375,31 @@ def write_store(
     dict
         The root attributes written.
     """
+    return write_store_info(path, nodes, attrs).attrs
+
+
+def write_store_info(
+    path: Location,
+    nodes: Mapping[str, Node],
+    attrs: Mapping[str, Any] | Callable[[], Mapping[str, Any]],
+) -> StoreWritten:
+    """:func:`write_store`, returning also the bytes written and the manifest's SHA-256."""
     root = _root(path)
-    if isinstance(root, ObjectLocation):
-        files, final = _encode_store(nodes, attrs)
-        _objects.put_many(root, files)
-        return final
-    if root.exists():
+    if isinstance(root, Path) and root.exists():
         raise FileExistsError(f"{root}: store directory exists already; refusing to overwrite")
     files, final = _encode_store(nodes, attrs)
+    if isinstance(root, ObjectLocation):
+        _objects.put_many(root, files)
+    else:
+        _write_files(root, files)
+    return StoreWritten(
+        attrs=final,
+        nbytes=sum(len(content) for content in files.values()),
+        manifest_sha256=hashlib.sha256(files[MANIFEST]).hexdigest(),
+    )
+
+
+def _write_files(root: Path, files: Mapping[str, bytes]) -> None:
     for key, content in files.items():
         target = root / key
         try:
@@ -380,7 +409,6 @@ def write_store(
             if err.filename is None:
                 err.filename = str(target)
             raise
-    return final
 
 
 def warm_up() -> None:

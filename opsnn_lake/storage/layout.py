@@ -182,8 +182,11 @@ class ObjectLayout:
         }
         return json.dumps(document, sort_keys=True, allow_nan=True).encode()
 
-    def commit(self, run_id: str, record: bytes) -> bool:
-        """Publish a run: create its record unless one exists (True if this call did)."""
+    def commit(self, run_id: str, record: bytes) -> str | None:
+        """Publish a run: create its record unless one exists.
+
+        Returns its stamp (ETag) if this call created it, None if another writer had.
+        """
         return objects.create(self.root, self.record_key(run_id), record)
 
     def parse_record(self, run_id: str, content: bytes | None) -> dict[str, Any]:
@@ -260,6 +263,10 @@ class ObjectLayout:
             except (ValueError, KeyError, TypeError):
                 continue
         return stores
+
+    def rewrite(self, run_id: str, record: bytes) -> None:
+        """Replace a run's commit record (``check --repair`` of a row that differs)."""
+        objects.put(self.root, self.record_key(run_id), record)
 
     def quarantine(self, run_id: str, record: bytes) -> str:
         """Move a run's commit record to ``quarantine/`` (its data stays, referenced)."""

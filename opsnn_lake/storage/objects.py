@@ -153,12 +153,9 @@ class ObjectLocation:
 
     def exists(self) -> bool:
         """True if an object is at this key or below it (one or two requests)."""
-        import obstore
-
         if self.key and get_info(self.parent(), self.name) is not None:
             return True
-        stream = obstore.list(self.store(), chunk_size=1)
-        return any(len(chunk) for chunk in _first(stream))
+        return any_below(self)
 
     def is_dir(self) -> bool:
         """True if objects exist below this key (a store's prefix)."""
@@ -169,8 +166,10 @@ class ObjectLocation:
         return ObjectLocation(self.bucket, self.key.rpartition("/")[0], self.options)
 
     def store(self) -> Any:
-        """The obstore ``S3Store`` rooted at this prefix (cached per process)."""
-        return _s3_store(self.bucket, self.key, self.options)
+        """The obstore ``S3Store`` rooted at this prefix (cached per process and
+        ``AWS_*`` environment)."""
+        env = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("AWS_")))
+        return _s3_store(self.bucket, self.key, self.options, env)
 
 
 def _first(stream: Any) -> list[Any]:
@@ -180,12 +179,17 @@ def _first(stream: Any) -> list[Any]:
 
 
 @functools.lru_cache(maxsize=256)
-def _s3_store(bucket: str, prefix: str, options: tuple[tuple[str, str], ...]) -> Any:
+def _s3_store(
+    bucket: str,
+    prefix: str,
+    options: tuple[tuple[str, str], ...],
+    aws_env: tuple[tuple[str, str], ...],
+) -> Any:
     from obstore.store import S3Store
 
     config = dict(options)
     client = {k: config.pop(k) for k in list(config) if k in _CLIENT_KEYS}
-    env = os.environ
+    env = dict(aws_env)  # what S3Store reads itself, from os.environ, is this too
     # Names the AWS CLI and SDKs read, which object_store itself does not.
     if "endpoint" not in config and env.get("AWS_ENDPOINT_URL_S3"):
         config["endpoint"] = env["AWS_ENDPOINT_URL_S3"]
@@ -279,23 +283,31 @@ def put(loc: ObjectLocation, key: str, data: bytes) -> None:
     obstore.put(loc.store(), key, data)
 
 
-def create(loc: ObjectLocation, key: str, data: bytes) -> bool:
+def create(loc: ObjectLocation, key: str, data: bytes) -> str | None:
     """Create ``key`` only if no object has that key (S3 ``If-None-Match: *``).
 
     Returns
     -------
-    bool
-        True if this call created it; False if the object existed already (another
-        writer won), which leaves that object untouched.
+    str or None
+        The new object's ETag (``""`` if the server gives none) if this call created
+        it; None if the object existed already (another writer won), which leaves that
+        object untouched.
     """
     import obstore
     from obstore.exceptions import AlreadyExistsError
 
     try:
-        obstore.put(loc.store(), key, data, mode="create")
+        result = obstore.put(loc.store(), key, data, mode="create")
     except AlreadyExistsError:
-        return False
-    return True
+        return None
+    return str(result.get("e_tag") or "")
+
+
+def any_below(loc: ObjectLocation) -> bool:
+    """True if at least one object has a key below ``loc``."""
+    import obstore
+
+    return any(len(chunk) for chunk in _first(obstore.list(loc.store(), chunk_size=1)))
 
 
 @dataclass(frozen=True)
