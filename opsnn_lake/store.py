@@ -825,7 +825,8 @@ def array_attrs(path: Location, gpath: str, name: str) -> dict[str, Any]:
 def has_group(path: Location, group: str) -> bool:
     """True if the store has the group ``group`` (its ``zarr.json`` exists)."""
     root = _root(path)
-    key = f"{group.strip('/')}/zarr.json"
+    group = group.strip("/")
+    key = f"{group}/zarr.json" if group else "zarr.json"
     if isinstance(root, ObjectLocation):
         return _objects.get_info(root, key) is not None
     return (root / key).is_file()
