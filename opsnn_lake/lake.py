@@ -256,6 +256,22 @@ def _register_default(register: bool | None) -> bool:
     return value not in ("0", "false", "no", "off")
 
 
+def _local_lake_path(path: str | os.PathLike[str]) -> Path:
+    """The absolute path of a local lake; a URL mangled by ``pathlib`` is refused.
+
+    ``Path("s3://bucket/lake")`` is ``s3:/bucket/lake``: a folder named ``s3:`` would be
+    created and written as if it were the bucket.
+    """
+    absolute = Path(path).absolute()
+    for part in Path(path).parts:
+        if part.endswith(":") and is_url(part):
+            raise InvalidArgumentError(
+                f"lake {str(path)!r}: the path has a part {part!r}, a URL passed through "
+                "pathlib.Path; give the URL as a string (s3://bucket/prefix) or a local path"
+            )
+    return absolute
+
+
 class Lake:
     """Open or create a lake directory.
 
@@ -333,7 +349,7 @@ class Lake:
                 f"Lake({str(path)!r}, storage_options=…): storage options apply to "
                 "s3:// lakes only; a local lake takes none"
             )
-        self.path = Path(path).absolute()
+        self.path = _local_lake_path(path)
         self.layout = LocalLayout(self.path)
         self.runs_dir = self.layout.runs_dir
         self.staging_dir = self.layout.staging_dir

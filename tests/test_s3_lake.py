@@ -64,6 +64,15 @@ def test_unsupported_urls_are_refused_and_create_nothing(url, tmp_path, monkeypa
         Lake(Path(url))  # a Path of a URL is no local folder either
 
 
+def test_a_url_mangled_by_pathlib_is_refused(tmp_path):
+    mangled = Path("s3://bucket/lake").absolute()  # /cwd/s3:/bucket/lake
+    with pytest.raises(InvalidArgumentError, match="pathlib"):
+        Lake(mangled)
+    with pytest.raises(InvalidArgumentError, match="pathlib"):
+        Lake(tmp_path / "gs:" / "lake")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_missing_bucket_and_foreign_prefix_are_clear_errors(s3_env, s3_bucket, tmp_path):
     with pytest.raises(NotALakeError, match="bucket 'no-such-bucket-x' does not exist"):
         Lake("s3://no-such-bucket-x/lake")
@@ -278,3 +287,15 @@ def test_scratch_dir_is_local_and_outside_the_bucket(s3_url):
     scratch = lake.scratch_dir()
     assert scratch.is_dir() and "s3:" not in str(scratch)
     assert os.access(scratch, os.W_OK)
+
+
+def test_of_two_commits_of_one_run_exactly_one_wins(s3_url, nest_block):
+    from opsnn_lake.storage.layout import ObjectLayout
+
+    lake = Lake(s3_url)
+    layout = ObjectLayout(lake.root)
+    first, second = layout.new_attempt("net-x"), layout.new_attempt("net-x")
+    records = [layout.record("net-x", a, {"run_id": "net-x"}, "0" * 64) for a in (first, second)]
+    assert layout.commit("net-x", records[0]) is not None
+    assert layout.commit("net-x", records[1]) is None  # If-None-Match: * refused it
+    assert obstore.get(lake.root.store(), "runs/net-x.json").bytes() == records[0]
