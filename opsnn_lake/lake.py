@@ -344,6 +344,10 @@ class Lake:
     ) -> None:
         self.mode = _checked_mode(mode, create)
         self.register = _register_default(register)
+        self._open(path, storage_options)
+
+    def _open(self, path: str | os.PathLike[str], storage_options: Any) -> None:
+        """Open (or create) the lake directory ``path``."""
         if storage_options is not None:
             raise InvalidArgumentError(
                 f"Lake({str(path)!r}, storage_options=…): storage options apply to "
@@ -504,7 +508,12 @@ class Lake:
         self._require_writable("lake.add")
         start = time.perf_counter() if started is None else started
         provenance = self._identified(nodes, provenance)
-        run_id = provenance.run_id()
+        return self._add(provenance.run_id(), nodes, provenance, start)
+
+    def _add(
+        self, run_id: str, nodes: Mapping[str, Node], provenance: Provenance, start: float
+    ) -> str:
+        """Write, publish and register one run of a lake directory."""
         final = self.store_path(run_id)
         if not self._inside(final):
             raise SchemaError(
@@ -703,7 +712,7 @@ class Lake:
         Returns
         -------
         Path
-            The file written.
+            ``path``, now holding the run in NWB.
 
         Raises
         ------
@@ -740,7 +749,7 @@ class Lake:
         Returns
         -------
         pathlib.Path
-            The file written.
+            The catalog YAML (absolute).
 
         Raises
         ------
@@ -810,7 +819,8 @@ class Lake:
         older_than : float, optional
             Count a staging entry as a left-over only once it is this old (seconds),
             for writers on other nodes, whose process ids mean nothing here. Default:
-            any entry of a process that is not running on this machine.
+            any entry of a process that is not running on this machine. For an
+            ``s3://`` lake: uncommitted write attempts this old (default 3600 s).
 
         Returns
         -------
@@ -827,6 +837,13 @@ class Lake:
         if repair:
             self._require_writable("check --repair")
         report = CheckReport()
+        self._check(report, repair=repair, deep=deep, progress=progress, older_than=older_than)
+        return report
+
+    def _check(
+        self, report: CheckReport, *, repair: bool, deep: bool, progress: bool, older_than: Any
+    ) -> None:
+        """:meth:`check` of a lake directory, into ``report``."""
         indexed = {row["run_id"]: row for row in self.index.rows()}  # before listing stores
         on_disk = {self.layout.run_of(p): p for p in self._stores()}
         new_rows, fixed_rows = self._check_stores(report, indexed, on_disk, deep, progress)
@@ -842,7 +859,6 @@ class Lake:
             for staged_path in report.staging_leftovers:
                 _remove(Path(staged_path))
             report.repaired = True
-        return report
 
     def _check_stores(
         self,

@@ -43,8 +43,6 @@ from opsnn_lake.index import RunIndex, row_from_attrs
 from opsnn_lake.lake import (
     CheckReport,
     Lake,
-    _checked_mode,
-    _register_default,
     _row_differences,
 )
 from opsnn_lake.marker import LAKE_MARKER, check_marker_content, marker_content
@@ -91,17 +89,8 @@ class ObjectLake(Lake):
         marker, or the mode does not create and there is no lake.
     """
 
-    def __init__(
-        self,
-        path: str | os.PathLike[str] = "lake",
-        *,
-        mode: str = "a",
-        create: bool | None = None,
-        register: bool | None = None,
-        storage_options: Mapping[str, Any] | None = None,
-    ) -> None:
-        self.mode = _checked_mode(mode, create)
-        self.register = _register_default(register)
+    def _open(self, path: str | os.PathLike[str], storage_options: Any) -> None:
+        """Open (or create) the lake at ``path``, an ``s3://`` URL."""
         text = os.fspath(path) if isinstance(path, os.PathLike) else str(path)
         self.root = parse_url(text, storage_options)
         self.bucket_layout = ObjectLayout(self.root)
@@ -231,16 +220,10 @@ class ObjectLake(Lake):
             return self.bucket_layout.absent(run_id)
         return self.bucket_layout.store(run_id, str(row["path"]))
 
-    def add_nodes(
-        self, nodes: Mapping[str, Node], provenance: Provenance, *, started: float | None = None
+    def _add(
+        self, run_id: str, nodes: Mapping[str, Node], provenance: Provenance, start: float
     ) -> str:
-        """Store and commit already laid-out nodes (the fast path of a simulator)."""
-        import time
-
-        self._require_writable("lake.add")
-        start = time.perf_counter() if started is None else started
-        provenance = self._identified(nodes, provenance)
-        run_id = provenance.run_id()
+        """Write one run under a fresh attempt prefix, then commit it (one create)."""
         if run_id in self:
             return run_id  # committed already: same content-derived id, nothing to do
         attempt = self.bucket_layout.new_attempt(run_id)
@@ -374,40 +357,20 @@ class ObjectLake(Lake):
         self._write_snapshot()
         return new
 
-    def check(
-        self,
-        *,
-        repair: bool = False,
-        deep: bool = False,
-        progress: bool = False,
-        older_than: float | None = None,
-    ) -> CheckReport:
-        """Verify every committed run and find uncommitted attempts; optionally mend.
+    def _check(
+        self, report: CheckReport, *, repair: bool, deep: bool, progress: bool, older_than: Any
+    ) -> None:
+        """:meth:`Lake.check` of a lake in a bucket, into ``report``.
 
-        Parameters
-        ----------
-        repair : bool
-            Delete left-over attempts, move the records of damaged runs (and of runs
-            whose store is gone) to ``quarantine/`` (their data is kept), rewrite
-            records whose row differs from the store, and write a fresh snapshot.
-        deep : bool
-            Also read every chunk and verify its checksum.
-        progress : bool
-            Show a progress bar over the runs.
-        older_than : float, optional
-            Seconds an uncommitted attempt must be old to count as a left-over
-            (default :data:`DEFAULT_LEFTOVER_AGE`: a live writer's attempt is spared).
-
-        Returns
-        -------
-        CheckReport
-            ``staging_leftovers`` lists uncommitted attempts (URLs),
-            ``rows_without_store`` runs whose record points to no objects.
+        Committed runs are verified like stores of a lake directory; uncommitted
+        attempts older than ``older_than`` seconds (default :data:`DEFAULT_LEFTOVER_AGE`,
+        so a live writer's attempt is spared) are ``staging_leftovers`` (URLs); runs
+        whose record names no objects are ``rows_without_store``. ``repair`` deletes the
+        left-overs, moves the records of damaged and store-less runs to
+        ``quarantine/`` (their data is kept), rewrites records whose row differs from
+        the store and writes a fresh snapshot.
         """
-        if repair:
-            self._require_writable("check --repair")
         age = DEFAULT_LEFTOVER_AGE if older_than is None else float(older_than)
-        report = CheckReport()
         self.refresh()
         # Attempts before records: a writer committing in between is then seen committed.
         attempts = self.bucket_layout.attempts()
@@ -420,7 +383,6 @@ class ObjectLake(Lake):
         report.staging_leftovers = [f"{self.root.url}/{a.key}" for a in leftovers]
         if repair:
             self._repair(report, contents, records, fixed, leftovers)
-        return report
 
     def _parsed_records(
         self, report: CheckReport, contents: Mapping[str, bytes | None]

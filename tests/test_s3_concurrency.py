@@ -13,7 +13,6 @@ import subprocess
 import sys
 import textwrap
 import time
-from pathlib import Path
 
 import obstore
 import pytest
@@ -28,7 +27,8 @@ WRITER = textwrap.dedent(
     import numpy as np, neo, quantities as pq
     from opsnn_lake import Lake
 
-    url, writer, first, count, go = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+    url, go = sys.argv[1], sys.argv[5]
+    writer, first, count = map(int, sys.argv[2:5])
     lake = Lake(url)
     print("ready", flush=True)
     while go != "-" and not Path(go).exists():
