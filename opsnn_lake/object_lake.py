@@ -116,11 +116,16 @@ class ObjectLake(Lake):
                 f"opsnn_lake.Lake({self.root.url!r})"
             )
         if objects.any_below(self.root):
-            raise NotALakeError(
-                f"{self.root.url}: holds objects and is not an OpSNN lake (no {LAKE_MARKER}); "
-                "refusing to write there. Give a new or empty prefix"
-            )
-        objects.create(self.root, LAKE_MARKER, marker_content())  # the same for everyone
+            content = objects.get(self.root, LAKE_MARKER)  # a concurrent creator's?
+            if content is None:
+                raise NotALakeError(
+                    f"{self.root.url}: holds objects and is not an OpSNN lake (no "
+                    f"{LAKE_MARKER}); refusing to write there. Give a new or empty prefix"
+                )
+            check_marker_content(content, where=where)
+            return
+        # Concurrent creators: one create wins, the others find the same marker.
+        objects.create(self.root, LAKE_MARKER, marker_content())
 
     # ------------------------------------------------------------------ the view
 
