@@ -85,7 +85,7 @@ def _uncommitted_attempts(url: str) -> set[str]:
 
 
 def test_four_writers_fifty_runs_each_all_searchable(s3_url):
-    Lake(s3_url)  # create the lake before the writers race for its marker
+    # no lake yet: the four writers race to create it, too
     procs = [_start(s3_url, w, 1000 * w, 50) for w in range(4)]
     for proc in procs:
         out, _ = proc.communicate(timeout=600)

@@ -6,6 +6,7 @@ real. Each result is compared with the same operation on a local lake.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -206,6 +207,14 @@ def test_edited_metadata_and_a_missing_manifest_are_corrupt(s3_url, nest_block):
     lake = Lake(s3_url)
     run_id = lake.add(nest_block, model="net", parameters={"g": 1.0}, seed=1)
     store = lake.store_path(run_id)
+    root = json.loads(bytes(obstore.get(store.store(), "zarr.json").bytes()))
+    entry = root["consolidated_metadata"]["metadata"]["segment000/exc/spike_time"]
+    entry["attributes"]["scale_factor"] = 0.5
+    obstore.put(store.store(), "zarr.json", json.dumps(root).encode())
+    with pytest.raises(CorruptStoreError, match="changed after writing") as err:
+        lake.open(run_id)
+    assert run_id in str(err.value) and "segment000/exc/spike_time" in str(err.value)
+    assert "segment000/exc/spike_time" in lake.check().damaged[run_id]
     obstore.delete(store.store(), "opsnn-manifest.json")
     with pytest.raises(CorruptStoreError, match="manifest"):
         lake.to_neo(run_id)
@@ -239,6 +248,20 @@ def test_analyses_on_s3_equal_local(both):
         np.testing.assert_allclose(got.values, want.values, rtol=1e-12, equal_nan=True)
     tree = an.firing_rate([remote.open(r) for r in remote.search().index]).compute()
     assert tree.size == got.size
+
+
+def test_lazy_reads_in_worker_processes_go_straight_to_the_bucket(both):
+    import dask
+
+    remote, local = both
+    run_id = remote.search().index[0]
+    with dask.config.set(scheduler="processes", num_workers=2):
+        # the stores and sources are pickled to the workers, which open their own client
+        values = remote.open(run_id)["segment000/exc/spike_time"].compute().values
+        rate = an.firing_rate(remote.search(), lake=remote).compute()
+    np.testing.assert_array_equal(values, local.open(run_id)["segment000/exc/spike_time"].values)
+    want = an.firing_rate(local.search(), lake=local).compute()
+    np.testing.assert_allclose(rate.values, want.values, rtol=1e-12)
 
 
 def test_cli_on_an_s3_lake(both, tmp_path, capsys):
