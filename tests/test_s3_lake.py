@@ -86,7 +86,9 @@ def test_missing_bucket_and_foreign_prefix_are_clear_errors(s3_env, s3_bucket, t
         Lake(tmp_path / "lake", storage_options={"region": "x"})
 
 
-def test_storage_options_instead_of_environment(s3_env, s3_bucket, monkeypatch):
+def test_storage_options_instead_of_environment(
+    s3_env, s3_bucket, monkeypatch, tmp_path, nest_block
+):
     for name in s3_env:
         monkeypatch.delenv(name)
     options = {
@@ -98,7 +100,16 @@ def test_storage_options_instead_of_environment(s3_env, s3_bucket, monkeypatch):
     }
     lake = Lake(f"s3://{s3_bucket}/lake", storage_options=options)
     assert isinstance(lake, ObjectLake) and len(lake) == 0
+    run_id = lake.add(nest_block, model="net", parameters={"g": 1.0}, seed=1)
     assert Lake(f"s3://{s3_bucket}/lake", mode="r", storage_options=options).read_only
+    # the catalog entry carries the URL and the options (the environment has none)
+    import intake
+
+    text = lake.write_catalog(tmp_path / "lake.yaml").read_text()
+    assert "storage_options" in text and s3_env["AWS_ENDPOINT_URL"] in text
+    cat = intake.open_catalog(str(tmp_path / "lake.yaml"))["lake"]
+    assert list(cat) == [run_id]
+    assert cat[run_id].to_dask()["segment000/exc"].spike_count.sum().compute() > 0
 
 
 def test_add_search_open_to_neo_equal_a_local_lake(both, nest_block):
@@ -322,3 +333,30 @@ def test_of_two_commits_of_one_run_exactly_one_wins(s3_url, nest_block):
     assert layout.commit("net-x", records[0]) is not None
     assert layout.commit("net-x", records[1]) is None  # If-None-Match: * refused it
     assert obstore.get(lake.root.store(), "runs/net-x.json").bytes() == records[0]
+
+
+def test_check_cli_finds_and_repairs_an_uncommitted_attempt(s3_url, nest_block, capsys):
+    from opsnn_lake import store
+    from opsnn_lake.cli import main
+    from opsnn_lake.storage.layout import ObjectLayout
+
+    lake = Lake(s3_url)
+    lake.add(nest_block, model="net", parameters={"g": 1.0}, seed=1)
+    attempt = ObjectLayout(lake.root).new_attempt("net-orphan")  # a writer killed mid-way
+    store.write_store(attempt, block_to_nodes(nest_block, where="t"), {"run_id": "net-orphan"})
+    assert main(["check", "--lake", s3_url]) == 0  # younger than an hour: a live writer's
+    assert main(["check", "--lake", s3_url, "--older-than", "0"]) == 1
+    assert attempt.url in capsys.readouterr().out
+    assert main(["check", "--lake", s3_url, "--repair", "--older-than", "0"]) == 0
+    assert not attempt.exists()
+    assert main(["check", "--lake", s3_url, "--older-than", "0"]) == 0
+    assert len(Lake(s3_url, mode="r")) == 1
+
+
+def test_local_staging_left_overs_can_wait_for_an_age(tmp_path):
+    lake = Lake(tmp_path / "lake")
+    orphan = lake.staging_dir / "net-x.999999999.abcd1234"  # a process that cannot exist
+    orphan.mkdir()
+    assert lake.check().staging_leftovers == [str(orphan)]
+    assert lake.check(older_than=3600).staging_leftovers == []
+    assert lake.check(repair=True, older_than=0).repaired and not orphan.exists()
