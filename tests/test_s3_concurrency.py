@@ -20,19 +20,12 @@ import pytest
 from opsnn_lake import Lake
 from opsnn_lake.storage.objects import parse_url
 
-WRITER = textwrap.dedent(
+BLOCKS = textwrap.dedent(
     """
-    import sys, time
+    import os, sys, time
     from pathlib import Path
     import numpy as np, neo, quantities as pq
     from opsnn_lake import Lake
-
-    url, go = sys.argv[1], sys.argv[5]
-    writer, first, count = map(int, sys.argv[2:5])
-    lake = Lake(url)
-    print("ready", flush=True)
-    while go != "-" and not Path(go).exists():
-        time.sleep(0.01)
 
     def block(i):
         rng = np.random.default_rng(i)
@@ -46,10 +39,43 @@ WRITER = textwrap.dedent(
         b = neo.Block(name=f"run {i}")
         b.segments.append(seg)
         return b
+    """
+)
 
+WRITER = BLOCKS + textwrap.dedent(
+    """
+    url, go = sys.argv[1], sys.argv[5]
+    writer, first, count = map(int, sys.argv[2:5])
+    lake = Lake(url)
+    print("ready", flush=True)
+    while go != "-" and not Path(go).exists():
+        time.sleep(0.01)
     for i in range(first, first + count):
         run_id = lake.add(block(i), model="w", parameters={"i": i}, seed=i)
         print("added", run_id, flush=True)
+    """
+)
+
+# Imports once, then forks a writer per line read (its first run number) and prints
+# the writer's pid: thirty killed writers without thirty interpreter start-ups. The
+# parent never touches the bucket, so each child opens its own client.
+FORKER = BLOCKS + textwrap.dedent(
+    """
+    url = sys.argv[1]
+    for line in sys.stdin:
+        pid = os.fork()
+        if pid == 0:
+            lake = Lake(url)
+            first = int(line)
+            for i in range(first, first + 1000):
+                lake.add(block(i), model="w", parameters={"i": i}, seed=i)
+            os._exit(0)
+        print(pid, flush=True)
+        try:
+            while os.waitpid(-1, os.WNOHANG)[0]:
+                pass  # reap the writers killed so far
+        except ChildProcessError:
+            pass
     """
 )
 
@@ -120,25 +146,32 @@ def test_two_writers_of_the_same_runs_commit_each_once(s3_url, tmp_path):
 def test_writers_killed_at_30_moments_leave_no_partial_run(s3_url):
     Lake(s3_url)
     rng = random.Random(20261201)
-    kills = 0
-    first = 0
-    while kills < 30:
-        batch = [_start(s3_url, w, first + 100 * w, 100) for w in range(6)]
-        first += 1000
-        for proc in batch:
-            _wait_ready(proc)
-        for proc in batch:
-            time.sleep(rng.uniform(0.0, 0.4))
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
-            kills += 1
-            if proc.stdout is not None:
-                proc.stdout.close()
+    forker = subprocess.Popen(
+        [sys.executable, "-c", FORKER, s3_url],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    assert forker.stdin is not None and forker.stdout is not None
+    try:
+        for kill in range(30):
+            forker.stdin.write(f"{kill * 1000}\n")
+            forker.stdin.flush()
+            pid = int(forker.stdout.readline())
+            time.sleep(rng.uniform(0.02, 0.5))  # opening, writing, committing, between runs
+            os.kill(pid, signal.SIGKILL)
+        forker.stdin.close()
+        assert forker.wait(timeout=60) == 0
+    finally:
+        if forker.poll() is None:
+            os.killpg(forker.pid, signal.SIGKILL)
+        forker.stdout.close()
     lake = Lake(s3_url)
     visible = list(lake.search().index)
-    for run_id in visible:  # every committed run is complete
+    for run_id in rng.sample(visible, min(10, len(visible))):  # committed runs read whole
         lake.to_neo(run_id)
-    report = lake.check(older_than=0)
+    report = lake.check(older_than=0)  # and every committed run is complete
     assert not report.damaged and not report.bad_stores and not report.rows_without_store
     leftovers = _uncommitted_attempts(s3_url)
     assert set(report.staging_leftovers) == leftovers
