@@ -36,11 +36,14 @@ from intake.source.base import DataSource, Schema
 from opsnn_lake.errors import CorruptStoreError, RunNotFoundError, SchemaError
 from opsnn_lake.index import FIXED_COLUMNS, RunIndex, open_lake_index
 from opsnn_lake.marker import check_lake_dir
+from opsnn_lake.storage.objects import ObjectLocation, is_url, parse_url
 
 if TYPE_CHECKING:
     import neo
     import pandas as pd
     import xarray as xr
+
+    from opsnn_lake.object_lake import ObjectLake
 
 __all__ = [
     "LakeCatalog",
@@ -75,6 +78,31 @@ def _local_path(value: Any, *, what: str) -> Path:
     return Path(os.path.normpath(value))
 
 
+def _location(
+    value: Any, *, what: str, storage_options: Mapping[str, Any] | None = None
+) -> Path | ObjectLocation:
+    """A store or lake given as a path, an ``s3://`` URL or an ObjectLocation."""
+    if isinstance(value, ObjectLocation):
+        return value
+    if isinstance(value, str) and is_url(value) and not value.startswith("file://"):
+        return parse_url(value, storage_options)
+    return _local_path(value, what=what)
+
+
+def _store_of(lake: Path | ObjectLocation, rel: str, run_id: Any) -> Path | ObjectLocation:
+    """The store an index row's path names (an object location knows its run)."""
+    if isinstance(lake, ObjectLocation):
+        return lake.child(str(rel), run_id=None if run_id is None else str(run_id))
+    return lake / rel
+
+
+def _require_store(path: Path | ObjectLocation, hint: str) -> None:
+    from opsnn_lake.store import has_group
+
+    if not has_group(path, ""):
+        raise RunNotFoundError(f"{path}: the run's store is missing; run `opsnn-lake check`{hint}")
+
+
 def _plain_criteria(criteria: Mapping[str, Any]) -> dict[str, Any]:
     """numpy values as the Python ones they hold (numpy is imported only if in use)."""
 
@@ -93,7 +121,7 @@ def _plain_criteria(criteria: Mapping[str, Any]) -> dict[str, Any]:
 # --------------------------------------------------------------------------- one run
 
 
-def _check_holds_run(path: Path, run_id: Any) -> None:
+def _check_holds_run(path: Path | ObjectLocation, run_id: Any) -> None:
     """The store an index row points to must hold that run (an edited ``path`` must not
     serve one run's data under another's id)."""
     from opsnn_lake.store import read_root_attrs
@@ -109,15 +137,17 @@ def _check_holds_run(path: Path, run_id: Any) -> None:
 
 
 def _open_group(
-    path: Path,
+    path: Path | ObjectLocation,
     group: str,
     *,
     variables: Sequence[str] | None,
     chunks: Any,
 ) -> xr.Dataset:
     """One group of a store as a lazy Dataset (dask arrays), or a clear error."""
+    from opsnn_lake.store import has_group
+
     group = group.strip("/")
-    if not (path / group / "zarr.json").is_file():
+    if not has_group(path, group):
         from opsnn_lake.store import open_tree
 
         groups = [g.lstrip("/") for g in open_tree(path).groups if g != "/"]
@@ -139,8 +169,8 @@ class RunSource(DataSource):  # type: ignore[misc]  # intake is untyped: its bas
 
     Parameters
     ----------
-    path : path-like
-        The run's store directory.
+    path : path-like or str
+        The run's store directory, or its ``s3://`` URL.
     group : str, optional
         A group of the store (``"segment000/exc"``): :meth:`to_dask` then gives that
         group's :class:`xarray.Dataset`; by default the whole store as a DataTree.
@@ -150,6 +180,8 @@ class RunSource(DataSource):  # type: ignore[misc]  # intake is untyped: its bas
         dask chunks; by default the store's own chunks.
     metadata : dict, optional
         The run's index row (parameters under their bare names).
+    storage_options : dict, optional
+        Options of the object-store client for an ``s3://`` store (else ``AWS_*``).
     """
 
     name = "opsnn_lake_run"
@@ -166,18 +198,20 @@ class RunSource(DataSource):  # type: ignore[misc]  # intake is untyped: its bas
         metadata: Mapping[str, Any] | None = None,
         storage_options: Mapping[str, Any] | None = None,
     ) -> None:
-        self.path = _local_path(path, what="RunSource path")
+        where = _location(path, what="RunSource path", storage_options=storage_options)
+        if isinstance(where, ObjectLocation):
+            where = ObjectLocation(
+                where.bucket, where.key, where.options, (metadata or {}).get("run_id")
+            )
+        self.path = where
         self.group = group
         self.variables = None if variables is None else list(variables)
         self.chunks = chunks
         self._data: Any = None
         super().__init__(storage_options=storage_options, metadata=dict(metadata or {}))
 
-    def _existing(self) -> Path:
-        if not (self.path / "zarr.json").is_file():
-            raise RunNotFoundError(
-                f"{self.path}: the run's store is missing; run `opsnn-lake check` on its lake"
-            )
+    def _existing(self) -> Path | ObjectLocation:
+        _require_store(self.path, " on its lake")
         return self.path
 
     def _open(self) -> Any:
@@ -279,12 +313,15 @@ class RunEntry(CatalogEntry):  # type: ignore[misc]  # intake is untyped: its ba
 
     def _args(self) -> dict[str, Any]:
         cat = self._catalog
-        return {
-            "path": str(cat.lake_dir / self._row["path"]),
+        args = {
+            "path": str(_store_of(cat.lake_dir, self._row["path"], None)),
             "group": cat.group,
             "variables": cat.variables,
             "chunks": cat.chunks,
         }
+        if isinstance(cat.lake_dir, ObjectLocation) and cat.lake_dir.options:
+            args["storage_options"] = cat.lake_dir.storage_options
+        return args
 
     def describe(self) -> dict[str, Any]:
         """The entry as intake describes entries (args, metadata = the index row)."""
@@ -348,8 +385,10 @@ class LakeCatalog(Catalog):  # type: ignore[misc]  # intake is untyped: its base
 
     Parameters
     ----------
-    lake : path-like
-        The lake directory (in the YAML: ``"{{ CATALOG_DIR }}../lake"``).
+    lake : path-like, str or ObjectLake
+        The lake directory (in the YAML: ``"{{ CATALOG_DIR }}../lake"``), or its
+        ``s3://bucket/prefix`` URL (read through a read-only
+        :class:`~opsnn_lake.object_lake.ObjectLake` view).
     criteria : list, optional
         Search terms ``[key, op, value]`` (see :func:`opsnn_lake.index.criteria_terms`);
         made by :meth:`search`, rarely given by hand.
@@ -359,6 +398,8 @@ class LakeCatalog(Catalog):  # type: ignore[misc]  # intake is untyped: its base
         Default variables kept from ``group``.
     chunks : dict, optional
         dask chunks; by default the stores' own.
+    storage_options : dict, optional
+        For an ``s3://`` lake: the object-store client's options (else ``AWS_*``).
     **kwargs
         Passed to :class:`intake.catalog.Catalog` (``name``, ``metadata``…).
 
@@ -387,11 +428,12 @@ class LakeCatalog(Catalog):  # type: ignore[misc]  # intake is untyped: its base
 
     def __init__(
         self,
-        lake: str | os.PathLike[str] = "lake",
+        lake: str | os.PathLike[str] | ObjectLake = "lake",
         criteria: Sequence[Sequence[Any]] | None = None,
         group: str | None = None,
         variables: Sequence[str] | None = None,
         chunks: Any = None,
+        storage_options: Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         # Everything is set before Catalog.__init__, which builds the entries container,
@@ -399,8 +441,14 @@ class LakeCatalog(Catalog):  # type: ignore[misc]  # intake is untyped: its base
         # look-ups (so a typo would query the index for a run of that name).
         where = kwargs.get("metadata", {}) or {}
         source = f" (catalog in {where['catalog_dir']})" if "catalog_dir" in where else ""
-        self._lake_dir = check_lake_dir(_local_path(lake, what=f"argument 'lake'{source}"))
-        self._index = open_lake_index(self._lake_dir)
+        self._lake_dir: Path | ObjectLocation
+        self._view = _object_view(lake, storage_options)
+        if self._view is not None:
+            self._lake_dir = self._view.root
+            self._index = self._view.index
+        else:
+            self._lake_dir = check_lake_dir(_local_path(lake, what=f"argument 'lake'{source}"))
+            self._index = open_lake_index(self._lake_dir)
         if criteria is not None and (
             isinstance(criteria, str | Mapping)
             or not all(isinstance(t, Sequence) and not isinstance(t, str) for t in criteria)
@@ -524,8 +572,8 @@ class LakeCatalog(Catalog):  # type: ignore[misc]  # intake is untyped: its base
     # ------------------------------------------------------------ properties
 
     @property
-    def lake_dir(self) -> Path:
-        """The lake directory (absolute)."""
+    def lake_dir(self) -> Path | ObjectLocation:
+        """The lake directory (absolute), or the bucket prefix of an object lake."""
         return self._lake_dir
 
     @property
@@ -610,12 +658,14 @@ class LakeCatalog(Catalog):  # type: ignore[misc]  # intake is untyped: its base
             from opsnn_lake import studies
 
             criteria = dict(criteria)
+            if isinstance(self._lake_dir, ObjectLocation):
+                raise SchemaError(f"{self._lake_dir}: explore studies live in local lakes only")
             criteria["run_id"] = studies.run_ids(self._lake_dir, criteria.pop("study"))
         terms = self._index.terms(_plain_criteria(criteria))
         if text:
             terms.insert(0, ["run_id", "contains", str(text)])
         new = type(self)(
-            str(self._lake_dir),
+            self._view if self._view is not None else str(self._lake_dir),
             criteria=self.criteria + terms,
             group=self._group,
             variables=self._variables,
@@ -643,14 +693,12 @@ class LakeCatalog(Catalog):  # type: ignore[misc]  # intake is untyped: its base
     ) -> list[xr.Dataset]:
         from concurrent.futures import ThreadPoolExecutor
 
-        paths = [self._lake_dir / p for p in frame["path"]]
+        paths = [
+            _store_of(self._lake_dir, p, r) for p, r in zip(frame["path"], frame.index, strict=True)
+        ]
 
-        def one(path: Path, run_id: str) -> xr.Dataset:
-            if not (path / "zarr.json").is_file():
-                raise RunNotFoundError(
-                    f"{path}: a run's store is missing; run `opsnn-lake check --lake "
-                    f"{self._lake_dir}`"
-                )
+        def one(path: Path | ObjectLocation, run_id: str) -> xr.Dataset:
+            _require_store(path, f" --lake {self._lake_dir}")
             _check_holds_run(path, run_id)
             return _open_group(path, group, variables=variables, chunks=chunks)
 
@@ -710,24 +758,7 @@ class LakeCatalog(Catalog):  # type: ignore[misc]  # intake is untyped: its base
         if frame.empty:
             return xr.Dataset(coords={"run": np.array([], dtype=object)})
         datasets = self._open_all(frame, group, variables, chunks or self._chunks)
-        positional: set[str] = set()
-        labelled = []
-        for ds in datasets:
-            # Ragged dims have no labels and differ between runs; label them by position
-            # so concat pads instead of refusing, then drop the labels again.
-            free = {d: np.arange(n) for d, n in ds.sizes.items() if d not in ds.indexes}
-            positional.update(map(str, free))  # zarr dimension names are strings
-            labelled.append(ds.assign_coords(free))
-        combined = xr.concat(
-            labelled,
-            dim="run",
-            data_vars="all",
-            coords="all",  # per-unit coordinates may differ between runs: keep each
-            join="outer",
-            combine_attrs="drop_conflicts",
-        )
-        combined = combined.drop_vars(sorted(positional))
-        return combined.assign_coords(
+        return _concat_runs(datasets).assign_coords(
             {"run": frame.index.to_numpy(), **self._parameter_coords(frame)}
         )
 
@@ -755,9 +786,9 @@ class LakeCatalog(Catalog):  # type: ignore[misc]  # intake is untyped: its base
             if group is not None:
                 nodes[f"/{run_id}"] = datasets[i].assign_coords(scalars)
                 continue
-            path = self._lake_dir / frame["path"].iloc[i]
-            _check_holds_run(path, run_id)
-            tree = open_tree(path, chunks=chunks or self._chunks)
+            store = _store_of(self._lake_dir, frame["path"].iloc[i], run_id)
+            _check_holds_run(store, run_id)
+            tree = open_tree(store, chunks=chunks or self._chunks)
             for path, node in tree.subtree_with_keys:
                 key = f"/{run_id}" if path == "." else f"/{run_id}/{path}"
                 ds = node.to_dataset(inherit=False)
@@ -765,21 +796,67 @@ class LakeCatalog(Catalog):  # type: ignore[misc]  # intake is untyped: its base
         return xr.DataTree.from_dict(nodes)
 
 
+def _concat_runs(datasets: Sequence[xr.Dataset]) -> xr.Dataset:
+    """Datasets of one group of several runs, stacked along a new ``run`` dimension.
+
+    Ragged dims have no labels and differ between runs; they are labelled by position
+    so that ``concat`` pads instead of refusing, then the labels are dropped again.
+    """
+    import numpy as np
+    import xarray as xr
+
+    positional: set[str] = set()
+    labelled = []
+    for ds in datasets:
+        free = {d: np.arange(n) for d, n in ds.sizes.items() if d not in ds.indexes}
+        positional.update(map(str, free))  # zarr dimension names are strings
+        labelled.append(ds.assign_coords(free))
+    combined = xr.concat(
+        labelled,
+        dim="run",
+        data_vars="all",
+        coords="all",  # per-unit coordinates may differ between runs: keep each
+        join="outer",
+        combine_attrs="drop_conflicts",
+    )
+    return combined.drop_vars(sorted(positional))
+
+
+def _object_view(lake: Any, storage_options: Mapping[str, Any] | None) -> ObjectLake | None:
+    """The read-only view of an object lake named by ``lake`` (None for a local lake)."""
+    from opsnn_lake.storage.objects import is_url as _is_url
+
+    if type(lake).__name__ == "ObjectLake":
+        return lake  # type: ignore[no-any-return]  # a search's parent view, shared
+    if isinstance(lake, str) and _is_url(lake) and not lake.startswith("file://"):
+        from opsnn_lake.object_lake import ObjectLake
+
+        return ObjectLake(lake, mode="r", storage_options=storage_options)
+    return None
+
+
 # --------------------------------------------------------------------------- the YAML
 
 
 def catalog_text(
-    lake: str | os.PathLike[str], catalog_dir: str | os.PathLike[str], name: str
+    lake: str | os.PathLike[str] | ObjectLocation, catalog_dir: str | os.PathLike[str], name: str
 ) -> str:
     """The YAML of a catalog in ``catalog_dir`` with one entry ``name`` for ``lake``.
 
-    The lake is given relative to the catalog's folder through intake's
+    A local lake is given relative to the catalog's folder through intake's
     ``{{ CATALOG_DIR }}`` (absolute, with a trailing slash), so the repository and
-    its lake can move together.
+    its lake can move together; an object lake by its URL and storage options.
     """
     import yaml
 
-    rel = os.path.relpath(Path(lake).absolute(), Path(catalog_dir).absolute())
+    if isinstance(lake, ObjectLocation):
+        args: dict[str, Any] = {"lake": lake.url}
+        if lake.options:
+            args["storage_options"] = lake.storage_options
+        rel = lake.url
+    else:
+        rel = os.path.relpath(Path(lake).absolute(), Path(catalog_dir).absolute())
+        args = {"lake": "{{ CATALOG_DIR }}" + Path(rel).as_posix()}
     doc = {
         # No "version" key anywhere: intake reads a version above 1 as a v2 catalog.
         "metadata": {"generated_by": GENERATED_BY, "catalog_format": CATALOG_FORMAT},
@@ -789,7 +866,7 @@ def catalog_text(
                 "description": (
                     f"OpSNN lake {rel}: runs by parameters (.search), lazy xarray (.to_dask)"
                 ),
-                "args": {"lake": "{{ CATALOG_DIR }}" + Path(rel).as_posix()},
+                "args": args,
             }
         },
     }
@@ -826,7 +903,7 @@ def _check_ours(path: Path) -> None:
 
 
 def write_catalog(
-    lake: str | os.PathLike[str],
+    lake: str | os.PathLike[str] | ObjectLocation,
     path: str | os.PathLike[str] = "catalogs/lake.yaml",
     *,
     name: str = "lake",
@@ -835,9 +912,11 @@ def write_catalog(
 
     Parameters
     ----------
-    lake : path-like
+    lake : path-like or ObjectLocation
         The lake directory. It may not exist yet (the catalog then opens once it
-        does), but an existing directory must be a lake.
+        does), but an existing directory must be a lake. Or an object lake's location
+        (its URL and storage options go into the YAML: prefer ``AWS_*`` variables
+        for credentials, which stay out of the file).
     path : path-like
         The YAML file (default ``catalogs/lake.yaml``); parent folders are created.
     name : str
@@ -858,9 +937,13 @@ def write_catalog(
     """
     if not isinstance(name, str) or not name or "." in name or name != name.strip():
         raise SchemaError(f"catalog entry name {name!r}: expected a non-empty name without dots")
-    lake_dir = Path(lake).absolute()
-    if lake_dir.exists():
-        check_lake_dir(lake_dir)
+    lake_dir: Path | ObjectLocation
+    if isinstance(lake, ObjectLocation) or (isinstance(lake, str) and is_url(lake)):
+        lake_dir = lake if isinstance(lake, ObjectLocation) else parse_url(lake)
+    else:
+        lake_dir = Path(lake).absolute()
+        if lake_dir.exists():
+            check_lake_dir(lake_dir)
     path = Path(path).absolute()
     text = catalog_text(lake_dir, path.parent, name)
     if path.exists():

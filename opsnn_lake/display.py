@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from opsnn_lake.index import FIXED_COLUMNS
+from opsnn_lake.storage.objects import ObjectLocation, is_url, parse_url
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -126,17 +127,37 @@ def model_units(provenance: Mapping[str, Any]) -> dict[str, str]:
     return {}
 
 
-def _root_attrs_json(store: Path) -> dict[str, Any]:
-    # The root zarr.json holds the attributes inline; json is all a repr needs (no zarr).
+def _store_ref(where: str | os.PathLike[str] | ObjectLocation) -> Path | ObjectLocation:
+    """A folder, or a bucket prefix (``s3://`` text is parsed)."""
+    if isinstance(where, ObjectLocation):
+        return where
+    if isinstance(where, str) and is_url(where):
+        return parse_url(where)
+    return Path(where)
+
+
+def _node_json(node: Path | ObjectLocation) -> Any:
+    """A node's ``zarr.json`` as JSON, unverified (None if unreadable: a repr never raises)."""
     try:
-        meta = json.loads((store / "zarr.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
+        if isinstance(node, ObjectLocation):
+            from opsnn_lake.storage import objects
+
+            return json.loads(objects.get(node, "zarr.json") or b"")
+        return json.loads((node / "zarr.json").read_text(encoding="utf-8"))
+    except Exception:  # OSError, bad JSON, or any error of an object store's client
+        return None
+
+
+def _root_attrs_json(store: Path | ObjectLocation) -> dict[str, Any]:
+    # The root zarr.json holds the attributes inline; json is all a repr needs (no zarr).
+    meta = _node_json(store)
     attrs = meta.get("attributes") if isinstance(meta, dict) else None
     return attrs if isinstance(attrs, dict) else {}
 
 
-def units_of_runs(lake_dir: str | os.PathLike[str], frame: pd.DataFrame) -> dict[str, str]:
+def units_of_runs(
+    lake_dir: str | os.PathLike[str] | ObjectLocation, frame: pd.DataFrame
+) -> dict[str, str]:
     """Parameter units of the runs of ``frame`` (an index table): one store per model read."""
     units: dict[str, str] = {}
     if frame.empty or "path" not in frame.columns:
@@ -144,7 +165,7 @@ def units_of_runs(lake_dir: str | os.PathLike[str], frame: pd.DataFrame) -> dict
     models = frame["model"] if "model" in frame.columns else None
     firsts = frame.groupby(models, dropna=False).head(1) if models is not None else frame.head(1)
     for rel in firsts["path"]:
-        prov = _root_attrs_json(Path(lake_dir) / rel).get("provenance") or {}
+        prov = _root_attrs_json(_store_ref(lake_dir) / str(rel)).get("provenance") or {}
         for name, unit in model_units(prov).items():
             units.setdefault(name, unit)
     return units
@@ -154,8 +175,8 @@ def units_of_sources(sources: Iterable[Any]) -> dict[str, str]:
     """Parameter units from runs given as store paths or opened DataTrees (one per model)."""
     units: dict[str, str] = {}
     for source in sources:
-        if isinstance(source, str | os.PathLike):
-            prov = _root_attrs_json(Path(source)).get("provenance") or {}
+        if isinstance(source, str | os.PathLike | ObjectLocation):
+            prov = _root_attrs_json(_store_ref(source)).get("provenance") or {}
         else:
             prov = dict(getattr(source, "attrs", {}).get("provenance") or {})
         for name, unit in model_units(prov).items():
@@ -424,11 +445,8 @@ class RunSummary:
     provenance: dict[str, Any]
 
 
-def _shape(array_dir: Path) -> tuple[int, ...] | None:
-    try:
-        meta = json.loads((array_dir / "zarr.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
+def _shape(array_dir: Path | ObjectLocation) -> tuple[int, ...] | None:
+    meta = _node_json(array_dir)
     shape = meta.get("shape") if isinstance(meta, dict) else None
     return tuple(int(n) for n in shape) if isinstance(shape, list) else None
 
@@ -443,9 +461,11 @@ def _flat(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def summarize_run(path: str | os.PathLike[str], row: Mapping[str, Any] | None = None) -> RunSummary:
+def summarize_run(
+    path: str | os.PathLike[str] | ObjectLocation, row: Mapping[str, Any] | None = None
+) -> RunSummary:
     """Summarise one run store (metadata files only: no array is read)."""
-    store = Path(path)
+    store = _store_ref(path)
     attrs = _root_attrs_json(store)
     prov = attrs.get("provenance") or {}
     summary = attrs.get("summary") or {}
@@ -468,7 +488,7 @@ def summarize_run(path: str | os.PathLike[str], row: Mapping[str, Any] | None = 
                 )
             )
     row = dict(row or {})
-    from_store = sum(f.stat().st_size for f in store.rglob("*") if f.is_file()) if not row else 0
+    from_store = 0 if row else _store_size(store)
     return RunSummary(
         run_id=str(attrs.get("run_id", row.get("run_id", store.name))),
         path=str(store),
@@ -484,6 +504,14 @@ def summarize_run(path: str | os.PathLike[str], row: Mapping[str, Any] | None = 
         units=model_units(prov),
         provenance=prov,
     )
+
+
+def _store_size(store: Path | ObjectLocation) -> int:
+    if isinstance(store, ObjectLocation):
+        from opsnn_lake.store import store_bytes
+
+        return store_bytes(store)
+    return sum(f.stat().st_size for f in store.rglob("*") if f.is_file())
 
 
 def _provenance_rows(run: RunSummary) -> list[tuple[str, str]]:

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -176,23 +175,19 @@ def open_lake_index(lake_dir: str | Path) -> RunIndex:
         If the lake has stores but ``index.sqlite`` is missing or empty (0 bytes): that
         is a lost index, not an empty lake; the message says how to rebuild it.
     """
-    lake_dir = Path(lake_dir)
-    db = lake_dir / "index.sqlite"
+    from opsnn_lake.storage.layout import LocalLayout
+
+    layout = LocalLayout(Path(lake_dir))
+    db = layout.index_path
     missing = not db.is_file() or db.stat().st_size == 0
     if missing:
-        runs = lake_dir / "runs"
-        n_stores = 0
-        if runs.is_dir():
-            with os.scandir(runs) as entries:
-                n_stores = sum(
-                    1 for e in entries if e.name.endswith(".zarr") and not e.is_symlink()
-                )
+        n_stores = layout.count_stores()
         if n_stores:
             what = "is missing" if not db.exists() else "is empty (0 bytes)"
             raise IndexMissingError(
-                f"{db}: the lake index {what}, but {runs} holds {n_stores} store(s); "
-                f"rebuild the index with `opsnn-lake reindex --lake {lake_dir}` (as a user "
-                "who may write the lake)"
+                f"{db}: the lake index {what}, but {layout.runs_dir} holds {n_stores} "
+                f"store(s); rebuild the index with `opsnn-lake reindex --lake {lake_dir}` "
+                "(as a user who may write the lake)"
             )
     return RunIndex(db, read_only=True, empty_ok=missing)
 
@@ -368,6 +363,56 @@ class RunIndex:
         except BaseException:
             self._close_quietly()
             raise
+
+    @classmethod
+    def in_memory(cls, name: str, snapshot: bytes | None = None) -> RunIndex:
+        """An index held in memory: the view of a lake in a bucket.
+
+        Parameters
+        ----------
+        name : str
+            What messages call it (the lake's URL).
+        snapshot : bytes, optional
+            A serialised index (``serialize()`` of another view) to start from; one
+            that cannot be read (damaged, other version) is ignored: the view is
+            derived data, rebuilt from the commit records.
+        """
+        index = cls.__new__(cls)
+        index.path = Path(name)
+        index.read_only = False
+        index._types = None
+        index._state = None
+        index._live = False
+        conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+        if snapshot:
+            try:
+                conn.deserialize(snapshot)
+                if index._check_version(conn) != INDEX_VERSION:
+                    raise sqlite3.DatabaseError("another index version")
+            except (sqlite3.DatabaseError, LakeError):
+                conn.close()
+                conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+        index._conn = conn
+        index._create()
+        conn.execute("CREATE TABLE IF NOT EXISTS stamps (run_id TEXT PRIMARY KEY, stamp TEXT)")
+        return index
+
+    def serialize(self) -> bytes:
+        """The whole database as bytes (what :meth:`in_memory` starts from)."""
+        return self._conn.serialize()
+
+    def stamps(self) -> dict[str, str]:
+        """run id → stamp of the record each row of an in-memory view came from."""
+        return dict(self._conn.execute("SELECT run_id, stamp FROM stamps").fetchall())
+
+    def set_stamps(self, stamps: Mapping[str, str | None]) -> None:
+        """Remember (or, with None, forget) the record stamps of rows of a view."""
+        with self._write() as conn:
+            for run_id, stamp in stamps.items():
+                if stamp is None:
+                    conn.execute("DELETE FROM stamps WHERE run_id = ?", (run_id,))
+                else:
+                    conn.execute("INSERT OR REPLACE INTO stamps VALUES (?, ?)", (run_id, stamp))
 
     def _connect_read_only(self, *, empty_ok: bool) -> sqlite3.Connection:
         if not self.path.is_file():

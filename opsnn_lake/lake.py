@@ -1,12 +1,9 @@
-"""A lake: a directory of run stores plus the index that finds them.
+"""A lake: a directory (or a bucket prefix) of run stores plus the index that finds them.
 
-Layout::
-
-    <lake>/lake.json          marker: format name and version (refuses foreign dirs)
-    <lake>/runs/<id>.zarr     published stores (the source of truth)
-    <lake>/staging/           stores being written (<id>.<pid>.<random>), never read
-    <lake>/index.sqlite       one row per run (derived; rebuilt by :meth:`Lake.reindex`)
-    <lake>/quarantine/        damaged stores moved aside by ``check --repair`` (never read)
+The layout — ``runs/<id>.zarr``, ``staging/``, ``index.sqlite``, ``quarantine/`` in a
+directory; attempts, commit records and an index snapshot in a bucket — is named in
+:mod:`opsnn_lake.storage.layout` alone. ``Lake("s3://bucket/prefix")`` gives an
+:class:`~opsnn_lake.object_lake.ObjectLake`, the same API on object storage.
 
 Adding a run writes its store into ``staging/``, publishes it with one ``rename`` into
 ``runs/`` and only then inserts its index row; readers search the index, so they see a
@@ -23,7 +20,7 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -34,6 +31,7 @@ import pandas as pd
 from opsnn_lake import store as _store
 from opsnn_lake.errors import (
     CorruptStoreError,
+    InvalidArgumentError,
     LakeReadOnlyError,
     LakeWriteError,
     NotALakeError,
@@ -48,11 +46,13 @@ from opsnn_lake.index import (
     open_lake_index,
     row_from_attrs,
 )
-from opsnn_lake.marker import LAKE_FORMAT, LAKE_MARKER, LAKE_VERSION, check_lake_dir
+from opsnn_lake.marker import LAKE_FORMAT, LAKE_VERSION, check_lake_dir
 from opsnn_lake.marker import check_marker as _check_marker
 from opsnn_lake.neo_convert import block_to_nodes, nodes_to_block
 from opsnn_lake.provenance import Provenance
 from opsnn_lake.schema import SCHEMA_NAME, SCHEMA_VERSION, SPIKE_COUNT, SPIKE_TIME, Node
+from opsnn_lake.storage.layout import LocalLayout
+from opsnn_lake.storage.objects import is_url
 
 __all__ = [
     "CheckReport",
@@ -199,6 +199,16 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _remove(path: Path) -> None:
+    """Delete a staging left-over (a link only as a link: never what it points to)."""
+    if path.is_symlink():
+        path.unlink()
+    elif path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
 def _store_bytes(path: Path) -> int:
     """Bytes of a store's files, not following nor counting symbolic links."""
     total = 0
@@ -227,6 +237,41 @@ def _write_error(run_id: str, where: Path, err: OSError) -> LakeWriteError:
     return error
 
 
+def _checked_mode(mode: str, create: bool | None) -> str:
+    if mode not in ("a", "r+", "r"):
+        raise ValueError(f"Lake: mode {mode!r} is not one of 'a', 'r+', 'r'")
+    return "r+" if create is False and mode == "a" else mode
+
+
+#: Environment variable read when ``register`` is not given: ``0`` makes every
+#: ``Lake(path)`` of the process publish without writing the index (workers on other
+#: nodes of a shared file system; see docs/scale.md).
+REGISTER_ENV = "OPSNN_LAKE_REGISTER"
+
+
+def _register_default(register: bool | None) -> bool:
+    if register is not None:
+        return bool(register)
+    value = os.environ.get(REGISTER_ENV, "1").strip().lower()
+    return value not in ("0", "false", "no", "off")
+
+
+def _local_lake_path(path: str | os.PathLike[str]) -> Path:
+    """The absolute path of a local lake; a URL mangled by ``pathlib`` is refused.
+
+    ``Path("s3://bucket/lake")`` is ``s3:/bucket/lake``: a folder named ``s3:`` would be
+    created and written as if it were the bucket.
+    """
+    absolute = Path(path).absolute()
+    for part in Path(path).parts:
+        if part.endswith(":") and is_url(part):
+            raise InvalidArgumentError(
+                f"lake {str(path)!r}: the path has a part {part!r}, a URL passed through "
+                "pathlib.Path; give the URL as a string (s3://bucket/prefix) or a local path"
+            )
+    return absolute
+
+
 class Lake:
     """Open or create a lake directory.
 
@@ -243,11 +288,17 @@ class Lake:
         and ``check(repair=True)`` raise :class:`~opsnn_lake.errors.LakeReadOnlyError`.
     create : bool, optional
         Kept for older callers: ``create=False`` is ``mode="r+"``.
-    register : bool
-        ``True`` (default): :meth:`add` also writes the run's index row. ``False``: it only
+    register : bool, optional
+        ``True``: :meth:`add` also writes the run's index row. ``False``: it only
         publishes the store and leaves the index alone, for writers on other nodes of a
         shared file system (SQLite's locking is not to be trusted there); the one process
-        that keeps the index registers their runs with :meth:`sync`.
+        that keeps the index registers their runs with :meth:`sync`. Default: ``True``
+        unless the environment variable ``OPSNN_LAKE_REGISTER`` is ``0``.
+    storage_options : dict, optional
+        For ``s3://bucket/prefix`` lakes only: the client's options (``endpoint``,
+        ``access_key_id``, ``secret_access_key``, ``region``, ``allow_http``…); by
+        default the standard ``AWS_*`` environment variables. See
+        :class:`~opsnn_lake.object_lake.ObjectLake`.
 
     Raises
     ------
@@ -266,7 +317,21 @@ class Lake:
     >>> run_id = lake.add(block, model="va", parameters={"g_inh": 51.0}, seed=1)  # doctest: +SKIP
     >>> lake.search(g_inh=(40, 60))                          # doctest: +SKIP
     >>> Lake("/shared/lake", mode="r").search(g_inh=51.0)    # doctest: +SKIP
+    >>> Lake("s3://my-bucket/lake").search(g_inh=51.0)       # doctest: +SKIP
     """
+
+    path: Path
+
+    def __new__(cls, path: str | os.PathLike[str] = "lake", *args: Any, **kwargs: Any) -> Lake:
+        # A URL (or anything with a scheme, typos included) is never a local folder:
+        # Lake("s3://…") is an ObjectLake, other schemes are refused there.
+        text = os.fspath(path) if isinstance(path, os.PathLike) else path
+        if cls is Lake and is_url(text):
+            from opsnn_lake.object_lake import ObjectLake
+
+            instance: Lake = object.__new__(ObjectLake)
+            return instance
+        return object.__new__(cls)
 
     def __init__(
         self,
@@ -274,18 +339,25 @@ class Lake:
         *,
         mode: str = "a",
         create: bool | None = None,
-        register: bool = True,
+        register: bool | None = None,
+        storage_options: Mapping[str, Any] | None = None,
     ) -> None:
-        if mode not in ("a", "r+", "r"):
-            raise ValueError(f"Lake: mode {mode!r} is not one of 'a', 'r+', 'r'")
-        if create is False and mode == "a":
-            mode = "r+"
-        self.mode = mode
-        self.register = register
-        self.path = Path(path).absolute()
-        self.runs_dir = self.path / "runs"
-        self.staging_dir = self.path / "staging"
-        if mode == "r":
+        self.mode = _checked_mode(mode, create)
+        self.register = _register_default(register)
+        self._open(path, storage_options)
+
+    def _open(self, path: str | os.PathLike[str], storage_options: Any) -> None:
+        """Open (or create) the lake directory ``path``."""
+        if storage_options is not None:
+            raise InvalidArgumentError(
+                f"Lake({str(path)!r}, storage_options=…): storage options apply to "
+                "s3:// lakes only; a local lake takes none"
+            )
+        self.path = _local_lake_path(path)
+        self.layout = LocalLayout(self.path)
+        self.runs_dir = self.layout.runs_dir
+        self.staging_dir = self.layout.staging_dir
+        if self.mode == "r":
             if not self.path.exists():
                 raise NotALakeError(
                     f"{self.path}: no lake here; create one with opsnn_lake.Lake(path) "
@@ -294,7 +366,10 @@ class Lake:
             check_lake_dir(self.path)
             self.index = open_lake_index(self.path)
             return
-        marker = self.path / LAKE_MARKER
+        self._open_for_writing()
+
+    def _open_for_writing(self) -> None:
+        marker = self.layout.marker
         if marker.is_file():
             _check_marker(marker)
             self._check_writable()
@@ -303,7 +378,7 @@ class Lake:
                 f"{self.path}: exists and is not an OpSNN lake (no lake.json); refusing to "
                 "write into it. Give a new or empty directory, or the path of an existing lake."
             )
-        elif mode == "r+":
+        elif self.mode == "r+":
             raise NotALakeError(
                 f"{self.path}: no lake here; create one with opsnn_lake.Lake(path) "
                 "or `opsnn-lake demo`"
@@ -316,11 +391,11 @@ class Lake:
             os.replace(tmp, marker)  # concurrent creators write the same content
         self.runs_dir.mkdir(exist_ok=True)
         self.staging_dir.mkdir(exist_ok=True)
-        db = self.path / "index.sqlite"
-        if not register:  # only validates rows; never writes, locks or rebuilds the index
+        db = self.layout.index_path
+        if not self.register:  # only validates rows; never writes, locks or rebuilds the index
             self.index = RunIndex(db, read_only=True, empty_ok=True)
             return
-        lost = (not db.is_file() or db.stat().st_size == 0) and bool(self._stores())
+        lost = (not db.is_file() or db.stat().st_size == 0) and bool(self.layout.count_stores())
         self.index = RunIndex(db)
         if lost:  # a lost index is rebuilt from the stores, never extended as if empty
             self.reindex()
@@ -328,7 +403,7 @@ class Lake:
     def _check_writable(self) -> None:
         # Asked up front: SQLite's own words ("unable to open database file") would
         # send the user to rebuild an index that is fine.
-        for where in (self.path, self.runs_dir, self.staging_dir, self.path / "index.sqlite"):
+        for where in (self.path, self.runs_dir, self.staging_dir, self.layout.index_path):
             if where.exists() and not os.access(where, os.W_OK):
                 raise LakeReadOnlyError(
                     f"{where}: this process may not write the lake {self.path}. Open it "
@@ -389,7 +464,7 @@ class Lake:
 
     def store_path(self, run_id: str) -> Path:
         """Where the store of ``run_id`` lives (whether or not it exists)."""
-        return self.runs_dir / f"{run_id}.zarr"
+        return self.layout.store(run_id)
 
     def add(self, block: neo.Block, **provenance: Any) -> str:
         """Store a neo Block as a run and register it.
@@ -432,9 +507,13 @@ class Lake:
         """Store and register already laid-out nodes (the fast path of a simulator)."""
         self._require_writable("lake.add")
         start = time.perf_counter() if started is None else started
-        if provenance.model is None and not provenance.sources:
-            provenance = replace(provenance, content_sha256=content_sha256(nodes))
-        run_id = provenance.run_id()
+        provenance = self._identified(nodes, provenance)
+        return self._add(provenance.run_id(), nodes, provenance, start)
+
+    def _add(
+        self, run_id: str, nodes: Mapping[str, Node], provenance: Provenance, start: float
+    ) -> str:
+        """Write, publish and register one run of a lake directory."""
         final = self.store_path(run_id)
         if not self._inside(final):
             raise SchemaError(
@@ -447,6 +526,24 @@ class Lake:
             if self.register and run_id not in self.index:
                 self.index.insert([self._row(final)])
             return run_id
+        attrs, published = self._write_and_publish(
+            run_id, final, nodes, self._root_attrs(run_id, provenance, nodes, start)
+        )
+        if self.register:
+            self._register(run_id, final, attrs, published)
+        return run_id  # unregistered: the index keeper's sync() registers it
+
+    @staticmethod
+    def _identified(nodes: Mapping[str, Node], provenance: Provenance) -> Provenance:
+        """The provenance that names the run (a content checksum when nothing else does)."""
+        if provenance.model is None and not provenance.sources:
+            return replace(provenance, content_sha256=content_sha256(nodes))
+        return provenance
+
+    def _root_attrs(
+        self, run_id: str, provenance: Provenance, nodes: Mapping[str, Node], start: float
+    ) -> Callable[[], dict[str, Any]]:
+        """The root attributes of a run's store, made once its arrays are encoded."""
         summary = summarize(nodes)
 
         def root_attrs() -> dict[str, Any]:
@@ -465,7 +562,17 @@ class Lake:
             self.index.prepare(row_from_attrs(attrs, path="", nbytes=0))
             return attrs
 
-        staged = self.staging_dir / f"{run_id}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
+        return root_attrs
+
+    def _write_and_publish(
+        self,
+        run_id: str,
+        final: Path,
+        nodes: Mapping[str, Node],
+        root_attrs: Callable[[], dict[str, Any]],
+    ) -> tuple[dict[str, Any], bool]:
+        """Write the store aside, then rename it into place (False: another writer won)."""
+        staged = self.layout.staged(run_id)
         try:
             attrs = _store.write_store(staged, nodes, root_attrs)
             published = _store.publish(staged, final)
@@ -475,13 +582,17 @@ class Lake:
         except BaseException:
             shutil.rmtree(staged, ignore_errors=True)
             raise
-        if not self.register:
-            return run_id  # the index keeper's sync() registers it
+        return attrs, published
+
+    def _register(
+        self, run_id: str, final: Path, attrs: Mapping[str, Any], published: bool
+    ) -> None:
+        """Insert the row of a run just published (a failure takes the store back)."""
         if published:
             # The row comes from the attributes just written (what reindex reads back
             # from disk), which spares re-opening the store on the hot path of every run.
             row = row_from_attrs(
-                attrs, path=str(final.relative_to(self.path)), nbytes=_store_bytes(final)
+                attrs, path=self.layout.relative(final), nbytes=_store_bytes(final)
             )
         else:
             # Another writer published this run first and our copy was discarded: index
@@ -499,13 +610,12 @@ class Lake:
             if isinstance(err, OSError):
                 raise _write_error(run_id, self.index.path, err) from err
             raise
-        return run_id
 
     def _unpublish(self, run_id: str, final: Path) -> None:
         """Take back a store whose row could not be written (no store without a row)."""
         if run_id in self.index:
             return  # a concurrent writer registered it meanwhile: keep it
-        aside = self.staging_dir / f"{run_id}.{os.getpid()}.unpublished"
+        aside = self.layout.unpublished(run_id)
         try:
             os.rename(final, aside)
         except OSError:
@@ -516,7 +626,7 @@ class Lake:
         attrs = _store.read_root_attrs(store)
         if nbytes is None:
             nbytes = _store_bytes(store)
-        return row_from_attrs(attrs, path=str(store.relative_to(self.path)), nbytes=nbytes)
+        return row_from_attrs(attrs, path=self.layout.relative(store), nbytes=nbytes)
 
     # ------------------------------------------------------------------ reading
 
@@ -602,7 +712,7 @@ class Lake:
         Returns
         -------
         Path
-            The file written.
+            ``path``, now holding the run in NWB.
 
         Raises
         ------
@@ -639,7 +749,7 @@ class Lake:
         Returns
         -------
         pathlib.Path
-            The file written.
+            The catalog YAML (absolute).
 
         Raises
         ------
@@ -656,11 +766,11 @@ class Lake:
     def _stores(self) -> list[Path]:
         # Symbolic links are neither followed nor counted: a link could lead out of the
         # lake (another user's data, /etc) and would make one store count twice.
-        if not self.runs_dir.is_dir():
-            return []
-        return sorted(
-            p for p in self.runs_dir.iterdir() if p.name.endswith(".zarr") and not p.is_symlink()
-        )
+        return self.layout.stores()
+
+    def count_stores(self) -> int:
+        """Number of published stores (indexed or not): what :meth:`reindex` reads."""
+        return self.layout.count_stores()
 
     def _inside(self, path: Path) -> bool:
         """True unless ``path`` is, or is reached through, a link leading out of the lake."""
@@ -672,7 +782,7 @@ class Lake:
 
     def _checked_row(self, store: Path, *, nbytes: int | None = None) -> dict[str, Any]:
         row = self._row(store, nbytes=nbytes)
-        if row["run_id"] != store.name[: -len(".zarr")]:
+        if row["run_id"] != self.layout.run_of(store):
             raise SchemaError(
                 f"{store}: holds run {row['run_id']!r} under another name; move it to "
                 f"{self.store_path(row['run_id']).name} or out of the lake"
@@ -680,7 +790,12 @@ class Lake:
         return row
 
     def check(
-        self, *, repair: bool = False, deep: bool = False, progress: bool = False
+        self,
+        *,
+        repair: bool = False,
+        deep: bool = False,
+        progress: bool = False,
+        older_than: float | None = None,
     ) -> CheckReport:
         """Compare stores, index and staging area; verify every store; optionally mend.
 
@@ -701,6 +816,11 @@ class Lake:
             Also read every chunk and verify its checksum (reads all the data).
         progress : bool
             Show a progress bar over the stores.
+        older_than : float, optional
+            Count a staging entry as a left-over only once it is this old (seconds),
+            for writers on other nodes, whose process ids mean nothing here. Default:
+            any entry of a process that is not running on this machine. For an
+            ``s3://`` lake: uncommitted write attempts this old (default 3600 s).
 
         Returns
         -------
@@ -717,8 +837,38 @@ class Lake:
         if repair:
             self._require_writable("check --repair")
         report = CheckReport()
+        self._check(report, repair=repair, deep=deep, progress=progress, older_than=older_than)
+        return report
+
+    def _check(
+        self, report: CheckReport, *, repair: bool, deep: bool, progress: bool, older_than: Any
+    ) -> None:
+        """:meth:`check` of a lake directory, into ``report``."""
         indexed = {row["run_id"]: row for row in self.index.rows()}  # before listing stores
-        on_disk = {p.name[: -len(".zarr")]: p for p in self._stores()}
+        on_disk = {self.layout.run_of(p): p for p in self._stores()}
+        new_rows, fixed_rows = self._check_stores(report, indexed, on_disk, deep, progress)
+        report.rows_without_store = sorted(set(indexed) - set(on_disk))
+        report.staging_leftovers = self._staging_leftovers(older_than)
+        if repair:
+            self.index.insert(new_rows)
+            self.index.insert(fixed_rows, replace=True)
+            self.index.delete(report.rows_without_store)
+            for run_id in report.damaged:
+                report.quarantined[run_id] = str(self.layout.quarantine(on_disk[run_id]))
+            self.index.delete(list(report.damaged))
+            for staged_path in report.staging_leftovers:
+                _remove(Path(staged_path))
+            report.repaired = True
+
+    def _check_stores(
+        self,
+        report: CheckReport,
+        indexed: Mapping[str, Mapping[str, Any]],
+        on_disk: Mapping[str, Path],
+        deep: bool,
+        progress: bool,
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Verify every store into ``report``; return the rows to add and to rewrite."""
         runs: Iterable[str] = sorted(on_disk)
         if progress:
             from tqdm.auto import tqdm
@@ -752,44 +902,38 @@ class Lake:
             if differs:
                 report.bad_rows[run_id] = differs
                 fixed_rows.append(row)
-        report.rows_without_store = sorted(set(indexed) - set(on_disk))
-        for staged in sorted(self.staging_dir.iterdir()) if self.staging_dir.is_dir() else []:
-            # <run id>.<pid>.<random>; run ids may contain dots, so split from the right
-            parts = staged.name.rsplit(".", 2)
-            pid = int(parts[1]) if len(parts) == 3 and parts[1].isdigit() else None
-            if pid is None or pid == os.getpid() or not _pid_alive(pid):
-                report.staging_leftovers.append(str(staged))
-        if repair:
-            self.index.insert(new_rows)
-            self.index.insert(fixed_rows, replace=True)
-            self.index.delete(report.rows_without_store)
-            for run_id in report.damaged:
-                report.quarantined[run_id] = str(self._quarantine(on_disk[run_id]))
-            self.index.delete(list(report.damaged))
-            for staged_path in report.staging_leftovers:
-                if Path(staged_path).is_symlink():
-                    Path(staged_path).unlink()  # the link only: never what it points to
-                elif Path(staged_path).is_dir():
-                    shutil.rmtree(staged_path, ignore_errors=True)
-                else:
-                    Path(staged_path).unlink(missing_ok=True)
-            report.repaired = True
-        return report
+        return new_rows, fixed_rows
+
+    def _staging_leftovers(self, older_than: float | None) -> list[str]:
+        """Staging entries of writers no longer running (and old enough, if asked)."""
+        found = []
+        now = time.time()
+        for staged in self.layout.staging_entries():
+            pid = self.layout.staging_owner(staged)
+            if not (pid is None or pid == os.getpid() or not _pid_alive(pid)):
+                continue
+            if older_than is not None and now - staged.lstat().st_mtime < older_than:
+                continue
+            found.append(str(staged))
+        return found
 
     @property
     def quarantine_dir(self) -> Path:
         """Where ``check --repair`` moves damaged stores (``<lake>/quarantine``)."""
-        return self.path / "quarantine"
+        return self.layout.quarantine_dir
 
-    def _quarantine(self, store: Path) -> Path:
-        """Move a damaged store out of ``runs/`` (one rename; never deleted)."""
-        self.quarantine_dir.mkdir(exist_ok=True)
-        target = self.quarantine_dir / store.name
-        if target.exists():  # damaged twice (re-created, damaged again): keep both
-            stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
-            target = self.quarantine_dir / f"{store.name}.{stamp}.{uuid.uuid4().hex[:6]}"
-        os.rename(store, target)
-        return target
+    @property
+    def quarantine_location(self) -> str:
+        """Where ``check --repair`` puts damaged runs, as text (a folder or a URL)."""
+        return str(self.layout.quarantine_dir)
+
+    def refresh(self) -> list[str]:
+        """Follow runs other processes added (an object lake's view; nothing to do here).
+
+        A local lake's index is the shared SQLite file itself: every search already sees
+        what other writers registered. Returns the run ids newly seen (none here).
+        """
+        return []
 
     def reindex(self, *, progress: bool = False) -> int:
         """Rebuild the index from the stores alone, in one transaction.
@@ -844,7 +988,7 @@ class Lake:
                 "the index; call sync() on a Lake(path) of the process that keeps the index"
             )
         known = set(self.index.run_ids())
-        new = [p for p in self._stores() if p.name.removesuffix(".zarr") not in known]
+        new = [p for p in self._stores() if self.layout.run_of(p) not in known]
         rows = [row for row in map(self._row_or_none, new) if row is not None]
         if rows:
             self.index.insert(rows)

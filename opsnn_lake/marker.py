@@ -13,7 +13,15 @@ from pathlib import Path
 
 from opsnn_lake.errors import NotALakeError
 
-__all__ = ["LAKE_FORMAT", "LAKE_MARKER", "LAKE_VERSION", "check_lake_dir", "check_marker"]
+__all__ = [
+    "LAKE_FORMAT",
+    "LAKE_MARKER",
+    "LAKE_VERSION",
+    "check_lake_dir",
+    "check_marker",
+    "check_marker_content",
+    "marker_content",
+]
 
 LAKE_FORMAT = "opsnn-lake"
 LAKE_VERSION = 1
@@ -29,16 +37,30 @@ def check_marker(marker: Path) -> None:
         Naming the marker file and what is wrong with it.
     """
     try:
-        meta = json.loads(marker.read_text())
-    except (OSError, ValueError) as err:
+        content = marker.read_bytes()
+    except OSError as err:
         raise NotALakeError(f"{marker}: unreadable lake marker: {err}") from None
+    check_marker_content(content, where=str(marker))
+
+
+def check_marker_content(content: bytes, *, where: str) -> None:
+    """Refuse a marker's content (read from a file or an object) as :func:`check_marker`."""
+    try:
+        meta = json.loads(content)
+    except ValueError as err:
+        raise NotALakeError(f"{where}: unreadable lake marker: {err}") from None
     if not isinstance(meta, dict) or meta.get("format") != LAKE_FORMAT:
-        raise NotALakeError(f"{marker}: not an OpSNN lake marker (format {LAKE_FORMAT!r} expected)")
+        raise NotALakeError(f"{where}: not an OpSNN lake marker (format {LAKE_FORMAT!r} expected)")
     if not isinstance(meta.get("version"), int) or meta["version"] > LAKE_VERSION:
         raise NotALakeError(
-            f"{marker}: lake version {meta.get('version')!r} is newer than this "
+            f"{where}: lake version {meta.get('version')!r} is newer than this "
             f"opsnn_lake supports ({LAKE_VERSION}); upgrade opsnn_lake"
         )
+
+
+def marker_content() -> bytes:
+    """What a new lake's marker holds."""
+    return json.dumps({"format": LAKE_FORMAT, "version": LAKE_VERSION}).encode()
 
 
 def check_lake_dir(path: str | os.PathLike[str]) -> Path:

@@ -30,25 +30,52 @@ import hashlib
 import itertools
 import json
 import os
-import re
 import shutil
 import warnings
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import zarr
-from zarr.storage import LocalStore
+from zarr.storage import LocalStore, ObjectStore
 
 from opsnn_lake.errors import CorruptStoreError, SchemaError
 from opsnn_lake.schema import Node, Variable, check_root_attrs
+from opsnn_lake.storage import objects as _objects
+from opsnn_lake.storage.objects import ObjectLocation
+from opsnn_lake.storage.verify import (
+    CHUNK_KEY as _CHUNK_KEY,
+)
+from opsnn_lake.storage.verify import (
+    MANIFEST,
+    Verifying,
+    arrays_without_crc,
+    parse_manifest,
+)
+from opsnn_lake.storage.verify import (
+    check_chunk as _check_chunk,
+)
+from opsnn_lake.storage.verify import (
+    check_document as _check_document,
+)
+from opsnn_lake.storage.verify import (
+    corrupt as _corrupt,
+)
+from opsnn_lake.storage.verify import (
+    entry_digests as _entry_digests,
+)
 
 __all__ = [
     "MANIFEST",
+    "Location",
+    "StoreWritten",
+    "VerifiedObjectStore",
     "VerifiedStore",
     "array_attrs",
     "check_store",
+    "has_group",
     "open_dataset",
     "open_tree",
     "publish",
@@ -61,10 +88,10 @@ __all__ = [
     "verified_store",
     "warm_up",
     "write_store",
+    "write_store_info",
 ]
 
 CHUNK_BYTES = 8 * 2**20  # one chunk per run for typical runs; several for long recordings
-MANIFEST = "opsnn-manifest.json"  # metadata digests, beside the zarr hierarchy
 MANIFEST_FORMAT = "opsnn-lake-manifest"
 
 
@@ -282,18 +309,6 @@ def _manifest(files: Mapping[str, bytes]) -> bytes:
     return json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
 
 
-def _entry_digests(root: Mapping[str, Any]) -> dict[str, str]:
-    """Digest of the root attributes ("/") and of each consolidated entry (canonical JSON)."""
-    entries = dict((root.get("consolidated_metadata") or {}).get("metadata") or {})
-    entries["/"] = root.get("attributes")
-    return {
-        path: hashlib.sha256(
-            json.dumps(entry, sort_keys=True, separators=(",", ":"), allow_nan=True).encode()
-        ).hexdigest()
-        for path, entry in sorted(entries.items())
-    }
-
-
 def _inline(metadata: dict[str, Any]) -> dict[str, Any]:
     return {"kind": "inline", "must_understand": False, "metadata": metadata}
 
@@ -304,8 +319,40 @@ def _json(document: Mapping[str, Any]) -> bytes:
     return json.dumps(document, allow_nan=True, separators=(",", ":")).encode()
 
 
+#: Where a store lives: a local folder (path-like), or a prefix in a bucket.
+Location = str | os.PathLike[str] | ObjectLocation
+
+
+def _root(path: Location) -> Path | ObjectLocation:
+    """A store location as a Path or an ObjectLocation (``s3://`` text is parsed)."""
+    if isinstance(path, ObjectLocation):
+        return path
+    if isinstance(path, str) and _objects.is_url(path):
+        return _objects.parse_url(path)
+    return Path(path)
+
+
+def _read_bytes(root: Path | ObjectLocation, key: str) -> bytes | None:
+    """The bytes of one file of a store, or None if it has none (other errors raise)."""
+    if isinstance(root, ObjectLocation):
+        return _objects.get(root, key)
+    try:
+        return (root / key).read_bytes()
+    except FileNotFoundError:
+        return None
+
+
+@dataclass(frozen=True)
+class StoreWritten:
+    """What :func:`write_store_info` wrote: root attributes, bytes, manifest digest."""
+
+    attrs: dict[str, Any]
+    nbytes: int
+    manifest_sha256: str
+
+
 def write_store(
-    path: str | os.PathLike[str],
+    path: Location,
     nodes: Mapping[str, Node],
     attrs: Mapping[str, Any] | Callable[[], Mapping[str, Any]],
 ) -> dict[str, Any]:
@@ -313,8 +360,10 @@ def write_store(
 
     Parameters
     ----------
-    path : path-like
-        Target directory (normally inside the lake's staging area).
+    path : path-like or ObjectLocation
+        Target directory (normally inside the lake's staging area), or a fresh prefix
+        in a bucket (a write attempt of an object lake; its objects are put
+        concurrently).
     nodes : Mapping[str, Node]
         Groups keyed by path (``""`` is the root).
     attrs : Mapping or callable
@@ -326,12 +375,33 @@ def write_store(
     dict
         The root attributes written.
     """
-    path = Path(path)
-    if path.exists():
-        raise FileExistsError(f"{path}: store directory exists already; refusing to overwrite")
+    return write_store_info(path, nodes, attrs).attrs
+
+
+def write_store_info(
+    path: Location,
+    nodes: Mapping[str, Node],
+    attrs: Mapping[str, Any] | Callable[[], Mapping[str, Any]],
+) -> StoreWritten:
+    """:func:`write_store`, returning also the bytes written and the manifest's SHA-256."""
+    root = _root(path)
+    if isinstance(root, Path) and root.exists():
+        raise FileExistsError(f"{root}: store directory exists already; refusing to overwrite")
     files, final = _encode_store(nodes, attrs)
+    if isinstance(root, ObjectLocation):
+        _objects.put_many(root, files)
+    else:
+        _write_files(root, files)
+    return StoreWritten(
+        attrs=final,
+        nbytes=sum(len(content) for content in files.values()),
+        manifest_sha256=hashlib.sha256(files[MANIFEST]).hexdigest(),
+    )
+
+
+def _write_files(root: Path, files: Mapping[str, bytes]) -> None:
     for key, content in files.items():
-        target = path / key
+        target = root / key
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(content)
@@ -339,7 +409,6 @@ def write_store(
             if err.filename is None:
                 err.filename = str(target)
             raise
-    return final
 
 
 def warm_up() -> None:
@@ -353,7 +422,10 @@ def warm_up() -> None:
 
 
 def publish(staged: str | os.PathLike[str], final: str | os.PathLike[str]) -> bool:
-    """Make a staged store visible at ``final`` in one atomic rename.
+    """Make a staged store visible at ``final`` in one atomic rename (local lakes).
+
+    Object lakes have no rename: they commit a run with one conditional create of its
+    commit record (:mod:`opsnn_lake.storage.layout`).
 
     Returns
     -------
@@ -371,37 +443,18 @@ def publish(staged: str | os.PathLike[str], final: str | os.PathLike[str]) -> bo
     return True
 
 
-def store_bytes(path: str | os.PathLike[str]) -> int:
-    """Total size of the files of a store, in bytes."""
-    return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
+def store_bytes(path: Location) -> int:
+    """Total size of the files (objects) of a store, in bytes."""
+    root = _root(path)
+    if isinstance(root, ObjectLocation):
+        return sum(info.size for info in _objects.list_objects(root).values())
+    return sum(f.stat().st_size for f in root.rglob("*") if f.is_file())
 
 
 # --------------------------------------------------------------------------- verified reads
 
-# "<array path>/c/<i>/<j>…": the default chunk key encoding with "/" (docs/format.md §1).
-_CHUNK_KEY = re.compile(r"^(?P<array>.+)/c/(?P<index>\d+(?:/\d+)*)$")
 
-
-def _run_name(root: Path) -> str:
-    return root.name[: -len(".zarr")] if root.name.endswith(".zarr") else root.name
-
-
-def _corrupt(
-    root: Path, array: str, problem: str, *, chunk: str | None = None
-) -> CorruptStoreError:
-    what = f"array {array!r}" + (f", chunk {chunk!r}" if chunk is not None else "")
-    return CorruptStoreError(
-        f"run {_run_name(root)!r} ({root}): {what}: {problem}. The store was damaged after "
-        "it was written; run `opsnn-lake check --repair` to quarantine it, then re-create "
-        "the run (re-run the simulation or re-ingest its source)"
-    )
-
-
-def _node_of(key: str) -> str:
-    return key.rpartition("/")[0] or "/"
-
-
-def read_manifest(path: str | os.PathLike[str]) -> dict[str, str] | None:
+def read_manifest(path: Location) -> dict[str, str] | None:
     """The SHA-256 of each metadata document recorded when the store was written.
 
     Returns
@@ -415,79 +468,18 @@ def read_manifest(path: str | os.PathLike[str]) -> dict[str, str] | None:
     CorruptStoreError
         If the manifest exists but is unreadable, or a schema-2 store has none.
     """
-    root = Path(path)
+    root = _root(path)
     try:
-        document = json.loads((root / MANIFEST).read_bytes())
-    except FileNotFoundError:
-        try:
-            version = json.loads((root / "zarr.json").read_bytes())["attributes"]["schema_version"]
-        except (OSError, ValueError, KeyError, TypeError):
-            return None  # not ours or unreadable: the root-attribute check says so
-        if isinstance(version, int) and version >= 2:
-            raise _corrupt(root, "/", f"its manifest ({MANIFEST}) is missing") from None
-        return None
-    except (OSError, ValueError) as err:
+        content = _read_bytes(root, MANIFEST)
+    except OSError as err:
         raise _corrupt(root, "/", f"its manifest ({MANIFEST}) is unreadable: {err}") from None
-    digests = document.get("metadata") if isinstance(document, dict) else None
-    if not isinstance(digests, dict) or not all(isinstance(v, str) for v in digests.values()):
-        raise _corrupt(root, "/", f"its manifest ({MANIFEST}) lists no metadata digests")
-    entries = document.get("consolidated") or {}
-    # One flat mapping: files by their key, consolidated entries as "zarr.json:<path>".
-    return {**digests, **{f"zarr.json:{k}": v for k, v in entries.items()}}
-
-
-def _check_document(
-    root: Path, key: str, content: bytes | None, manifest: Mapping[str, str] | None
-) -> None:
-    """Compare a metadata document with the manifest (no manifest: schema 1, unverified)."""
-    if manifest is None:
-        return
-    expected = manifest.get(key)
+    document = None
     if content is None:
-        if expected is not None:
-            raise _corrupt(root, _node_of(key), "its metadata document zarr.json is missing")
-        return
-    if expected is None:
-        raise _corrupt(
-            root, _node_of(key), "zarr.json was added after writing (not in the manifest)"
-        )
-    if hashlib.sha256(content).hexdigest() != expected:
-        node = _node_of(key)
-        if key == "zarr.json":
-            node = ", ".join(_changed_entries(content, manifest)) or node
-        raise _corrupt(
-            root, node, "metadata (zarr.json) changed after writing: it differs from the manifest"
-        )
-
-
-def _changed_entries(content: bytes, manifest: Mapping[str, str]) -> list[str]:
-    """The nodes whose consolidated entry differs from the manifest (names the array)."""
-    try:
-        now = _entry_digests(json.loads(content))
-    except (ValueError, AttributeError):
-        return []
-    recorded = {k[len("zarr.json:") :]: v for k, v in manifest.items() if ":" in k}
-    return sorted(p for p in set(now) | set(recorded) if now.get(p) != recorded.get(p))
-
-
-def _check_chunk(root: Path, key: str, content: bytes | None) -> None:
-    """A chunk file must exist (every chunk is written) and pass its CRC-32C."""
-    import google_crc32c
-
-    match = _CHUNK_KEY.match(key)
-    if match is None:
-        return
-    array, index = match["array"], match["index"].replace("/", ",")
-    if content is None:
-        raise _corrupt(
-            root,
-            array,
-            "the chunk file is missing (other readers would return fill values)",
-            chunk=index,
-        )
-    stored = int.from_bytes(content[-4:], "little") if len(content) >= 4 else None
-    if stored is None or google_crc32c.value(content[:-4]) != stored:
-        raise _corrupt(root, array, "the chunk fails its CRC-32C checksum", chunk=index)
+        try:
+            document = _read_bytes(root, "zarr.json")
+        except OSError:
+            document = None
+    return parse_manifest(root, content, document)
 
 
 def _linked(root: str, key: str, safe_dirs: set[str]) -> bool:
@@ -521,29 +513,21 @@ def _links(root: Path) -> list[str]:
     return sorted(found)
 
 
-def _arrays_without_crc(root: Path) -> frozenset[str]:
-    """Arrays of a store whose codecs end in no ``crc32c`` (early schema-1 stores)."""
+def _root_document(root: Path | ObjectLocation) -> bytes | None:
     try:
-        document = json.loads((root / "zarr.json").read_bytes())
-        nodes = document["consolidated_metadata"]["metadata"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return frozenset()
-    return frozenset(
-        name
-        for name, meta in nodes.items()
-        if isinstance(meta, dict)
-        and meta.get("node_type") == "array"
-        and not any(c.get("name") == "crc32c" for c in meta.get("codecs") or [])
-    )
+        return _read_bytes(root, "zarr.json")
+    except OSError:
+        return None
 
 
-class VerifiedStore(LocalStore):
+class VerifiedStore(Verifying, LocalStore):
     """A read-only local zarr store that verifies what it hands to zarr.
 
     A chunk file that is missing or fails its CRC-32C, and a ``zarr.json`` that differs
     from the store's manifest, raise :class:`~opsnn_lake.errors.CorruptStoreError` naming
     the run, the array and the chunk, when zarr asks for them: lazy reads stay lazy and
-    are checked when (and only when) their data is read.
+    are checked when (and only when) their data is read (see
+    :class:`~opsnn_lake.storage.verify.Verifying`).
 
     Parameters
     ----------
@@ -562,47 +546,60 @@ class VerifiedStore(LocalStore):
         manifest: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(Path(root), read_only=True)  # never writes, whatever is asked
+        self.where = Path(root)
         self.manifest = dict(manifest) if manifest is not None else None
         self._safe_dirs: set[str] = set()  # folders of the store known to be no link
         # Schema-1 stores written before every chunk carried a CRC-32C (and was written
         # even when equal to the fill value): their arrays are read as zarr reads them.
-        self._unchecked = _arrays_without_crc(self.root) if manifest is None else frozenset()
+        self.unchecked = (
+            arrays_without_crc(_root_document(self.where)) if manifest is None else frozenset()
+        )
 
     def with_read_only(self, read_only: bool = True) -> VerifiedStore:
         return type(self)(self.root, manifest=self.manifest)
 
-    def _verify(self, key: str, buffer: Any, whole: bool) -> None:
-        if not whole:  # partial reads are not ours to make (no sharding); nothing to check
-            return
-        if buffer is not None and _linked(str(self.root), key, self._safe_dirs):
-            match = _CHUNK_KEY.match(key)
-            array = match["array"] if match else _node_of(key)
-            chunk = match["index"].replace("/", ",") if match else None
-            raise _corrupt(
-                self.root,
-                array,
-                f"{key} is reached through a symbolic link, which the lake never follows",
-                chunk=chunk,
-            )
-        content = None if buffer is None else buffer.to_bytes()
-        if key.rpartition("/")[2] == "zarr.json":
-            _check_document(self.root, key, content, self.manifest)
-        else:
-            match = _CHUNK_KEY.match(key)
-            if match is None or match["array"] not in self._unchecked:
-                _check_chunk(self.root, key, content)
+    def reached_through_link(self, key: str) -> bool:
+        """True if ``key`` is, or is reached through, a symbolic link."""
+        return _linked(str(self.root), key, self._safe_dirs)
 
-    async def get(self, key: str, prototype: Any = None, byte_range: Any = None) -> Any:
-        buffer = await super().get(key, prototype, byte_range)
-        self._verify(key, buffer, byte_range is None)
-        return buffer
 
-    async def get_partial_values(self, prototype: Any, key_ranges: Any) -> list[Any]:
-        key_ranges = list(key_ranges)
-        buffers = await super().get_partial_values(prototype, key_ranges)
-        for (key, byte_range), buffer in zip(key_ranges, buffers, strict=True):
-            self._verify(key, buffer, byte_range is None)
-        return list(buffers)
+class VerifiedObjectStore(Verifying, ObjectStore):  # type: ignore[type-arg]
+    """:class:`VerifiedStore` for a store in a bucket (zarr's obstore-backed store).
+
+    dask tasks read chunks straight from the bucket, each verified; it pickles as its
+    location, so worker processes open their own client.
+    """
+
+    def __init__(
+        self,
+        location: ObjectLocation,
+        *,
+        manifest: Mapping[str, str] | None = None,
+        unchecked: frozenset[str] = frozenset(),
+    ) -> None:
+        super().__init__(location.store(), read_only=True)
+        self.where = location
+        self.manifest = dict(manifest) if manifest is not None else None
+        self.unchecked = unchecked
+
+    def with_read_only(self, read_only: bool = True) -> VerifiedObjectStore:
+        assert isinstance(self.where, ObjectLocation)
+        return type(self)(self.where, manifest=self.manifest, unchecked=self.unchecked)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_object_store, (self.where, self.manifest, self.unchecked))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, VerifiedObjectStore) and other.where == self.where
+
+    def __hash__(self) -> int:
+        return hash(self.where)
+
+
+def _object_store(
+    location: ObjectLocation, manifest: Mapping[str, str] | None, unchecked: frozenset[str]
+) -> VerifiedObjectStore:
+    return VerifiedObjectStore(location, manifest=manifest, unchecked=unchecked)
 
 
 # Off only to measure what verification costs (benchmarks/analyse.py); never in use.
@@ -615,8 +612,11 @@ def _set_verification(enabled: bool) -> None:
     _VERIFY = bool(enabled)
 
 
-def verified_store(path: str | os.PathLike[str]) -> LocalStore:
-    """A :class:`VerifiedStore` on a run store (the only way this package reads stores).
+def verified_store(path: Location) -> Any:
+    """A verifying zarr store on a run store (the only way this package reads stores).
+
+    A :class:`VerifiedStore` for a local folder, a :class:`VerifiedObjectStore` for a
+    prefix in a bucket.
 
     Raises
     ------
@@ -625,7 +625,15 @@ def verified_store(path: str | os.PathLike[str]) -> LocalStore:
     CorruptStoreError
         If its manifest is unreadable, or missing from a schema-2 store.
     """
-    root = Path(path)
+    root = _root(path)
+    if isinstance(root, ObjectLocation):
+        manifest = read_manifest(root) if _VERIFY else None
+        document = None if manifest is not None else _root_document(root)
+        if manifest is None and document is None:
+            raise SchemaError(f"{root}: not a zarr v3 store (no zarr.json)")
+        if not _VERIFY:
+            return ObjectStore(root.store(), read_only=True)
+        return VerifiedObjectStore(root, manifest=manifest, unchecked=arrays_without_crc(document))
     if not (root / "zarr.json").is_file():
         raise SchemaError(f"{root}: not a zarr v3 store (no zarr.json)")
     if root.is_symlink():
@@ -638,18 +646,18 @@ def verified_store(path: str | os.PathLike[str]) -> LocalStore:
     return VerifiedStore(root, manifest=read_manifest(root))
 
 
-def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
+def read_metadata(path: Location) -> dict[str, Any]:
     """The store's root metadata document (with the consolidated metadata), verified.
 
     Reads one file: enough to plan reads of every array without opening them.
     """
-    root = Path(path)
+    root = _root(path)
     try:
-        content = (root / "zarr.json").read_bytes()
-    except FileNotFoundError:
-        raise SchemaError(f"{root}: not a zarr v3 store (no zarr.json)") from None
+        content = _read_bytes(root, "zarr.json")
     except OSError as err:
         raise _corrupt(root, "/", f"zarr.json is unreadable: {err}") from None
+    if content is None:
+        raise SchemaError(f"{root}: not a zarr v3 store (no zarr.json)")
     if _VERIFY:
         _check_document(root, "zarr.json", content, read_manifest(root))
     try:
@@ -679,7 +687,7 @@ def _quiet_v1(store: Any) -> Iterator[None]:
         yield
 
 
-def _open_group(path: str | os.PathLike[str]) -> Any:
+def _open_group(path: Location) -> Any:
     store = verified_store(path)
     try:
         with _quiet_v1(store):
@@ -690,7 +698,7 @@ def _open_group(path: str | os.PathLike[str]) -> Any:
         raise SchemaError(f"{path}: cannot open the store: {err}") from err
 
 
-def read_root_attrs(path: str | os.PathLike[str]) -> dict[str, Any]:
+def read_root_attrs(path: Location) -> dict[str, Any]:
     """Root attributes of a store, verified and checked against the contract."""
     attrs = read_metadata(path).get("attributes")
     if not isinstance(attrs, dict):
@@ -699,13 +707,13 @@ def read_root_attrs(path: str | os.PathLike[str]) -> dict[str, Any]:
     return attrs
 
 
-def read_nodes(path: str | os.PathLike[str]) -> dict[str, Node]:
+def read_nodes(path: Location) -> dict[str, Node]:
     """Read a whole store into memory as nodes (see :func:`_read_nodes`), quietly."""
     with quiet_zarr():
         return _read_nodes(path)
 
 
-def _read_nodes(path: str | os.PathLike[str]) -> dict[str, Node]:
+def _read_nodes(path: Location) -> dict[str, Node]:
     """Read a whole store into memory as nodes (packed arrays decoded exactly).
 
     Raises
@@ -716,7 +724,8 @@ def _read_nodes(path: str | os.PathLike[str]) -> dict[str, Node]:
         If a chunk is missing, fails its checksum or cannot be decoded, or metadata
         changed after writing; the message names run, array and chunk.
     """
-    root = _open_group(path)
+    where = _root(path)
+    root = _open_group(where)
     check_root_attrs(dict(root.attrs), where=str(path))
     nodes: dict[str, Node] = {"": Node(attrs=dict(root.attrs))}
     with _quiet_v1(root.store):
@@ -724,7 +733,7 @@ def _read_nodes(path: str | os.PathLike[str]) -> dict[str, Node]:
     for name, member in members:
         if hasattr(member, "shape"):
             gpath, _, vname = name.rpartition("/")
-            nodes[gpath].variables[vname] = _read_array(member, Path(path), name)
+            nodes[gpath].variables[vname] = _read_array(member, where, name)
         else:
             nodes[name] = Node(attrs=dict(member.attrs))
     for node in nodes.values():  # CF: data variables name their coordinates
@@ -735,7 +744,7 @@ def _read_nodes(path: str | os.PathLike[str]) -> dict[str, Node]:
     return nodes
 
 
-def _read_raw(array: Any, selection: Any, root: Path, name: str) -> np.ndarray:
+def _read_raw(array: Any, selection: Any, root: Path | ObjectLocation, name: str) -> np.ndarray:
     try:
         return np.asarray(array[selection])
     except CorruptStoreError:
@@ -744,7 +753,7 @@ def _read_raw(array: Any, selection: Any, root: Path, name: str) -> np.ndarray:
         raise _corrupt(root, name, f"cannot decode the array: {err}") from err
 
 
-def _read_array(array: Any, root: Path, name: str) -> Variable:
+def _read_array(array: Any, root: Path | ObjectLocation, name: str) -> Variable:
     data = _read_raw(array, Ellipsis, root, name)
     attrs = dict(array.attrs)
     scale = attrs.pop("scale_factor", None)
@@ -759,23 +768,21 @@ def _read_array(array: Any, root: Path, name: str) -> Variable:
 
 
 @functools.lru_cache(maxsize=64)
-def _cached_group(path: str, stamp: tuple[int, int], verify: bool) -> Any:
+def _cached_group(path: Path | ObjectLocation, stamp: tuple[int, int], verify: bool) -> Any:
     return _open_group(path)
 
 
-def read_arrays(
-    path: str | os.PathLike[str], gpath: str, selections: Mapping[str, Any]
-) -> dict[str, np.ndarray]:
+def read_arrays(path: Location, gpath: str, selections: Mapping[str, Any]) -> dict[str, np.ndarray]:
     """Read parts of arrays of one group, raw (before CF decoding), verified.
 
     The analyses' read path: a dask task calls it for its block of units. The opened
     group is cached per store (keyed by the root ``zarr.json``'s modification time and
-    size, so an edited store is verified again).
+    size, so an edited store is verified again; a committed object store never changes).
 
     Parameters
     ----------
-    path : path-like
-        The store directory.
+    path : path-like or ObjectLocation
+        The store directory, or its prefix in a bucket.
     gpath : str
         The group's path in the store (``"<segment>/<population>"``).
     selections : Mapping[str, selection]
@@ -786,12 +793,15 @@ def read_arrays(
     dict of numpy.ndarray
         The stored values (packed integers stay packed: apply the CF attributes).
     """
-    root = Path(path)
-    try:
-        info = (root / "zarr.json").stat()
-    except OSError:
-        raise SchemaError(f"{root}: not a zarr v3 store (no zarr.json)") from None
-    group_root = _cached_group(str(root), (info.st_mtime_ns, info.st_size), _VERIFY)
+    root = _root(path)
+    stamp = (0, 0)
+    if isinstance(root, Path):
+        try:
+            info = (root / "zarr.json").stat()
+        except OSError:
+            raise SchemaError(f"{root}: not a zarr v3 store (no zarr.json)") from None
+        stamp = (info.st_mtime_ns, info.st_size)
+    group_root = _cached_group(root, stamp, _VERIFY)
     try:
         group = group_root[gpath] if gpath else group_root
         arrays = {name: group[name] for name in selections}
@@ -803,7 +813,7 @@ def read_arrays(
     }
 
 
-def array_attrs(path: str | os.PathLike[str], gpath: str, name: str) -> dict[str, Any]:
+def array_attrs(path: Location, gpath: str, name: str) -> dict[str, Any]:
     """Attributes of one array, from the verified consolidated metadata."""
     meta = read_metadata(path).get("consolidated_metadata", {}).get("metadata", {})
     key = f"{gpath}/{name}" if gpath else name
@@ -812,16 +822,26 @@ def array_attrs(path: str | os.PathLike[str], gpath: str, name: str) -> dict[str
     return dict(meta[key].get("attributes", {}))
 
 
-def open_tree(path: str | os.PathLike[str], *, chunks: Any = None) -> Any:
+def has_group(path: Location, group: str) -> bool:
+    """True if the store has the group ``group`` (its ``zarr.json`` exists)."""
+    root = _root(path)
+    group = group.strip("/")
+    key = f"{group}/zarr.json" if group else "zarr.json"
+    if isinstance(root, ObjectLocation):
+        return _objects.get_info(root, key) is not None
+    return (root / key).is_file()
+
+
+def open_tree(path: Location, *, chunks: Any = None) -> Any:
     """Open a store lazily as an :class:`xarray.DataTree` (dask arrays, nothing read yet).
 
-    Reads go through :class:`VerifiedStore`: damage raises
-    :class:`~opsnn_lake.errors.CorruptStoreError` when the data is computed.
+    Reads go through :class:`VerifiedStore` (or :class:`VerifiedObjectStore`): damage
+    raises :class:`~opsnn_lake.errors.CorruptStoreError` when the data is computed.
 
     Parameters
     ----------
-    path : path-like
-        The store directory.
+    path : path-like or ObjectLocation
+        The store directory, or its prefix in a bucket.
     chunks : dict or None
         dask chunks; the default ``None`` means the store's own chunks.
     """
@@ -831,23 +851,21 @@ def open_tree(path: str | os.PathLike[str], *, chunks: Any = None) -> Any:
     store = verified_store(path)
     with _quiet_v1(store):
         return xr.open_datatree(
-            # xarray's zarr engine takes a zarr Store; its annotation lists paths only.
-            store,  # type: ignore[arg-type]
+            store,
             engine="zarr",
             chunks={} if chunks is None else chunks,
             consolidated=True,
         )
 
 
-def open_dataset(path: str | os.PathLike[str], group: str, *, chunks: Any = None) -> Any:
+def open_dataset(path: Location, group: str, *, chunks: Any = None) -> Any:
     """Open one group of a store lazily as an :class:`xarray.Dataset` (verified reads)."""
     import xarray as xr
 
     store = verified_store(path)
     with _quiet_v1(store):
         return xr.open_dataset(
-            # xarray's zarr engine takes a zarr Store; its annotation lists paths only.
-            store,  # type: ignore[arg-type]
+            store,
             engine="zarr",
             group=group,
             chunks={} if chunks is None else chunks,
@@ -855,13 +873,40 @@ def open_dataset(path: str | os.PathLike[str], group: str, *, chunks: Any = None
         )
 
 
-def check_store(path: str | os.PathLike[str], *, deep: bool = False) -> list[str]:
+class _Files:
+    """The files of one store, for :func:`check_store` (a bucket is listed once)."""
+
+    def __init__(self, root: Path | ObjectLocation) -> None:
+        self.root = root
+        self.listing = _objects.list_objects(root) if isinstance(root, ObjectLocation) else None
+
+    def metadata_keys(self) -> set[str]:
+        if self.listing is not None:
+            return {k for k in self.listing if k.rpartition("/")[2] == "zarr.json"}
+        assert isinstance(self.root, Path)
+        return {
+            str(p.relative_to(self.root)).replace(os.sep, "/")
+            for p in self.root.rglob("zarr.json")
+            if p.is_file()
+        }
+
+    def exists(self, key: str) -> bool:
+        if self.listing is not None:
+            return key in self.listing
+        assert isinstance(self.root, Path)
+        return (self.root / key).is_file()
+
+    def read(self, key: str) -> bytes | None:
+        return _read_bytes(self.root, key) if self.exists(key) else None
+
+
+def check_store(path: Location, *, deep: bool = False) -> list[str]:
     """Problems of one store: metadata against its manifest, chunk files, checksums.
 
     Parameters
     ----------
-    path : path-like
-        The store directory.
+    path : path-like or ObjectLocation
+        The store directory, or its prefix in a bucket.
     deep : bool
         Also read every chunk file and verify its CRC-32C (reads all the data).
 
@@ -875,8 +920,7 @@ def check_store(path: str | os.PathLike[str], *, deep: bool = False) -> list[str
     SchemaError
         If ``path`` is not a run store at all (nothing of ours to verify).
     """
-    root = Path(path)
-    problems: list[str] = []
+    root = _root(path)
     try:
         manifest = read_manifest(root)
         document = read_metadata(root)
@@ -884,48 +928,54 @@ def check_store(path: str | os.PathLike[str], *, deep: bool = False) -> list[str
         return [str(err)]
     check_root_attrs(document.get("attributes") or {}, where=str(root))  # not ours: raise
     nodes = (document.get("consolidated_metadata") or {}).get("metadata") or {}
-    for key in _links(root):  # links a read would follow: metadata, chunks, their folders
-        if (
-            key.rpartition("/")[2] == "zarr.json"
-            or _CHUNK_KEY.match(key)
-            or any(n == key or n.startswith(key + "/") for n in nodes)
-        ):
-            problems.append(
-                str(_corrupt(root, key, "a symbolic link inside the store (never followed)"))
-            )
-    on_disk = {
-        str(p.relative_to(root)).replace(os.sep, "/")
-        for p in root.rglob("zarr.json")
-        if p.is_file()
-    }
+    files = _Files(root)
+    problems = _link_problems(root, nodes) if isinstance(root, Path) else []
     if manifest is not None:
-        for key in sorted(on_disk | {k for k in manifest if ":" not in k}):
-            content = (root / key).read_bytes() if key in on_disk else None
+        for key in sorted(files.metadata_keys() | {k for k in manifest if ":" not in k}):
             try:
-                _check_document(root, key, content, manifest)
+                _check_document(root, key, files.read(key), manifest)
             except CorruptStoreError as err:
                 problems.append(str(err))
     for name, meta in sorted(nodes.items()):
-        if meta.get("node_type") != "array":
-            continue
-        own = root / name / "zarr.json"
-        if manifest is None and own.is_file() and json.loads(own.read_bytes()) != meta:
+        if meta.get("node_type") == "array":
+            problems += _array_problems(files, name, meta, manifest, deep)
+    return problems
+
+
+def _link_problems(root: Path, nodes: Mapping[str, Any]) -> list[str]:
+    """Links a read would follow: metadata, chunks, their folders."""
+    return [
+        str(_corrupt(root, key, "a symbolic link inside the store (never followed)"))
+        for key in _links(root)
+        if key.rpartition("/")[2] == "zarr.json"
+        or _CHUNK_KEY.match(key)
+        or any(n == key or n.startswith(key + "/") for n in nodes)
+    ]
+
+
+def _array_problems(
+    files: _Files, name: str, meta: Mapping[str, Any], manifest: Any, deep: bool
+) -> list[str]:
+    """Problems of one array: its own metadata (schema 1), then every chunk."""
+    root, problems = files.root, []
+    if manifest is None:
+        own = files.read(f"{name}/zarr.json")
+        if own is not None and json.loads(own) != meta:
             problems.append(
                 str(_corrupt(root, name, "its zarr.json differs from the consolidated metadata"))
             )
-        if manifest is None and not any(c.get("name") == "crc32c" for c in meta["codecs"]):
-            continue  # an early schema-1 array: no checksum, fill-value chunks not written
-        shape = meta.get("shape") or []
-        chunk_shape = meta["chunk_grid"]["configuration"]["chunk_shape"]
-        grid = [-(-size // chunk) for size, chunk in zip(shape, chunk_shape, strict=True)]
-        for index in itertools.product(*(range(n) for n in grid)):
-            key = f"{name}/c/" + "/".join(map(str, index))
-            chunk = root / key
-            try:
-                if deep:
-                    _check_chunk(root, key, chunk.read_bytes() if chunk.is_file() else None)
-                elif not chunk.is_file():
-                    _check_chunk(root, key, None)
-            except CorruptStoreError as err:
-                problems.append(str(err))
+        if not any(c.get("name") == "crc32c" for c in meta["codecs"]):
+            return problems  # an early schema-1 array: no checksum, fill chunks not written
+    shape = meta.get("shape") or []
+    chunk_shape = meta["chunk_grid"]["configuration"]["chunk_shape"]
+    grid = [-(-size // chunk) for size, chunk in zip(shape, chunk_shape, strict=True)]
+    for index in itertools.product(*(range(n) for n in grid)):
+        key = f"{name}/c/" + "/".join(map(str, index))
+        try:
+            if deep:
+                _check_chunk(root, key, files.read(key))
+            elif not files.exists(key):
+                _check_chunk(root, key, None)
+        except CorruptStoreError as err:
+            problems.append(str(err))
     return problems

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["tests.s3_server"]
+
 #: Variables pointing at the user's configuration; each is redirected for the session.
 HERMETIC_DIRS = {
     "HOME": "home",

@@ -1,6 +1,7 @@
 """Reading runs for the analyses: one source type per input form, one read path.
 
-A run reaches the analyses as a :class:`StoreSource` (a store directory, read through
+A run reaches the analyses as a :class:`StoreSource` (a store directory or bucket
+prefix, read through
 :mod:`opsnn_lake.store`: verified, :class:`~opsnn_lake.errors.CorruptStoreError` on
 damage) or a :class:`TreeSource` (a ``lake.open()`` DataTree, read from its own
 variables). Both give the same two things, so everything above them — the group
@@ -29,6 +30,7 @@ import numpy as np
 
 from opsnn_lake import store as _store
 from opsnn_lake.schema import SPIKE_COUNT, SPIKE_TIME
+from opsnn_lake.storage.objects import ObjectLocation
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -52,7 +54,8 @@ _PACKING = ("scale_factor", "add_offset", "_FillValue", "dtype")
 class RunSource(Protocol):
     """What the analyses read a run from (see the module docstring)."""
 
-    token: str  # identity of the data, for task keys shared between statistics
+    @property
+    def token(self) -> str: ...  # identity of the data, for task keys shared by statistics
 
     def metadata(self) -> dict[str, Any]: ...  # the root zarr.json document
 
@@ -62,20 +65,22 @@ class RunSource(Protocol):
 
 
 class StoreSource:
-    """A run store directory, read through :mod:`opsnn_lake.store` (verified).
+    """A run store (a directory, or a prefix in a bucket), read through
+    :mod:`opsnn_lake.store` (verified).
 
-    Pickles as its path: tasks carry it to worker processes for nothing.
+    Pickles as its location: tasks carry it to worker processes for nothing (a bucket's
+    client is opened once per worker process).
     """
 
     __slots__ = ("path",)
 
-    def __init__(self, path: str) -> None:
-        self.path = str(path)
+    def __init__(self, path: str | ObjectLocation) -> None:
+        self.path: str | ObjectLocation = path if isinstance(path, ObjectLocation) else str(path)
 
     @property
     def token(self) -> str:
-        """The store path."""
-        return self.path
+        """The store path (or URL)."""
+        return str(self.path)
 
     def metadata(self) -> dict[str, Any]:
         """The root ``zarr.json``, verified against the store's manifest."""
@@ -85,11 +90,11 @@ class StoreSource:
         """Raw values of ``selections`` (array name → index) of group ``gpath``."""
         return _store.read_arrays(self.path, gpath, selections)
 
-    def handle(self, gpath: str) -> str:
-        """The store path (what :attr:`GroupInfo.source` holds for a store)."""
+    def handle(self, gpath: str) -> str | ObjectLocation:
+        """The store location (what :attr:`GroupInfo.source` holds for a store)."""
         return self.path
 
-    def __reduce__(self) -> tuple[Any, tuple[str]]:
+    def __reduce__(self) -> tuple[Any, tuple[str | ObjectLocation]]:
         return (StoreSource, (self.path,))
 
     def __repr__(self) -> str:
@@ -162,6 +167,8 @@ def source_of(source: Any) -> RunSource:
 
     if isinstance(source, StoreSource | TreeSource):
         return source
+    if isinstance(source, ObjectLocation):
+        return StoreSource(source)
     if isinstance(source, str | os.PathLike):
         return StoreSource(str(source))
     return TreeSource(source)

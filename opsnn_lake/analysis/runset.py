@@ -23,6 +23,8 @@ from opsnn_lake.analysis.groups import GroupInfo, read_groups
 from opsnn_lake.analysis.reading import RunSource, source_of
 from opsnn_lake.errors import CorruptStoreError, RunNotFoundError, SchemaError
 from opsnn_lake.index import FIXED_COLUMNS, PARAM_PREFIX, row_from_attrs
+from opsnn_lake.storage.layout import LocalLayout, ObjectLayout
+from opsnn_lake.storage.objects import ObjectLocation, is_url
 
 if TYPE_CHECKING:
     from opsnn_lake.lake import Lake
@@ -125,7 +127,9 @@ class RunSet:
 
     def _where(self, run: str) -> str:
         source = self.sources[run]
-        return str(source) if isinstance(source, str | os.PathLike) else f"DataTree of run {run!r}"
+        if isinstance(source, str | os.PathLike | ObjectLocation):
+            return str(source)
+        return f"DataTree of run {run!r}"
 
     def select(
         self,
@@ -215,24 +219,37 @@ def _from_ids(ids: Sequence[str], lake: Lake) -> RunSet:
     return _from_frame(frame.loc[list(dict.fromkeys(ids))], lake)
 
 
-def _from_frame(frame: pd.DataFrame, lake: Lake | Path) -> RunSet:
+def _lake_root(lake: Lake | Path | ObjectLocation) -> Path | ObjectLocation:
+    """Where a lake's stores are: its folder, or its bucket prefix."""
+    if isinstance(lake, Path | ObjectLocation):
+        return lake
+    root = getattr(lake, "root", None)  # an ObjectLake
+    return root if isinstance(root, ObjectLocation) else Path(lake.path)
+
+
+def _from_frame(frame: pd.DataFrame, lake: Lake | Path | ObjectLocation) -> RunSet:
     if "path" not in frame.columns:
         raise SchemaError("the DataFrame has no 'path' column: pass a lake.search() result")
-    lake_dir = Path(lake if isinstance(lake, Path) else lake.path)
-    sources = {run: str(lake_dir / path) for run, path in frame["path"].items()}
+    root = _lake_root(lake)
+    layout = LocalLayout(root) if isinstance(root, Path) else ObjectLayout(root)
+    sources: dict[str, Any] = {}
     for run, rel in frame["path"].items():
-        # A run's store is always runs/<id>.zarr: an edited path must not serve another
-        # run's data (or a store outside the lake) under this run's id.
-        if Path(str(rel)) != Path("runs", f"{run}.zarr"):
+        # A run's store is where the layout puts it (runs/<id>.zarr, or an attempt of
+        # that run): an edited path must not serve another run's data under this id.
+        if not layout.holds(str(run), str(rel)):
             raise CorruptStoreError(
-                f"{lake_dir}: the index row of run {run!r} points to {rel!r}, not to its "
+                f"{root}: the index row of run {run!r} points to {rel!r}, not to its "
                 "store; the index was changed by hand — run `opsnn-lake check --repair` "
                 "to rewrite it"
             )
-    for run, path in sources.items():
-        if not Path(path).is_dir():
+        if isinstance(root, ObjectLocation):
+            sources[run] = root.child(str(rel), run_id=str(run))
+            continue
+        sources[run] = str(root / rel)
+        if not Path(sources[run]).is_dir():
             raise SchemaError(
-                f"{lake_dir}: the store of run {run!r} is missing ({path}); run `opsnn-lake check`"
+                f"{root}: the store of run {run!r} is missing ({sources[run]}); run "
+                "`opsnn-lake check`"
             )
     return RunSet(frame, sources)
 
@@ -260,8 +277,17 @@ def _from_catalog(obj: Any, lake: Any) -> RunSet | None:
     if isinstance(obj, RunEntry):
         obj = obj.get()
     if isinstance(obj, RunSource):
-        return _from_frame(pd.DataFrame([obj.metadata]).set_index("run_id"), obj.path.parent.parent)
+        frame = pd.DataFrame([obj.metadata]).set_index("run_id")
+        return _from_frame(frame, _source_lake(obj.path, str(frame.index[0])))
     return None
+
+
+def _source_lake(store: Path | ObjectLocation, run_id: str) -> Path | ObjectLocation:
+    """The lake of a catalog source's store (``runs/<id>.zarr``, ``data/<id>/<attempt>``)."""
+    if isinstance(store, ObjectLocation):
+        prefix = "/".join(store.key.split("/")[:-3])
+        return ObjectLocation(store.bucket, prefix, store.options)
+    return store.parent.parent
 
 
 def _is_tree(obj: Any) -> bool:
@@ -275,6 +301,9 @@ def _from_lake(runs: Any, lake: Any) -> RunSet | None:
 
     if isinstance(runs, Lake):
         return _from_frame(runs.search(), runs)
+    if isinstance(runs, str) and lake is None and is_url(runs):
+        found = Lake(runs, mode="r")
+        return _from_frame(found.search(), found)
     if isinstance(runs, str | os.PathLike) and lake is None and Path(runs, "lake.json").is_file():
         found = Lake(runs, mode="r")
         return _from_frame(found.search(), found)

@@ -16,7 +16,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Rebuild the index; exit code 1 if some store could not be read."""
     lake = Lake(args.lake, mode="r+")
-    n_stores = len(lake._stores())
+    n_stores = lake.count_stores()
     n = lake.reindex(progress=True)
     print(f"{lake.path}: indexed {n} runs")
     if n < n_stores:
