@@ -92,9 +92,9 @@ def summarize(nodes: Mapping[str, Node]) -> dict[str, Any]:
                 node.variables[SPIKE_COUNT].data.size
             )
             n_spikes += int(node.variables[SPIKE_TIME].data.size)
-        meta = node.attrs.get("spiketrains") or {}
-        if "t_start" in meta and "t_stop" in meta:
-            duration = max(duration, meta["t_stop"] - meta["t_start"])
+        layout = node.spike_layout(where=path)
+        if layout is not None and layout.t_start is not None and layout.t_stop is not None:
+            duration = max(duration, layout.t_stop - layout.t_start)
     return {
         "n_units": max(units_by_segment.values(), default=0),
         "n_spikes": n_spikes,
