@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     print(format_report(report, spec))
     catalog = lake.write_catalog(args.catalog)
     print(f"catalog: {catalog}  (intake.open_catalog({str(args.catalog)!r})['lake'])")
-    ids = [r["run_id"] for r in report.results if r["status"] != "failed"]
+    ids = [r.run_id for r in report.results if not r.failed]
     if not ids:
         return 1
     rates = population_rates(lake, ids)

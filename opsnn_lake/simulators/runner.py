@@ -43,20 +43,27 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import traceback
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from opsnn_lake.errors import LakeError, SchemaError
+from opsnn_lake.errors import LakeError, SchemaError, SpecError
 from opsnn_lake.lake import Lake, content_sha256
 from opsnn_lake.models import find_model_file, model_search_path
 from opsnn_lake.processes import die_with_parent
 from opsnn_lake.provenance import Provenance
+from opsnn_lake.spec_fields import (
+    parse_bool,
+    parse_mapping,
+    parse_optional_int,
+    parse_text,
+    require_mapping,
+)
 
 __all__ = [
     "Backend",
@@ -81,6 +88,11 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 # --------------------------------------------------------------------------- back-ends
 
+#: The fast path of a back-end: ``(populations, sim)`` → store nodes, without neo.
+NodesFunction = Callable[[Mapping[str, Any], ModuleType], dict[str, Any]]
+#: A back-end's set-up context: entered with the imported simulator module.
+PrepareFunction = Callable[[ModuleType], contextlib.AbstractContextManager[Any]]
+
 
 @dataclass(frozen=True)
 class Backend:
@@ -97,21 +109,21 @@ class Backend:
         package metadata, so a run id can be computed without importing the simulator.
     environ : dict
         Environment variables set before the import (e.g. to silence a banner).
-    fastpath : str, optional
-        ``"module:function"`` turning ``(populations, sim)`` into store nodes directly,
-        used when importable; otherwise recordings go through neo.
-    prepare : str, optional
-        ``"module:function"``: a context manager taking the imported simulator module,
-        held around set-up, build, run and collection (to remove set-up costs of that
-        simulator; it must not change results, and must undo itself on leaving).
+    fastpath : callable, optional
+        ``fastpath(populations, sim)`` → store nodes, read from the simulator directly;
+        without it, recordings go through neo.
+    prepare : callable, optional
+        ``prepare(sim)`` → a context manager held around set-up, build, run and
+        collection (to remove set-up costs of that simulator; it must not change
+        results, and must undo itself on leaving).
     """
 
     name: str
     pynn_module: str
     distribution: str
     environ: Mapping[str, str] = field(default_factory=dict)
-    fastpath: str | None = None
-    prepare: str | None = None
+    fastpath: NodesFunction | None = None
+    prepare: PrepareFunction | None = None
 
     def version(self) -> str:
         """The simulator's version, e.g. ``"3.10.0"``.
@@ -139,22 +151,11 @@ class Backend:
 
     def prepared(self, sim: ModuleType) -> contextlib.AbstractContextManager[Any]:
         """The ``prepare`` context for ``sim`` (a no-op context if there is none)."""
-        prepare = _function(self.prepare)
-        return contextlib.nullcontext() if prepare is None else prepare(sim)
+        return contextlib.nullcontext() if self.prepare is None else self.prepare(sim)
 
-    def nodes_function(self) -> Callable[..., Any] | None:
-        """The fast-path collector if it is available in this installation."""
-        return _function(self.fastpath)
-
-
-def _function(spec: str | None) -> Callable[..., Any] | None:
-    """The function named ``"module:function"``, or None if unset or not installed."""
-    if spec is None:
-        return None
-    module_name, _, func = spec.partition(":")
-    if importlib.util.find_spec(module_name) is None:
-        return None
-    return getattr(importlib.import_module(module_name), func)
+    def nodes_function(self) -> NodesFunction | None:
+        """The fast-path collector, if the back-end has one."""
+        return self.fastpath
 
 
 def _backend(name: str) -> Backend:
@@ -370,14 +371,64 @@ class RunRequest:
     settings: dict[str, Any] = field(default_factory=dict)
     search: list[str] = field(default_factory=list)
 
+    def to_dict(self) -> dict[str, Any]:
+        """The request as JSON values (inverse of :meth:`from_dict`)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> RunRequest:
+        """Validate the mapping :meth:`to_dict` gives; errors name the field."""
+        where = "run request"
+        data = require_mapping(data, [f.name for f in dataclasses.fields(cls)], where)
+        return cls(
+            model=_parse_model_name(data.get("model"), where),
+            simulator=_parse_optional_text(data.get("simulator", "nest"), "simulator", where),
+            parameters=parse_mapping(data.get("parameters"), "parameters", where),
+            seed=parse_optional_int(data.get("seed"), "seed", where),
+            settings=parse_mapping(data.get("settings"), "settings", where),
+            search=_parse_folders(data.get("search"), where),
+        )
+
     def to_json(self) -> str:
         """JSON text of the request."""
-        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+        return json.dumps(self.to_dict(), sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> RunRequest:
         """Inverse of :meth:`to_json`."""
-        return cls(**json.loads(text))
+        return cls.from_dict(json.loads(text))
+
+    def plan(self, lake: Lake | None = None, *, model: Model | None = None) -> RunPlan:
+        """The :func:`plan_run` of this request (``lake``: where its inputs are).
+
+        ``model``: the request's model, loaded already (spares reading it again).
+        """
+        return plan_run(
+            model or self.model,
+            simulator=self.simulator,
+            parameters=self.parameters,
+            seed=self.seed,
+            settings=self.settings,
+            lake=lake,
+            search=self.search,
+        )
+
+
+def _parse_model_name(value: Any, where: str) -> str:
+    name = parse_text(value, "model", where, required=True)
+    assert name is not None  # required
+    return name
+
+
+def _parse_optional_text(value: Any, key: str, where: str) -> str | None:
+    return parse_text(value, key, where)
+
+
+def _parse_folders(value: Any, where: str) -> list[str]:
+    value = [] if value is None else value
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise SpecError(f"{where}: 'search' must be a list of folder paths, got {value!r}")
+    return list(value)
 
 
 @dataclass(frozen=True)
@@ -406,6 +457,41 @@ def _setup_kwargs(
     if seed is not None and "rng_seed" in setup:
         setup["rng_seed"] = int(seed)
     return setup
+
+
+def _apply_seed(model: Model, params: dict[str, Any], seed: int | None) -> int | None:
+    """Put a run seed into the model's ``seed`` parameter; return the run's seed."""
+    if seed is not None:
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise SchemaError(f"model {model.name!r}: seed must be an integer, got {seed!r}")
+        if "seed" in model.parameters:
+            params["seed"] = int(seed)
+    run_seed = seed if seed is not None else params.get("seed")
+    if isinstance(run_seed, bool) or not isinstance(run_seed, int):
+        return None
+    return run_seed
+
+
+def _simulator_setup(
+    model: Model,
+    simulator: str | None,
+    params: dict[str, Any],
+    seed: int | None,
+    settings: Mapping[str, Any] | None,
+) -> tuple[Backend | None, dict[str, Any], dict[str, Any]]:
+    """``(backend, sim.setup keywords, recorded parameters)`` of a run."""
+    if model.kind == "input":
+        if settings:
+            raise SchemaError(f"model {model.name!r} is an input generator: no settings")
+        return None, {}, params
+    backend = _backend(simulator or "nest")
+    setup = _setup_kwargs(model, backend, params, seed, settings)
+    if seed is not None and "seed" not in model.parameters and "rng_seed" not in setup:
+        raise SchemaError(
+            f"model {model.name!r} ({model.path}): a seed would change nothing: it has no "
+            f"'seed' parameter and SIMULATOR_SETTINGS[{backend.name!r}] no 'rng_seed'"
+        )
+    return backend, setup, {**params, "setup": setup}
 
 
 def plan_run(
@@ -449,44 +535,16 @@ def plan_run(
     if not isinstance(model, Model):
         model = load_model(model, search=search)
     params = merge_parameters(model, parameters)
-    if seed is not None:
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise SchemaError(f"model {model.name!r}: seed must be an integer, got {seed!r}")
-        if "seed" in model.parameters:
-            params["seed"] = int(seed)
-    run_seed = seed if seed is not None else params.get("seed")
-    if isinstance(run_seed, bool) or not isinstance(run_seed, int):
-        run_seed = None
-
+    run_seed = _apply_seed(model, params, seed)
     inputs, checksums = _resolve_inputs(model, params, lake)
-    if model.kind == "input":
-        backend = None
-        setup: dict[str, Any] = {}
-        recorded = params
-        if settings:
-            raise SchemaError(f"model {model.name!r} is an input generator: no settings")
-    else:
-        backend = _backend(simulator or "nest")
-        setup = _setup_kwargs(model, backend, params, seed, settings)
-        if seed is not None and "seed" not in model.parameters and "rng_seed" not in setup:
-            raise SchemaError(
-                f"model {model.name!r} ({model.path}): a seed would change nothing: it has no "
-                f"'seed' parameter and SIMULATOR_SETTINGS[{backend.name!r}] no 'rng_seed'"
-            )
-        recorded = {**params, "setup": setup}
+    backend, setup, recorded = _simulator_setup(model, simulator, params, seed, settings)
     prov = Provenance(
-        kind=model.kind,
-        model=model.name,
-        model_hash=model.code_hash,
-        parameters=recorded,
-        seed=run_seed,
-        simulator=backend.name if backend else None,
+        kind=model.kind, model=model.name, model_hash=model.code_hash, parameters=recorded,
+        seed=run_seed, simulator=backend.name if backend else None,
         simulator_version=backend.version() if backend else None,
         threads=int(setup.get("threads", 1)) if backend and backend.name == "nest" else None,
-        inputs=inputs,
-        input_checksums=checksums,
-        extra={"model_file": str(model.path)},
-    )
+        inputs=inputs, input_checksums=checksums, extra={"model_file": str(model.path)},
+    )  # fmt: skip
     return RunPlan(
         model=model,
         simulator=backend.name if backend else None,
@@ -532,13 +590,104 @@ def _store_checksum(path: Path) -> str:
 # --------------------------------------------------------------------------- running
 
 
-@dataclass(frozen=True)
-class RunResult:
-    """Outcome of one run: its id, whether it was already in the lake, and timings (s)."""
+#: What became of a run: simulated and stored, found in the lake, or failed.
+STATUSES = ("done", "cached", "failed")
 
-    run_id: str
-    skipped: bool
+
+@dataclass(frozen=True, kw_only=True)
+class RunResult:
+    """Outcome of one run, in a form that crosses process boundaries (JSON).
+
+    Parameters
+    ----------
+    run_id : str or None
+        The run's id (``None`` only if a run failed before its id was known).
+    status : {"done", "cached", "failed"}
+        Simulated and stored now, already in the lake (nothing ran), or failed.
+    seconds : float
+        Wall time of the run as its caller saw it (a child process: from start to exit).
+    timings : dict
+        Seconds per phase (``import``, ``build``, ``simulate``, …) of a run done now.
+    error : str, optional
+        Why a failed run failed (the exception, a timeout, a signal).
+    log : str
+        The last lines of a failed child's output.
+    notes : tuple of str
+        What was cleaned up after a failed child.
+    registered : bool
+        False when the run was only published, for the index keeper's
+        :meth:`~opsnn_lake.lake.Lake.sync` to register (``Lake(register=False)``).
+    """
+
+    run_id: str | None
+    status: str = "done"
+    seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
+    error: str | None = None
+    log: str = ""
+    notes: tuple[str, ...] = ()
+    registered: bool = True
+
+    @property
+    def skipped(self) -> bool:
+        """True if the run was already in the lake (nothing ran)."""
+        return self.status == "cached"
+
+    @property
+    def failed(self) -> bool:
+        """True if the run failed."""
+        return self.status == "failed"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The result as JSON values (inverse of :meth:`from_dict`)."""
+        data = dataclasses.asdict(self)
+        data["notes"] = list(self.notes)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Any) -> RunResult:
+        """Validate the mapping :meth:`to_dict` gives; errors name the field."""
+        where = "run result"
+        data = require_mapping(data, [f.name for f in dataclasses.fields(cls)], where)
+        return cls(
+            run_id=_parse_optional_text(data.get("run_id"), "run_id", where),
+            status=_parse_status(data.get("status", "done"), where),
+            seconds=_parse_seconds(data.get("seconds", 0.0), where),
+            timings=_parse_timings(data.get("timings"), where),
+            error=_parse_optional_text(data.get("error"), "error", where),
+            log=_parse_optional_text(data.get("log"), "log", where) or "",
+            notes=_parse_notes(data.get("notes"), where),
+            registered=parse_bool(data.get("registered", True), "registered", where),
+        )
+
+    @classmethod
+    def failure(cls, run_id: str | None, error: str, **fields: Any) -> RunResult:
+        """A failed run's result."""
+        return cls(run_id=run_id, status="failed", error=error, **fields)
+
+
+def _parse_status(value: Any, where: str) -> str:
+    if value not in STATUSES:
+        raise SpecError(f"{where}: 'status' must be one of {', '.join(STATUSES)}, got {value!r}")
+    return str(value)
+
+
+def _parse_seconds(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise SpecError(f"{where}: 'seconds' must be a number ≥ 0, got {value!r}")
+    return float(value)
+
+
+def _parse_timings(value: Any, where: str) -> dict[str, float]:
+    timings = parse_mapping(value, "timings", where)
+    return {k: _parse_seconds(v, where) for k, v in timings.items()}
+
+
+def _parse_notes(value: Any, where: str) -> tuple[str, ...]:
+    value = [] if value is None else value
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise SpecError(f"{where}: 'notes' must be a list of strings, got {value!r}")
+    return tuple(value)
 
 
 def collect_nodes(
@@ -610,7 +759,7 @@ def execute(plan: RunPlan, lake: Lake, *, fastpath: bool = True) -> RunResult:
     run_id = lake.add_nodes(nodes, prov, started=t1)
     if run_id != plan.run_id:  # pragma: no cover - the id depends only on the plan
         raise SchemaError(f"{model.path}: run id {run_id} differs from the planned {plan.run_id}")
-    return RunResult(run_id=run_id, skipped=False, timings=timings)
+    return RunResult(run_id=run_id, timings=timings, registered=lake.register)
 
 
 def run_model(
@@ -651,8 +800,8 @@ def run_model(
         lake=lake,
         search=search,
     )
-    if plan.run_id in lake and lake.store_path(plan.run_id).exists():
-        return RunResult(run_id=plan.run_id, skipped=True)
+    if lake.has_run(plan.run_id):
+        return RunResult(run_id=plan.run_id, status="cached")
     return execute(plan, lake, fastpath=fastpath)
 
 
@@ -664,33 +813,107 @@ _CHILD = (
 )
 
 
-def _cleanup_failed(lake_path: Path, run_id: str | None, pid: int) -> list[str]:
-    """Remove what a dead child left in staging; return notes for the report."""
-    notes: list[str] = []
+def _discard_unfinished(lake: Lake, run_id: str | None, pid: int) -> list[str]:
+    """Remove what the dead writer ``pid`` left unfinished of ``run_id``; notes for the report."""
     if run_id is None:
-        return notes
-    for staged in (lake_path / "staging").glob(f"{run_id}.{pid}.*"):
+        return []
+    discard = getattr(lake, "discard_unfinished", None)
+    if discard is not None:  # the lake's own clean-up (it knows where staged stores live)
+        return [f"removed unfinished store {name}" for name in discard(run_id, pid)]
+    # Until the Lake offers it: a local lake stages <run id>.<pid>.<random> in scratch_dir().
+    notes = []
+    for staged in lake.scratch_dir().glob(f"{run_id}.{pid}.*"):
         shutil.rmtree(staged, ignore_errors=True)
         notes.append(f"removed unfinished store {staged.name}")
     return notes
 
 
+@dataclass(frozen=True)
+class _Child:
+    """A child process of :func:`run_in_subprocess` and its files."""
+
+    proc: subprocess.Popen[bytes]
+    result_file: Path
+    log_file: Path
+
+
+def _start_child(
+    request: RunRequest, lake: Lake, folder: Path, run_id: str | None, cwd: Any
+) -> _Child:
+    result_file, log_file = folder / "result.json", folder / "log.txt"
+    argv = [sys.executable, "-c", _CHILD, "--lake", lake.location]
+    argv += ["--result", str(result_file), "--request", request.to_json()]
+    argv += ["--parent", str(os.getpid()), "--register", "1" if lake.register else "0"]
+    if run_id:
+        argv += ["--expect", run_id]
+    env = {**os.environ, "PYNEST_QUIET": "1", "PYTHONUNBUFFERED": "1"}
+    with open(log_file, "wb") as log:
+        # Same process group as this one (killing the sweep's group kills the runs);
+        # the child also dies with this process (processes.die_with_parent).
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=cwd, env=env)
+    return _Child(proc, result_file, log_file)
+
+
+def _wait(child: _Child, timeout: float | None) -> tuple[int, bool]:
+    """``(exit code, timed out)``; the child is killed on a timeout or an interruption."""
+    try:
+        return child.proc.wait(timeout=timeout), False
+    except subprocess.TimeoutExpired:
+        _kill(child.proc)
+        return child.proc.wait(), True
+    except BaseException:
+        _kill(child.proc)  # interrupted (Ctrl-C, a cancelled task): the run goes too
+        child.proc.wait()
+        raise
+
+
+def _failure_reason(code: int, timed_out: bool, timeout: float | None, result: Any) -> str:
+    if timed_out:
+        return f"timed out after {timeout} s"
+    if result is not None and result.error:
+        return str(result.error)
+    if code < 0:
+        return f"killed by signal {signal.Signals(-code).name}"
+    return f"exit code {code}"
+
+
+def _outcome(
+    child: _Child, lake: Lake, run_id: str | None, code: int, timed_out: bool,
+    timeout: float | None, seconds: float,
+) -> RunResult:  # fmt: skip
+    """The child's own result if it finished, else a failure with its log and clean-up."""
+    result = _read_result(child.result_file)
+    if code == 0 and result is not None and not result.failed:
+        return dataclasses.replace(result, seconds=seconds)
+    tail = child.log_file.read_text(errors="replace").strip().splitlines()[-15:]
+    run_id = run_id or (result.run_id if result is not None else None)
+    return RunResult.failure(
+        run_id,
+        _failure_reason(code, timed_out, timeout, result),
+        log="\n".join(tail),
+        notes=tuple(_discard_unfinished(lake, run_id, child.proc.pid)),
+        seconds=seconds,
+        registered=lake.register,
+    )
+
+
 def run_in_subprocess(
     request: RunRequest,
-    lake: str | os.PathLike[str],
+    lake: Lake | str | os.PathLike[str],
     *,
     run_id: str | None = None,
     timeout: float | None = None,
     cwd: str | os.PathLike[str] | None = None,
-) -> dict[str, Any]:
+    register: bool | None = None,
+) -> RunResult:
     """Run one configuration in a fresh Python process and wait for it.
 
     Parameters
     ----------
     request : RunRequest
         What to run.
-    lake : path-like
-        The lake directory (must be reachable from the child).
+    lake : Lake, str or path-like
+        The lake or its location (a path or URL the child can reach).
     run_id : str, optional
         The id the parent planned; the child refuses to run if its plan differs (the
         model file changed in between).
@@ -698,84 +921,44 @@ def run_in_subprocess(
         Seconds before the child is killed (it dies with this process too).
     cwd : path-like, optional
         Working directory of the child (sPyNNaker reads ``spynnaker.cfg`` there).
+    register : bool, optional
+        False: the child only publishes the run (``Lake(register=False)``), for workers
+        on other nodes; the index keeper registers it with :meth:`Lake.sync`. Default:
+        the given Lake's ``register``, else True.
 
     Returns
     -------
-    dict
-        ``status`` (``"done"``, ``"cached"`` or ``"failed"``), ``run_id``, ``seconds``,
-        ``timings`` and, on failure, ``error``. Never raises for a failed run: a crash or
-        timeout is reported, and the unfinished store is removed.
+    RunResult
+        ``status`` ``"done"``, ``"cached"`` or ``"failed"``; ``seconds`` from start to
+        exit of the child. Never raises for a failed run: a crash or timeout is
+        reported (``error``, ``log``), and the unfinished store is removed (``notes``).
     """
-    lake_path = Path(lake).absolute()
+    if not isinstance(lake, Lake) or (register is not None and register != lake.register):
+        location = lake.location if isinstance(lake, Lake) else os.fspath(lake)
+        lake = Lake(location, register=True if register is None else register)
     start = time.perf_counter()
-    # The result and log live in the lake's staging area, named like a staged store
+    # Result and log go to the lake's scratch folder, named like a staged store
     # (<name>.<pid>.<random>): if this process is killed, `check --repair` removes them.
-    if not (lake_path / "lake.json").is_file():
-        Lake(lake_path).index.close()  # create it, so the staging area is the lake's
-    tmp = lake_path / "staging" / f"opsnn-run.{os.getpid()}.{uuid.uuid4().hex[:12]}"
-    tmp.mkdir()
+    folder = Path(tempfile.mkdtemp(prefix=f"opsnn-run.{os.getpid()}.", dir=lake.scratch_dir()))
     try:
-        result_file = tmp / "result.json"
-        log_file = tmp / "log.txt"
-        argv = [sys.executable, "-c", _CHILD, "--lake", str(lake_path)]
-        argv += ["--result", str(result_file), "--request", request.to_json()]
-        argv += ["--parent", str(os.getpid())]
-        if run_id:
-            argv += ["--expect", run_id]
-        env = {**os.environ, "PYNEST_QUIET": "1", "PYTHONUNBUFFERED": "1"}
-        with open(log_file, "wb") as log:
-            # Same process group as this one (killing the sweep's group kills the runs);
-            # the child also dies with this process (processes.die_with_parent).
-            proc = subprocess.Popen(
-                argv, stdout=log, stderr=subprocess.STDOUT, cwd=cwd, env=env
-            )  # fmt: skip
-            try:
-                code = proc.wait(timeout=timeout)
-                timed_out = False
-            except subprocess.TimeoutExpired:
-                _kill(proc)
-                code, timed_out = proc.wait(), True
-            except BaseException:
-                _kill(proc)  # interrupted (Ctrl-C, a cancelled task): the run goes too
-                proc.wait()
-                raise
-            seconds = round(time.perf_counter() - start, 3)
-            result = _read_result(result_file)
-            if code == 0 and result.get("status") in ("done", "cached"):
-                return {**result, "seconds": seconds}
-            tail = log_file.read_text(errors="replace").strip().splitlines()[-15:]
-            if timed_out:
-                error = f"timed out after {timeout} s"
-            elif "error" in result:
-                error = result["error"]
-            elif code < 0:
-                error = f"killed by signal {signal.Signals(-code).name}"
-            else:
-                error = f"exit code {code}"
-            notes = _cleanup_failed(lake_path, run_id or result.get("run_id"), proc.pid)
-            return {
-                "status": "failed",
-                "run_id": run_id or result.get("run_id"),
-                "error": error,
-                "log": "\n".join(tail),
-                "notes": notes,
-                "seconds": seconds,
-                "timings": {},
-            }
+        child = _start_child(request, lake, folder, run_id, cwd)
+        code, timed_out = _wait(child, timeout)
+        seconds = round(time.perf_counter() - start, 3)
+        return _outcome(child, lake, run_id, code, timed_out, timeout, seconds)
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
-def _kill(proc: subprocess.Popen) -> None:
+def _kill(proc: subprocess.Popen[bytes]) -> None:
     with contextlib.suppress(ProcessLookupError):
         proc.kill()
 
 
-def _read_result(path: Path) -> dict[str, Any]:
+def _read_result(path: Path) -> RunResult | None:
     try:
-        return dict(json.loads(path.read_text()))
-    except (OSError, ValueError):
-        return {}
+        return RunResult.from_dict(json.loads(path.read_text()))
+    except (OSError, ValueError):  # no result (killed child), or not one of ours
+        return None
 
 
 @dataclass(frozen=True)
@@ -785,11 +968,12 @@ class _ChildArgs:
     request: str
     expect: str | None = None
     parent: int | None = None
+    register: bool = True
 
 
 def _child_args(argv: Sequence[str]) -> _ChildArgs:
     """``--name value`` pairs of the child's command line (written by this module only)."""
-    names = {f"--{f}" for f in ("lake", "result", "request", "expect", "parent")}
+    names = {f"--{f.name}" for f in dataclasses.fields(_ChildArgs)}
     if len(argv) % 2 or any(flag not in names for flag in argv[::2]):
         raise SystemExit(f"opsnn-lake child process: unexpected arguments {list(argv)}")
     values = {flag[2:]: value for flag, value in zip(argv[::2], argv[1::2], strict=True)}
@@ -797,7 +981,28 @@ def _child_args(argv: Sequence[str]) -> _ChildArgs:
     if missing:
         raise SystemExit(f"opsnn-lake child process: missing --{', --'.join(missing)}")
     parent = values.pop("parent", None)
-    return _ChildArgs(**values, parent=None if parent is None else int(parent))
+    register = values.pop("register", "1") != "0"
+    return _ChildArgs(**values, parent=None if parent is None else int(parent), register=register)
+
+
+def _child_run(args: _ChildArgs) -> RunResult:
+    """Plan, check against the parent's plan, skip a known run, else run: never raises."""
+    run_id = args.expect
+    try:
+        lake = Lake(args.lake, register=args.register)
+        plan = RunRequest.from_json(args.request).plan(lake)
+        run_id = plan.run_id
+        if args.expect and plan.run_id != args.expect:
+            raise SchemaError(
+                f"{plan.model.path}: run id {plan.run_id} differs from the planned "
+                f"{args.expect}: the model file or the installed versions changed"
+            )
+        if lake.has_run(plan.run_id):
+            return RunResult(run_id=plan.run_id, status="cached")
+        return execute(plan, lake)
+    except Exception as err:
+        traceback.print_exc()
+        return RunResult.failure(run_id, f"{type(err).__name__}: {err}")
 
 
 def child_main(argv: Sequence[str]) -> int:
@@ -805,37 +1010,6 @@ def child_main(argv: Sequence[str]) -> int:
     args = _child_args(argv)
     if args.parent is not None:
         die_with_parent(args.parent)
-    result_path = Path(args.result)
-
-    def report(data: dict[str, Any]) -> None:
-        result_path.write_text(json.dumps(data))
-
-    run_id = args.expect
-    try:
-        request = RunRequest.from_json(args.request)
-        lake = Lake(args.lake)
-        plan = plan_run(
-            request.model,
-            simulator=request.simulator,
-            parameters=request.parameters,
-            seed=request.seed,
-            settings=request.settings,
-            lake=lake,
-            search=request.search,
-        )
-        run_id = plan.run_id
-        if args.expect and plan.run_id != args.expect:
-            raise SchemaError(
-                f"{plan.model.path}: run id {plan.run_id} differs from the planned "
-                f"{args.expect}: the model file or the installed versions changed"
-            )
-        if plan.run_id in lake and lake.store_path(plan.run_id).exists():
-            report({"status": "cached", "run_id": plan.run_id, "timings": {}})
-            return 0
-        result = execute(plan, lake)
-        report({"status": "done", "run_id": result.run_id, "timings": result.timings})
-        return 0
-    except Exception as err:
-        traceback.print_exc()
-        report({"status": "failed", "run_id": run_id, "error": f"{type(err).__name__}: {err}"})
-        return 1
+    result = _child_run(args)
+    Path(args.result).write_text(json.dumps(result.to_dict()))
+    return 1 if result.failed else 0
