@@ -109,7 +109,7 @@ def main() -> None:
         par_wall, par = timed_sweep(spec, Path(tmp) / "parallel", workers=2)
         address, procs = start_dask(Path(tmp))
         try:
-            dist_wall, dist = timed_sweep(spec, Path(tmp) / "dask", 2, scheduler=address)
+            dist_wall, dist = timed_sweep(spec, Path(tmp) / "on_workers", 2, scheduler=address)
         finally:
             stop(procs)
         again_wall, again = timed_sweep(spec, Path(tmp) / "parallel", workers=2)

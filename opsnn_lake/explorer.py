@@ -353,28 +353,11 @@ def _number(value: Any, what: str, where: str) -> float:
 
 
 def _dimension(name: str, value: Any, default: Any, where: str) -> Dimension:
+    """One ``space`` entry: ``[low, high]``, ``{low, high, log, step, int}`` or ``{choices}``."""
     at = f"{where}: space[{name!r}]"
-    if isinstance(value, list):
-        if len(value) != 2:
-            raise SpecError(
-                f"{at}: a range is [low, high] (2 numbers), got {value!r}; "
-                "for a choice among values write {choices: [...]}"
-            )
-        value = {"low": value[0], "high": value[1]}
-    if not isinstance(value, Mapping):
-        raise SpecError(
-            f"{at}: expected [low, high] or a mapping with low/high or choices, got {value!r}"
-        )
-    for key in value:
-        if key not in SPACE_KEYS:
-            raise SpecError(f"{at}: unknown key {key!r}; valid keys: {', '.join(SPACE_KEYS)}")
+    value = _space_mapping(value, at)
     if "choices" in value:
-        choices = value["choices"]
-        if not isinstance(choices, list) or not choices:
-            raise SpecError(f"{at}: 'choices' must be a non-empty list, got {choices!r}")
-        if set(value) - {"choices"}:
-            raise SpecError(f"{at}: 'choices' cannot be combined with a range")
-        return Dimension(name=name, kind="categorical", choices=tuple(choices))
+        return _categorical(name, value, at)
     if "low" not in value or "high" not in value:
         raise SpecError(f"{at}: a range needs both 'low' and 'high'")
     low = _number(value["low"], f"space[{name!r}].low", where)
@@ -389,16 +372,50 @@ def _dimension(name: str, value: Any, default: Any, where: str) -> Dimension:
     is_int = value.get("int")
     if is_int is None:
         is_int = isinstance(default, int) and not isinstance(default, bool)
-    step = value.get("step")
-    if step is not None:
-        step = _number(step, f"space[{name!r}].step", where)
-        if step <= 0:
-            raise SpecError(f"{at}: 'step' must be positive, got {step:g}")
-        if log:
-            raise SpecError(f"{at}: 'step' and 'log' cannot be combined (optuna refuses it)")
+    step = _step(value.get("step"), log, name, where)
     return Dimension(
         name=name, kind="int" if is_int else "float", low=low, high=high, log=log, step=step
     )
+
+
+def _space_mapping(value: Any, at: str) -> Mapping[str, Any]:
+    """A space entry as a mapping of known keys (``[low, high]`` becomes one)."""
+    if isinstance(value, list):
+        if len(value) != 2:
+            raise SpecError(
+                f"{at}: a range is [low, high] (2 numbers), got {value!r}; "
+                "for a choice among values write {choices: [...]}"
+            )
+        value = {"low": value[0], "high": value[1]}
+    if not isinstance(value, Mapping):
+        raise SpecError(
+            f"{at}: expected [low, high] or a mapping with low/high or choices, got {value!r}"
+        )
+    for key in value:
+        if key not in SPACE_KEYS:
+            raise SpecError(f"{at}: unknown key {key!r}; valid keys: {', '.join(SPACE_KEYS)}")
+    return value
+
+
+def _categorical(name: str, value: Mapping[str, Any], at: str) -> Dimension:
+    choices = value["choices"]
+    if not isinstance(choices, list) or not choices:
+        raise SpecError(f"{at}: 'choices' must be a non-empty list, got {choices!r}")
+    if set(value) - {"choices"}:
+        raise SpecError(f"{at}: 'choices' cannot be combined with a range")
+    return Dimension(name=name, kind="categorical", choices=tuple(choices))
+
+
+def _step(value: Any, log: bool, name: str, where: str) -> float | None:
+    if value is None:
+        return None
+    at = f"{where}: space[{name!r}]"
+    step = _number(value, f"space[{name!r}].step", where)
+    if step <= 0:
+        raise SpecError(f"{at}: 'step' must be positive, got {step:g}")
+    if log:
+        raise SpecError(f"{at}: 'step' and 'log' cannot be combined (optuna refuses it)")
+    return step
 
 
 def _pair(value: Any, key: str, where: str) -> tuple[float, float]:
@@ -411,6 +428,7 @@ def _pair(value: Any, key: str, where: str) -> tuple[float, float]:
 
 
 def _objective(data: Any, where: str) -> Objective:
+    """The ``objective`` key: targets on one population's statistics, and the mode."""
     if not isinstance(data, Mapping):
         raise SpecError(
             f"{where}: 'objective' is required: a mapping with keys {', '.join(OBJECTIVE_KEYS)}"
@@ -420,45 +438,65 @@ def _objective(data: Any, where: str) -> Objective:
             raise SpecError(
                 f"{where}: objective: unknown key {key!r}; valid keys: {', '.join(OBJECTIVE_KEYS)}"
             )
-    rate = None
-    if data.get("rate") is not None:
-        r = data["rate"]
-        if not isinstance(r, Mapping) or "target" not in r or set(r) - {"target", "tolerance"}:
-            raise SpecError(
-                f"{where}: objective.rate must be {{target: Hz, tolerance: 0.1}}, got {r!r}"
-            )
-        target = _number(r["target"], "objective.rate.target", where)
-        tol = _number(r.get("tolerance", 0.1), "objective.rate.tolerance", where)
-        if target <= 0 or tol <= 0:
-            raise SpecError(f"{where}: objective.rate: target and tolerance must be positive")
-        rate = (target, tol)
+    rate = _rate(data.get("rate"), where)
     cv = _pair(data["cv"], "cv", where) if data.get("cv") is not None else None
     psd = _pair(data["psd_peak"], "psd_peak", where) if data.get("psd_peak") is not None else None
-    synchrony = None
-    if data.get("synchrony") is not None:
-        s = data["synchrony"]
-        if not isinstance(s, Mapping) or set(s) != {"max"}:
-            raise SpecError(f"{where}: objective.synchrony must be {{max: 0.1}}, got {s!r}")
-        synchrony = _number(s["max"], "objective.synchrony.max", where)
-        if synchrony <= 0:
-            raise SpecError(f"{where}: objective.synchrony.max must be positive")
+    synchrony = _synchrony(data.get("synchrony"), where)
     if rate is None and cv is None and synchrony is None and psd is None:
         raise SpecError(
             f"{where}: objective has no term; give at least one of rate, cv, synchrony, psd_peak"
         )
-    mode = data.get("mode", "minimise")
-    if mode not in MODES:
-        raise SpecError(f"{where}: objective.mode {mode!r} is unknown; valid: {', '.join(MODES)}")
-    if mode == "constraints" and rate is None:
-        raise SpecError(f"{where}: objective.mode constraints minimises the rate error: give rate")
-    population = data.get("population", "exc")
-    if not isinstance(population, str) or not population:
-        raise SpecError(
-            f"{where}: objective.population must be a population label, got {population!r}"
-        )
     return Objective(
-        population=population, rate=rate, cv=cv, synchrony=synchrony, psd_peak=psd, mode=mode
-    )
+        population=_population(data.get("population", "exc"), where), rate=rate, cv=cv,
+        synchrony=synchrony, psd_peak=psd, mode=_mode(data.get("mode", "minimise"), rate, where),
+    )  # fmt: skip
+
+
+def _rate(value: Any, where: str) -> tuple[float, float] | None:
+    """``objective.rate``: ``{target: Hz, tolerance: relative}``."""
+    if value is None:
+        return None
+    if (
+        not isinstance(value, Mapping)
+        or "target" not in value
+        or (set(value) - {"target", "tolerance"})
+    ):
+        raise SpecError(
+            f"{where}: objective.rate must be {{target: Hz, tolerance: 0.1}}, got {value!r}"
+        )
+    target = _number(value["target"], "objective.rate.target", where)
+    tol = _number(value.get("tolerance", 0.1), "objective.rate.tolerance", where)
+    if target <= 0 or tol <= 0:
+        raise SpecError(f"{where}: objective.rate: target and tolerance must be positive")
+    return target, tol
+
+
+def _synchrony(value: Any, where: str) -> float | None:
+    """``objective.synchrony``: ``{max: correlation}``."""
+    if value is None:
+        return None
+    if not isinstance(value, Mapping) or set(value) != {"max"}:
+        raise SpecError(f"{where}: objective.synchrony must be {{max: 0.1}}, got {value!r}")
+    synchrony = _number(value["max"], "objective.synchrony.max", where)
+    if synchrony <= 0:
+        raise SpecError(f"{where}: objective.synchrony.max must be positive")
+    return synchrony
+
+
+def _mode(value: Any, rate: tuple[float, float] | None, where: str) -> str:
+    """``objective.mode``: minimise, or constraints (which needs a rate term)."""
+    if value not in MODES:
+        raise SpecError(f"{where}: objective.mode {value!r} is unknown; valid: {', '.join(MODES)}")
+    if value == "constraints" and rate is None:
+        raise SpecError(f"{where}: objective.mode constraints minimises the rate error: give rate")
+    return str(value)
+
+
+def _population(value: Any, where: str) -> str:
+    """``objective.population``: the label of the population whose statistics count."""
+    if not isinstance(value, str) or not value:
+        raise SpecError(f"{where}: objective.population must be a population label, got {value!r}")
+    return value
 
 
 def parse_model(value: Any, path: Path | None, where: str) -> Model:
@@ -1030,7 +1068,7 @@ class _Study:
         others are asked again, same parameters.
         """
         pending = [r for n, r in sorted(self.records.items()) if r["state"] == "pending"]
-        finished_now = [r for r in pending if r.get("run_id") in self.lake]
+        finished_now = [r for r in pending if r.get("run_id") and self.lake.has_run(r["run_id"])]
         for record in finished_now:
             stats = self._statistics([record["run_id"]])
             self._finish(record, "cached", stats[record["run_id"]])

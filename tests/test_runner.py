@@ -235,3 +235,21 @@ def test_a_child_that_only_publishes_leaves_the_index_to_sync(tmp_path):
     assert lake.has_run(result.run_id) and lake.check().ok
     again = run_in_subprocess(request, lake.location, register=False, timeout=120)
     assert again.status == "cached" and again.run_id == result.run_id
+
+
+def test_backends_are_found_by_loaders_and_their_hooks_are_callables(monkeypatch):
+    import dataclasses
+
+    from opsnn_lake import simulators
+    from opsnn_lake.fastpath import nest_nodes
+    from opsnn_lake.simulators.nest import pynn_speedups
+
+    nest_b = get_backend("nest")
+    assert nest_b.fastpath is nest_nodes and nest_b.prepare is pynn_speedups
+    monkeypatch.setitem(simulators.SIMULATORS, "nest_copy", lambda: dataclasses.replace(
+        nest_b, name="nest_copy"))  # fmt: skip
+    assert "nest_copy" in simulators.simulator_names()
+    assert get_backend("nest_copy").name == "nest_copy"
+    monkeypatch.setitem(simulators.SIMULATORS, "broken", lambda: "pyNN.nest")
+    with pytest.raises(SchemaError, match="'broken': its loader returned str, expected"):
+        get_backend("broken")

@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     """Run the demo sweep, write the catalog, print rates, save the plot."""
     spec = load_spec(args.spec or demo_spec_path())
     lake = Lake(args.lake)
-    print(f"demo: {spec.path} into {lake.path}")
+    print(f"demo: {spec.path} into {lake.location}")
     report = run_sweep(spec, lake, workers=args.workers)
     print(format_report(report, spec))
     catalog = lake.write_catalog(args.catalog)

@@ -206,6 +206,7 @@ def _canonical(value: Any) -> str:
 
 
 def _check_spec(module: ModuleType, path: Path) -> tuple[str, str]:
+    """``(NAME, KIND)`` of a model file that follows the model contract."""
     where = f"model file {path}"
     kind = getattr(module, "KIND", "simulation")
     if kind not in KINDS:
@@ -213,7 +214,20 @@ def _check_spec(module: ModuleType, path: Path) -> tuple[str, str]:
     name = getattr(module, "NAME", None)
     if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise SchemaError(f"{where}: NAME must be an identifier string, got {name!r}")
-    params = getattr(module, "PARAMETERS", None)
+    params = _check_parameters(getattr(module, "PARAMETERS", None), where)
+    entry = "generate" if kind == "input" else "build"
+    if not callable(getattr(module, entry, None)):
+        raise SchemaError(f"{where}: a {kind} model must define {entry}()")
+    if kind == "simulation":
+        _check_simulation(module, params, where)
+    inputs = getattr(module, "INPUTS", {})
+    if not isinstance(inputs, dict) or not all(k in params for k in inputs):
+        raise SchemaError(f"{where}: INPUTS must map parameter names (in PARAMETERS) to text")
+    return name, kind
+
+
+def _check_parameters(params: Any, where: str) -> dict[str, Any]:
+    """``PARAMETERS``: a dict of JSON defaults under non-reserved names."""
     if not isinstance(params, dict):
         raise SchemaError(f"{where}: PARAMETERS must be a dict of default values")
     for key, value in params.items():
@@ -225,21 +239,18 @@ def _check_spec(module: ModuleType, path: Path) -> tuple[str, str]:
             raise SchemaError(
                 f"{where}: PARAMETERS[{key!r}] = {value!r} is not a JSON value"
             ) from None
-    entry = "generate" if kind == "input" else "build"
-    if not callable(getattr(module, entry, None)):
-        raise SchemaError(f"{where}: a {kind} model must define {entry}()")
-    if kind == "simulation":
-        for key in ("dt", "tstop"):
-            if key not in params:
-                raise SchemaError(f"{where}: PARAMETERS must define {key!r} (ms)")
-        settings = getattr(module, "SIMULATOR_SETTINGS", {})
-        valid = isinstance(settings, dict) and all(isinstance(v, dict) for v in settings.values())
-        if not valid:
-            raise SchemaError(f"{where}: SIMULATOR_SETTINGS must map back-end names to dicts")
-    inputs = getattr(module, "INPUTS", {})
-    if not isinstance(inputs, dict) or not all(k in params for k in inputs):
-        raise SchemaError(f"{where}: INPUTS must map parameter names (in PARAMETERS) to text")
-    return name, kind
+    return params
+
+
+def _check_simulation(module: ModuleType, params: Mapping[str, Any], where: str) -> None:
+    """A simulation model's ``dt``/``tstop`` and ``SIMULATOR_SETTINGS``."""
+    for key in ("dt", "tstop"):
+        if key not in params:
+            raise SchemaError(f"{where}: PARAMETERS must define {key!r} (ms)")
+    settings = getattr(module, "SIMULATOR_SETTINGS", {})
+    valid = isinstance(settings, dict) and all(isinstance(v, dict) for v in settings.values())
+    if not valid:
+        raise SchemaError(f"{where}: SIMULATOR_SETTINGS must map back-end names to dicts")
 
 
 def load_model(
@@ -569,7 +580,7 @@ def _resolve_inputs(
         if lake is None:
             raise SchemaError(f"{where}: a lake is needed to find input {run_id!r}")
         if run_id not in lake:
-            raise SchemaError(f"{where}: no run {run_id!r} in {lake.path}; see lake.search()")
+            raise SchemaError(f"{where}: no run {run_id!r} in {lake.location}; see lake.search()")
         ids.append(run_id)
         checksums[run_id] = _store_checksum(lake.store_path(run_id))
     return ids, checksums
