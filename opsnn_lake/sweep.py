@@ -473,7 +473,7 @@ class _Batch:
     register: bool  # False on distributed workers: this process registers (sync)
     progress: bool
 
-    def submit(self, client: Client) -> dict[Future, PlannedRun]:
+    def submit(self, client: Client) -> dict[Future[RunResult], PlannedRun]:
         """Every run as a task at once: the scheduler keeps the workers fed."""
         return {
             client.submit(
@@ -484,7 +484,7 @@ class _Batch:
             for run in self.todo
         }  # fmt: skip
 
-    def gather(self, futures: dict[Future, PlannedRun]) -> list[SweepResult]:
+    def gather(self, futures: dict[Future[RunResult], PlannedRun]) -> list[SweepResult]:
         """Results as they arrive; runs only published by workers are registered here."""
         from distributed import as_completed
         from tqdm.auto import tqdm
@@ -516,7 +516,7 @@ def _quiet(line: str) -> None:
     """Announce nothing."""
 
 
-def _outcome(future: Future, run: PlannedRun) -> RunResult:
+def _outcome(future: Future[RunResult], run: PlannedRun) -> RunResult:
     try:
         result: RunResult = future.result()
     except Exception as err:  # a lost worker, not the run itself

@@ -456,7 +456,11 @@ class RunPlan:
 
 
 def _setup_kwargs(
-    model: Model, backend: Backend, params: dict[str, Any], seed: int | None, overrides
+    model: Model,
+    backend: Backend,
+    params: dict[str, Any],
+    seed: int | None,
+    overrides: Mapping[str, Any] | None,
 ) -> dict[str, Any]:
     setup: dict[str, Any] = {"timestep": float(params["dt"])}
     for key in ("min_delay", "delay"):
