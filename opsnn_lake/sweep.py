@@ -55,7 +55,8 @@ from typing import TYPE_CHECKING, Any
 from opsnn_lake.cluster import SlurmOptions, dask_client, slurm_options_for
 from opsnn_lake.errors import SpecError
 from opsnn_lake.lake import Lake
-from opsnn_lake.simulators.runner import RunRequest, RunResult
+from opsnn_lake.simulators.process import run_task
+from opsnn_lake.simulators.records import RunRequest, RunResult
 from opsnn_lake.spec_fields import (
     SpecFile,
     check_keys,
@@ -442,25 +443,6 @@ def plan_sweep(spec: SweepSpec, lake: Lake) -> list[PlannedRun]:
 # --------------------------------------------------------------------------- running
 
 
-def _task(
-    request: RunRequest,
-    location: str,
-    run_id: str,
-    timeout: float | None,
-    cwd: str | None,
-    register: bool,
-) -> RunResult:
-    """One run on a dask worker: a fresh Python process, never an exception."""
-    from opsnn_lake.simulators.runner import run_in_subprocess
-
-    try:
-        return run_in_subprocess(
-            request, location, run_id=run_id, timeout=timeout, cwd=cwd, register=register
-        )
-    except Exception as err:  # the worker itself must report, whatever happened
-        return RunResult.failure(run_id, f"{type(err).__name__}: {err}")
-
-
 @dataclass(frozen=True, kw_only=True)
 class _Batch:
     """The runs of a sweep still to do, and how: handed to dask, results gathered."""
@@ -477,7 +459,7 @@ class _Batch:
         """Every run as a task at once: the scheduler keeps the workers fed."""
         return {
             client.submit(
-                _task, run.request, self.lake.location, run.run_id, self.timeout,
+                run_task, run.request, self.lake.location, run.run_id, self.timeout,
                 self.work_dir, self.register,
                 key=f"opsnn-run-{run.run_id}-{uuid.uuid4().hex[:8]}", pure=False,
             ): run

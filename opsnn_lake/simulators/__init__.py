@@ -16,19 +16,21 @@ from __future__ import annotations
 import functools
 import importlib
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from opsnn_lake.errors import SchemaError
-from opsnn_lake.simulators.runner import (
-    Backend,
-    Model,
-    RunPlan,
-    RunRequest,
-    RunResult,
-    load_model,
-    plan_run,
-    run_in_subprocess,
-    run_model,
-)
+from opsnn_lake.simulators.process import run_in_subprocess
+from opsnn_lake.simulators.records import RunRequest, RunResult
+
+if TYPE_CHECKING:
+    from opsnn_lake.simulators.runner import (
+        Backend,
+        Model,
+        RunPlan,
+        load_model,
+        plan_run,
+        run_model,
+    )
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -48,6 +50,14 @@ __all__ = [
 ]
 
 ENTRY_POINT_GROUP = "opsnn_lake.simulators"
+# Imported on first use: the records and run_in_subprocess need no simulator, neo or zarr.
+_RUNNER = ("Backend", "Model", "RunPlan", "load_model", "plan_run", "run_model")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _RUNNER:
+        return getattr(importlib.import_module("opsnn_lake.simulators.runner"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _module_backend(module: str) -> Callable[[], Backend]:
@@ -93,6 +103,8 @@ def get_backend(name: str) -> Backend:
     loader = SIMULATORS.get(name) or _entry_points().get(name)
     if loader is None:
         raise SchemaError(f"simulator {name!r}: unknown; valid: {', '.join(simulator_names())}")
+    from opsnn_lake.simulators.runner import Backend
+
     backend = loader()
     if not isinstance(backend, Backend):
         raise SchemaError(

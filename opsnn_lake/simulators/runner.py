@@ -39,11 +39,7 @@ import importlib.util
 import json
 import os
 import re
-import shutil
-import signal
-import subprocess
 import sys
-import tempfile
 import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
@@ -52,18 +48,13 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from opsnn_lake.errors import LakeError, SchemaError, SpecError
+from opsnn_lake.errors import LakeError, SchemaError
 from opsnn_lake.lake import Lake, content_sha256
 from opsnn_lake.models import find_model_file, model_search_path
 from opsnn_lake.processes import die_with_parent
 from opsnn_lake.provenance import Provenance
-from opsnn_lake.spec_fields import (
-    parse_bool,
-    parse_mapping,
-    parse_optional_int,
-    parse_text,
-    require_mapping,
-)
+from opsnn_lake.simulators.process import run_in_subprocess
+from opsnn_lake.simulators.records import RunRequest, RunResult
 
 __all__ = [
     "Backend",
@@ -355,93 +346,6 @@ def merge_parameters(model: Model, overrides: Mapping[str, Any] | None) -> dict[
 # --------------------------------------------------------------------------- plans
 
 
-@dataclass(frozen=True, kw_only=True)
-class RunRequest:
-    """One configuration to run, in a form that crosses process boundaries (JSON).
-
-    Parameters
-    ----------
-    model : str
-        Model name or file path.
-    simulator : str, optional
-        Back-end name; ``None`` for input generators.
-    parameters : dict
-        Overrides of the model's defaults.
-    seed : int, optional
-        Run seed (see module docstring).
-    settings : dict
-        Overrides of the back-end's ``sim.setup`` keywords.
-    search : list of str
-        Extra model folders.
-    """
-
-    model: str
-    simulator: str | None = "nest"
-    parameters: dict[str, Any] = field(default_factory=dict)
-    seed: int | None = None
-    settings: dict[str, Any] = field(default_factory=dict)
-    search: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The request as JSON values (inverse of :meth:`from_dict`)."""
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Any) -> RunRequest:
-        """Validate the mapping :meth:`to_dict` gives; errors name the field."""
-        where = "run request"
-        data = require_mapping(data, [f.name for f in dataclasses.fields(cls)], where)
-        return cls(
-            model=_parse_model_name(data.get("model"), where),
-            simulator=_parse_optional_text(data.get("simulator", "nest"), "simulator", where),
-            parameters=parse_mapping(data.get("parameters"), "parameters", where),
-            seed=parse_optional_int(data.get("seed"), "seed", where),
-            settings=parse_mapping(data.get("settings"), "settings", where),
-            search=_parse_folders(data.get("search"), where),
-        )
-
-    def to_json(self) -> str:
-        """JSON text of the request."""
-        return json.dumps(self.to_dict(), sort_keys=True)
-
-    @classmethod
-    def from_json(cls, text: str) -> RunRequest:
-        """Inverse of :meth:`to_json`."""
-        return cls.from_dict(json.loads(text))
-
-    def plan(self, lake: Lake | None = None, *, model: Model | None = None) -> RunPlan:
-        """The :func:`plan_run` of this request (``lake``: where its inputs are).
-
-        ``model``: the request's model, loaded already (spares reading it again).
-        """
-        return plan_run(
-            model or self.model,
-            simulator=self.simulator,
-            parameters=self.parameters,
-            seed=self.seed,
-            settings=self.settings,
-            lake=lake,
-            search=self.search,
-        )
-
-
-def _parse_model_name(value: Any, where: str) -> str:
-    name = parse_text(value, "model", where, required=True)
-    assert name is not None  # required
-    return name
-
-
-def _parse_optional_text(value: Any, key: str, where: str) -> str | None:
-    return parse_text(value, key, where)
-
-
-def _parse_folders(value: Any, where: str) -> list[str]:
-    value = [] if value is None else value
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise SpecError(f"{where}: 'search' must be a list of folder paths, got {value!r}")
-    return list(value)
-
-
 @dataclass(frozen=True)
 class RunPlan:
     """Everything fixed before a run starts: complete parameters, set-up, provenance, id."""
@@ -605,106 +509,6 @@ def _store_checksum(path: Path) -> str:
 # --------------------------------------------------------------------------- running
 
 
-#: What became of a run: simulated and stored, found in the lake, or failed.
-STATUSES = ("done", "cached", "failed")
-
-
-@dataclass(frozen=True, kw_only=True)
-class RunResult:
-    """Outcome of one run, in a form that crosses process boundaries (JSON).
-
-    Parameters
-    ----------
-    run_id : str or None
-        The run's id (``None`` only if a run failed before its id was known).
-    status : {"done", "cached", "failed"}
-        Simulated and stored now, already in the lake (nothing ran), or failed.
-    seconds : float
-        Wall time of the run as its caller saw it (a child process: from start to exit).
-    timings : dict
-        Seconds per phase (``import``, ``build``, ``simulate``, …) of a run done now.
-    error : str, optional
-        Why a failed run failed (the exception, a timeout, a signal).
-    log : str
-        The last lines of a failed child's output.
-    notes : tuple of str
-        What was cleaned up after a failed child.
-    registered : bool
-        False when the run was only published, for the index keeper's
-        :meth:`~opsnn_lake.lake.Lake.sync` to register (``Lake(register=False)``).
-    """
-
-    run_id: str | None
-    status: str = "done"
-    seconds: float = 0.0
-    timings: dict[str, float] = field(default_factory=dict)
-    error: str | None = None
-    log: str = ""
-    notes: tuple[str, ...] = ()
-    registered: bool = True
-
-    @property
-    def skipped(self) -> bool:
-        """True if the run was already in the lake (nothing ran)."""
-        return self.status == "cached"
-
-    @property
-    def failed(self) -> bool:
-        """True if the run failed."""
-        return self.status == "failed"
-
-    def to_dict(self) -> dict[str, Any]:
-        """The result as JSON values (inverse of :meth:`from_dict`)."""
-        data = dataclasses.asdict(self)
-        data["notes"] = list(self.notes)
-        return data
-
-    @classmethod
-    def from_dict(cls, data: Any) -> RunResult:
-        """Validate the mapping :meth:`to_dict` gives; errors name the field."""
-        where = "run result"
-        data = require_mapping(data, [f.name for f in dataclasses.fields(cls)], where)
-        return cls(
-            run_id=_parse_optional_text(data.get("run_id"), "run_id", where),
-            status=_parse_status(data.get("status", "done"), where),
-            seconds=_parse_seconds(data.get("seconds", 0.0), where),
-            timings=_parse_timings(data.get("timings"), where),
-            error=_parse_optional_text(data.get("error"), "error", where),
-            log=_parse_optional_text(data.get("log"), "log", where) or "",
-            notes=_parse_notes(data.get("notes"), where),
-            registered=parse_bool(data.get("registered", True), "registered", where),
-        )
-
-    @classmethod
-    def failure(cls, run_id: str | None, error: str, **fields: Any) -> RunResult:
-        """A failed run's result."""
-        return cls(run_id=run_id, status="failed", error=error, **fields)
-
-
-def _parse_status(value: Any, where: str) -> str:
-    if value not in STATUSES:
-        raise SpecError(f"{where}: 'status' must be one of {', '.join(STATUSES)}, got {value!r}")
-    return str(value)
-
-
-def _parse_seconds(value: Any, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        raise SpecError(f"{where}: 'seconds' must be a number ≥ 0, got {value!r}")
-    return float(value)
-
-
-def _parse_timings(value: Any, where: str) -> dict[str, float]:
-    timings = parse_mapping(value, "timings", where)
-    return {k: _parse_seconds(v, where) for k, v in timings.items()}
-
-
-def _parse_notes(value: Any, where: str) -> tuple[str, ...]:
-    value = [] if value is None else value
-    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
-        raise SpecError(f"{where}: 'notes' must be a list of strings, got {value!r}")
-    return tuple(value)
-
-
 def collect_nodes(
     populations: Mapping[str, Any], sim: ModuleType, backend: Backend, *, fastpath: bool = True
 ) -> dict[str, Any]:
@@ -820,166 +624,13 @@ def run_model(
     return execute(plan, lake, fastpath=fastpath)
 
 
-# --------------------------------------------------------------------------- processes
-
-_CHILD = (
-    "import sys; from opsnn_lake.simulators.runner import child_main; "
-    "sys.exit(child_main(sys.argv[1:]))"
-)
-
-
-def _discard_unfinished(lake: Lake, run_id: str | None, pid: int) -> list[str]:
-    """Remove what the dead writer ``pid`` left unfinished of ``run_id``; notes for the report."""
-    if run_id is None:
-        return []
-    discard = getattr(lake, "discard_unfinished", None)
-    if discard is not None:  # the lake's own clean-up (it knows where staged stores live)
-        return [f"removed unfinished store {name}" for name in discard(run_id, pid)]
-    # Until the Lake offers it: a local lake stages <run id>.<pid>.<random> in scratch_dir().
-    notes = []
-    for staged in lake.scratch_dir().glob(f"{run_id}.{pid}.*"):
-        shutil.rmtree(staged, ignore_errors=True)
-        notes.append(f"removed unfinished store {staged.name}")
-    return notes
-
-
-@dataclass(frozen=True)
-class _Child:
-    """A child process of :func:`run_in_subprocess` and its files."""
-
-    proc: subprocess.Popen[bytes]
-    result_file: Path
-    log_file: Path
-
-
-def _start_child(
-    request: RunRequest, lake: Lake, folder: Path, run_id: str | None, cwd: Any
-) -> _Child:
-    result_file, log_file = folder / "result.json", folder / "log.txt"
-    argv = [sys.executable, "-c", _CHILD, "--lake", lake.location]
-    argv += ["--result", str(result_file), "--request", request.to_json()]
-    argv += ["--parent", str(os.getpid()), "--register", "1" if lake.register else "0"]
-    if run_id:
-        argv += ["--expect", run_id]
-    env = {**os.environ, "PYNEST_QUIET": "1", "PYTHONUNBUFFERED": "1"}
-    with open(log_file, "wb") as log:
-        # Same process group as this one (killing the sweep's group kills the runs);
-        # the child also dies with this process (processes.die_with_parent).
-        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=cwd, env=env)
-    return _Child(proc, result_file, log_file)
-
-
-def _wait(child: _Child, timeout: float | None) -> tuple[int, bool]:
-    """``(exit code, timed out)``; the child is killed on a timeout or an interruption."""
-    try:
-        return child.proc.wait(timeout=timeout), False
-    except subprocess.TimeoutExpired:
-        _kill(child.proc)
-        return child.proc.wait(), True
-    except BaseException:
-        _kill(child.proc)  # interrupted (Ctrl-C, a cancelled task): the run goes too
-        child.proc.wait()
-        raise
-
-
-def _failure_reason(code: int, timed_out: bool, timeout: float | None, result: Any) -> str:
-    if timed_out:
-        return f"timed out after {timeout} s"
-    if result is not None and result.error:
-        return str(result.error)
-    if code < 0:
-        return f"killed by signal {signal.Signals(-code).name}"
-    return f"exit code {code}"
-
-
-def _outcome(
-    child: _Child, lake: Lake, run_id: str | None, code: int, timed_out: bool,
-    timeout: float | None, seconds: float,
-) -> RunResult:  # fmt: skip
-    """The child's own result if it finished, else a failure with its log and clean-up."""
-    result = _read_result(child.result_file)
-    if code == 0 and result is not None and not result.failed:
-        return dataclasses.replace(result, seconds=seconds)
-    tail = child.log_file.read_text(errors="replace").strip().splitlines()[-15:]
-    run_id = run_id or (result.run_id if result is not None else None)
-    return RunResult.failure(
-        run_id,
-        _failure_reason(code, timed_out, timeout, result),
-        log="\n".join(tail),
-        notes=tuple(_discard_unfinished(lake, run_id, child.proc.pid)),
-        seconds=seconds,
-        registered=lake.register,
-    )
-
-
-def run_in_subprocess(
-    request: RunRequest,
-    lake: Lake | str | os.PathLike[str],
-    *,
-    run_id: str | None = None,
-    timeout: float | None = None,
-    cwd: str | os.PathLike[str] | None = None,
-    register: bool | None = None,
-) -> RunResult:
-    """Run one configuration in a fresh Python process and wait for it.
-
-    Parameters
-    ----------
-    request : RunRequest
-        What to run.
-    lake : Lake, str or path-like
-        The lake or its location (a path or URL the child can reach).
-    run_id : str, optional
-        The id the parent planned; the child refuses to run if its plan differs (the
-        model file changed in between).
-    timeout : float, optional
-        Seconds before the child is killed (it dies with this process too).
-    cwd : path-like, optional
-        Working directory of the child (sPyNNaker reads ``spynnaker.cfg`` there).
-    register : bool, optional
-        False: the child only publishes the run (``Lake(register=False)``), for workers
-        on other nodes; the index keeper registers it with :meth:`Lake.sync`. Default:
-        the given Lake's ``register``, else True.
-
-    Returns
-    -------
-    RunResult
-        ``status`` ``"done"``, ``"cached"`` or ``"failed"``; ``seconds`` from start to
-        exit of the child. Never raises for a failed run: a crash or timeout is
-        reported (``error``, ``log``), and the unfinished store is removed (``notes``).
-    """
-    if not isinstance(lake, Lake) or (register is not None and register != lake.register):
-        location = lake.location if isinstance(lake, Lake) else os.fspath(lake)
-        lake = Lake(location, register=True if register is None else register)
-    start = time.perf_counter()
-    # Result and log go to the lake's scratch folder, named like a staged store
-    # (<name>.<pid>.<random>): if this process is killed, `check --repair` removes them.
-    folder = Path(tempfile.mkdtemp(prefix=f"opsnn-run.{os.getpid()}.", dir=lake.scratch_dir()))
-    try:
-        child = _start_child(request, lake, folder, run_id, cwd)
-        code, timed_out = _wait(child, timeout)
-        seconds = round(time.perf_counter() - start, 3)
-        return _outcome(child, lake, run_id, code, timed_out, timeout, seconds)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-def _kill(proc: subprocess.Popen[bytes]) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        proc.kill()
-
-
-def _read_result(path: Path) -> RunResult | None:
-    try:
-        return RunResult.from_dict(json.loads(path.read_text()))
-    except (OSError, ValueError):  # no result (killed child), or not one of ours
-        return None
+# --------------------------------------------------------------------------- the child
 
 
 @dataclass(frozen=True)
 class _ChildArgs:
     lake: str
-    result: str
+    result_fd: int
     request: str
     expect: str | None = None
     parent: int | None = None
@@ -987,17 +638,23 @@ class _ChildArgs:
 
 
 def _child_args(argv: Sequence[str]) -> _ChildArgs:
-    """``--name value`` pairs of the child's command line (written by this module only)."""
-    names = {f"--{f.name}" for f in dataclasses.fields(_ChildArgs)}
+    """``--name value`` pairs of the child's command line (written by process.py only)."""
+    names = {"--" + f.name.replace("_", "-") for f in dataclasses.fields(_ChildArgs)}
     if len(argv) % 2 or any(flag not in names for flag in argv[::2]):
         raise SystemExit(f"opsnn-lake child process: unexpected arguments {list(argv)}")
-    values = {flag[2:]: value for flag, value in zip(argv[::2], argv[1::2], strict=True)}
-    missing = [n for n in ("lake", "result", "request") if n not in values]
+    values = {flag[2:].replace("-", "_"): v for flag, v in zip(argv[::2], argv[1::2], strict=True)}
+    missing = [n for n in ("lake", "result_fd", "request") if n not in values]
     if missing:
-        raise SystemExit(f"opsnn-lake child process: missing --{', --'.join(missing)}")
+        raise SystemExit(f"opsnn-lake child process: missing {missing}")
     parent = values.pop("parent", None)
-    register = values.pop("register", "1") != "0"
-    return _ChildArgs(**values, parent=None if parent is None else int(parent), register=register)
+    return _ChildArgs(
+        lake=values["lake"],
+        result_fd=int(values["result_fd"]),
+        request=values["request"],
+        expect=values.get("expect"),
+        parent=None if parent is None else int(parent),
+        register=values.get("register", "1") != "0",
+    )
 
 
 def _child_run(args: _ChildArgs) -> RunResult:
@@ -1026,5 +683,6 @@ def child_main(argv: Sequence[str]) -> int:
     if args.parent is not None:
         die_with_parent(args.parent)
     result = _child_run(args)
-    Path(args.result).write_text(json.dumps(result.to_dict()))
+    with open(args.result_fd, "w", encoding="utf-8") as pipe:  # read by the parent
+        pipe.write(json.dumps(result.to_dict()))
     return 1 if result.failed else 0
