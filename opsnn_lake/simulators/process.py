@@ -61,9 +61,12 @@ class _Child:
     tail: collections.deque[str] = field(default_factory=lambda: _lines())
     result: list[bytes] = field(default_factory=list)
 
-    def finish_reading(self) -> None:
-        for reader in self.readers:
-            reader.join(timeout=_DRAIN)
+    def finish_reading(self, *, output: bool) -> None:
+        """Wait for the result line (and, if ``output``, the rest of the output)."""
+        output_reader, result_reader = self.readers
+        result_reader.join(timeout=_DRAIN)
+        if output:  # only a failure's report needs it; a grandchild may keep it open
+            output_reader.join(timeout=_DRAIN)
 
 
 def _read_lines(stream: Any, tail: collections.deque[str]) -> None:
@@ -72,9 +75,10 @@ def _read_lines(stream: Any, tail: collections.deque[str]) -> None:
             tail.append(line.decode(errors="replace").rstrip("\n"))
 
 
-def _read_all(fd: int, chunks: list[bytes]) -> None:
+def _read_result_line(fd: int, chunks: list[bytes]) -> None:
+    # One line, not up to EOF: a process the child forked may hold the pipe open.
     with open(fd, "rb") as pipe, contextlib.suppress(OSError):
-        chunks.append(pipe.read())
+        chunks.append(pipe.readline())
 
 
 def _reader(target: Any, *args: Any) -> threading.Thread:
@@ -105,7 +109,7 @@ def _start_child(
         os.close(write_fd)  # the child has its copy; EOF comes when it exits
     child = _Child(proc, [])
     child.readers = [_reader(_read_lines, proc.stdout, child.tail),
-                     _reader(_read_all, read_fd, child.result)]  # fmt: skip
+                     _reader(_read_result_line, read_fd, child.result)]  # fmt: skip
     return child
 
 
@@ -120,8 +124,6 @@ def _wait(child: _Child, timeout: float | None) -> tuple[int, bool]:
         _kill(child.proc)  # interrupted (Ctrl-C, a cancelled task): the run goes too
         child.proc.wait()
         raise
-    finally:
-        child.finish_reading()
 
 
 def _kill(proc: subprocess.Popen[bytes]) -> None:
@@ -216,9 +218,11 @@ def run_in_subprocess(
     child = _start_child(request, location, register, run_id, cwd)
     code, timed_out = _wait(child, timeout)
     seconds = round(time.perf_counter() - start, 3)
+    child.finish_reading(output=False)
     result = _child_result(child)
     if code == 0 and result is not None and not result.failed:
         return replace(result, seconds=seconds)
+    child.finish_reading(output=True)
     run_id = run_id or (result.run_id if result is not None else None)
     return RunResult.failure(
         run_id,

@@ -684,5 +684,5 @@ def child_main(argv: Sequence[str]) -> int:
         die_with_parent(args.parent)
     result = _child_run(args)
     with open(args.result_fd, "w", encoding="utf-8") as pipe:  # read by the parent
-        pipe.write(json.dumps(result.to_dict()))
+        pipe.write(json.dumps(result.to_dict()) + "\n")
     return 1 if result.failed else 0
