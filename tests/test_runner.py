@@ -253,3 +253,18 @@ def test_backends_are_found_by_loaders_and_their_hooks_are_callables(monkeypatch
     monkeypatch.setitem(simulators.SIMULATORS, "broken", lambda: "pyNN.nest")
     with pytest.raises(SchemaError, match="'broken': its loader returned str, expected"):
         get_backend("broken")
+
+
+def test_the_worker_side_of_a_run_imports_no_simulator_neo_or_zarr():
+    # A fresh dask worker unpickles the sweep's task before starting the child; what it
+    # imports delays the first run (benchmarks/sweep.py: fresh workers 89 % -> 99 % busy).
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; import opsnn_lake.simulators.process, opsnn_lake.simulators.records; "
+        "print(sorted(m for m in ('neo', 'zarr', 'pandas', 'nest', 'pyNN', 'opsnn_lake.lake') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
