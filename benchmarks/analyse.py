@@ -69,7 +69,7 @@ STATS = ["rate", "cv", "fano", "correlation", "psd"]
 def simulate(source: Path, n_real: int) -> list[str]:
     """Run the real VA simulations (two at a time, one process each)."""
     from opsnn_lake import Lake
-    from opsnn_lake.simulators.runner import RunRequest, run_in_subprocess
+    from opsnn_lake.simulators.runner import RunRequest, RunResult, run_in_subprocess
 
     Lake(source)
     requests = [
@@ -85,19 +85,19 @@ def simulate(source: Path, n_real: int) -> list[str]:
         for i in range(n_real)
     ]
 
-    def one(request: RunRequest) -> dict:
+    def one(request: RunRequest) -> RunResult:
         result = run_in_subprocess(request, source, timeout=1800)
         print(
-            f"  {result['status']:6s} {result.get('run_id')} n_pop={request.parameters['n_pop']}"
-            f" g_inh={request.parameters['g_inh']} ({result['seconds']:.1f} s)",
+            f"  {result.status:6s} {result.run_id} n_pop={request.parameters['n_pop']}"
+            f" g_inh={request.parameters['g_inh']} ({result.seconds:.1f} s)",
             flush=True,
         )
-        if result["status"] == "failed":
-            raise RuntimeError(f"simulation failed: {result['error']}\n{result.get('log')}")
+        if result.failed:
+            raise RuntimeError(f"simulation failed: {result.error}\n{result.log}")
         return result
 
     with ThreadPoolExecutor(max_workers=2) as pool:
-        return [r["run_id"] for r in pool.map(one, requests)]
+        return [r.run_id for r in pool.map(one, requests)]
 
 
 def plain_block(block):

@@ -254,47 +254,56 @@ def dask_client(
         Called once with a line naming the cluster and its dashboard (default: print to
         stderr); distributed clusters are long work, so their dashboard is shown.
     """
-    from distributed import Client, LocalCluster
-
     say = announce or (lambda line: print(line, file=sys.stderr))
     if cluster not in (None, *CLUSTERS):
         raise InvalidArgumentError(
             f"unknown cluster {cluster!r}; choose one of {', '.join(CLUSTERS)}"
         )
-    owned: Any = None
-    if scheduler:
-        client = Client(scheduler)
-        _announce(client, f"dask scheduler {scheduler}", say)
-    elif cluster == "slurm":
-        options = slurm or SlurmOptions()
-        owned = _slurm_cluster(options, Path(work_dir or os.getcwd()).absolute())
-        owned.scale(jobs=workers or options.jobs)
-        client = Client(owned)
-        _announce(client, f"SLURM cluster, {workers or options.jobs} job(s)", say)
-    else:
-        n = workers or os.cpu_count() or 1
-        owned = (
-            LocalCluster(
-                n_workers=n,
-                threads_per_worker=1,
-                host="127.0.0.1",
-                dashboard_address=_LOCAL_DASHBOARD,
-            )
-            if processes
-            else LocalCluster(  # tcp, not inproc: the dashboard link then names 127.0.0.1
-                n_workers=1,
-                threads_per_worker=n,
-                processes=False,
-                protocol="tcp://",
-                host="127.0.0.1",
-                dashboard_address=_LOCAL_DASHBOARD,
-            )
-        )
-        client = Client(owned)
-        _announce(client, f"dask local cluster, {n} worker(s)", say)
+    client, owned, description = _connect(
+        scheduler, cluster, slurm, workers, processes, Path(work_dir or os.getcwd()).absolute()
+    )
+    _announce(client, description, say)
     try:
         yield client
     finally:
         client.close()
         if owned is not None:
             owned.close()
+
+
+def _connect(
+    scheduler: str | None,
+    cluster: str | None,
+    slurm: SlurmOptions | None,
+    workers: int | None,
+    processes: bool,
+    work_dir: Path,
+) -> tuple[Any, Any, str]:
+    """``(client, the cluster started for it or None, a line describing it)``."""
+    from distributed import Client
+
+    if scheduler:
+        return Client(scheduler), None, f"dask scheduler {scheduler}"
+    if cluster == "slurm":
+        options = slurm or SlurmOptions()
+        owned = _slurm_cluster(options, work_dir)
+        owned.scale(jobs=workers or options.jobs)
+        return Client(owned), owned, f"SLURM cluster, {workers or options.jobs} job(s)"
+    n = workers or os.cpu_count() or 1
+    owned = _local_cluster(n, processes)
+    return Client(owned), owned, f"dask local cluster, {n} worker(s)"
+
+
+def _local_cluster(n: int, processes: bool) -> Any:
+    """``n`` worker processes, or one worker of ``n`` threads in this process."""
+    from distributed import LocalCluster
+
+    if processes:
+        return LocalCluster(
+            n_workers=n, threads_per_worker=1, host="127.0.0.1",
+            dashboard_address=_LOCAL_DASHBOARD,
+        )  # fmt: skip
+    return LocalCluster(  # tcp, not inproc: the dashboard link then names 127.0.0.1
+        n_workers=1, threads_per_worker=n, processes=False, protocol="tcp://",
+        host="127.0.0.1", dashboard_address=_LOCAL_DASHBOARD,
+    )  # fmt: skip

@@ -160,6 +160,38 @@ def regime_map(frame: pd.DataFrame, x: str, y: str, statistic: str, ax: Any, fig
                    colors="w", linewidths=2)  # fmt: skip
 
 
+def _plane_axes(result: ExploreResult, x: str | None, y: str | None) -> tuple[str, str]:
+    """The searched parameters on the axes (default: the first two of the space)."""
+    from opsnn_lake.errors import SchemaError
+
+    names = list(result.spec.space)
+    if len(names) < 2 and (x is None or y is None):
+        raise SchemaError(f"plot_plane: the study searches {names}; a plane needs two")
+    x = x or names[0]
+    y = y or next(n for n in names if n != x)
+    for axis in (x, y):
+        if axis not in names:
+            raise SchemaError(f"plot_plane: {axis!r} is not searched; choose from {names}")
+    return x, y
+
+
+def _plot_trials(result: ExploreResult, x: str, y: str, ax: Any) -> None:
+    """The trials in order, failed ones marked, and the best."""
+    trials = result.trials
+    if trials.empty:
+        return
+    ok = trials["state"] == "complete"
+    ax.plot(trials[x], trials[y], color="k", lw=0.5, alpha=0.5)
+    ax.scatter(trials.loc[ok, x], trials.loc[ok, y], c=trials.index[ok], cmap="Reds",
+               edgecolor="k", s=30, zorder=3, label="trials (dark = late)")  # fmt: skip
+    if (~ok).any():
+        ax.scatter(trials.loc[~ok, x], trials.loc[~ok, y], marker="x", color="m", s=40,
+                   zorder=3, label="failed / silent")  # fmt: skip
+    if result.best_params:
+        ax.scatter([result.best_params[x]], [result.best_params[y]], marker="*", s=250,
+                   color="gold", edgecolor="k", zorder=4, label="best")  # fmt: skip
+
+
 def plot_plane(
     result: ExploreResult,
     *,
@@ -191,16 +223,7 @@ def plot_plane(
     SchemaError
         If x or y is not a searched parameter, or the space has fewer than two.
     """
-    from opsnn_lake.errors import SchemaError
-
-    names = list(result.spec.space)
-    if len(names) < 2 and (x is None or y is None):
-        raise SchemaError(f"plot_plane: the study searches {names}; a plane needs two")
-    x = x or names[0]
-    y = y or next(n for n in names if n != x)
-    for axis in (x, y):
-        if axis not in names:
-            raise SchemaError(f"plot_plane: {axis!r} is not searched; choose from {names}")
+    x, y = _plane_axes(result, x, y)
     fig, ax = _figure(figsize=(7, 5.5), layout="constrained")
     frame = plane_frame(result, statistic)
     if not frame.empty:
@@ -209,18 +232,7 @@ def plot_plane(
         if not hits.empty:  # no run in the target: nothing to outline or list
             ax.scatter(hits[x], hits[y], marker="s", s=150, facecolor="none", edgecolor="k",
                        linewidth=1.5, zorder=2.5, label="target region")  # fmt: skip
-    trials = result.trials
-    if not trials.empty:
-        ok = trials["state"] == "complete"
-        ax.plot(trials[x], trials[y], color="k", lw=0.5, alpha=0.5)
-        ax.scatter(trials.loc[ok, x], trials.loc[ok, y], c=trials.index[ok], cmap="Reds",
-                   edgecolor="k", s=30, zorder=3, label="trials (dark = late)")  # fmt: skip
-        if (~ok).any():
-            ax.scatter(trials.loc[~ok, x], trials.loc[~ok, y], marker="x", color="m", s=40,
-                       zorder=3, label="failed / silent")  # fmt: skip
-        if result.best_params:
-            ax.scatter([result.best_params[x]], [result.best_params[y]], marker="*", s=250,
-                       color="gold", edgecolor="k", zorder=4, label="best")  # fmt: skip
+    _plot_trials(result, x, y, ax)
     if result.spec.space[x].log:
         ax.set_xscale("log")
     if result.spec.space[y].log:

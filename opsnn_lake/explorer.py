@@ -49,25 +49,42 @@ it had started (a run already published is not simulated again) and goes on.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
 import math
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from opsnn_lake import studies
+from opsnn_lake.cluster import SlurmOptions
 from opsnn_lake.errors import SchemaError, SpecError
 from opsnn_lake.lake import Lake
+from opsnn_lake.spec_fields import (
+    SpecFile,
+    parse_bool,
+    parse_int,
+    parse_optional_int,
+    parse_positive_int,
+    parse_positive_number,
+    parse_settings,
+    parse_simulator,
+)
+from opsnn_lake.sweep import parse_model as sweep_parse_model
+from opsnn_lake.sweep import parse_slurm
 
 if TYPE_CHECKING:
     import optuna
     import pandas as pd
+    from distributed import Client
     from matplotlib.figure import Figure
+
+    from opsnn_lake.simulators.runner import Model
 
 __all__ = [
     "STRATEGIES",
@@ -95,6 +112,7 @@ SPEC_KEYS = (
     "stop_at_target",
     "timeout",
     "settings",
+    "slurm",
 )
 OBJECTIVE_KEYS = ("population", "rate", "cv", "synchrony", "psd_peak", "mode")
 SPACE_KEYS = ("low", "high", "log", "step", "int", "choices")
@@ -256,8 +274,10 @@ STAT_OPTIONS: dict[str, dict[str, Any]] = {
 
 
 @dataclass(frozen=True, kw_only=True)
-class ExploreSpec:
+class ExploreSpec(SpecFile):
     """A validated explore spec (see the module docstring for the YAML form)."""
+
+    kind = "explore spec"
 
     model: str
     simulator: str = "nest"
@@ -274,17 +294,33 @@ class ExploreSpec:
     stop_at_target: bool = False
     timeout: float | None = None
     settings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    slurm: SlurmOptions = field(default_factory=SlurmOptions)
     path: Path | None = None
 
-    @property
-    def where(self) -> str:
-        """Name of the spec in messages."""
-        return f"explore spec {self.path}" if self.path else "explore spec"
-
-    @property
-    def search(self) -> list[str]:
-        """Folders where the spec's model is looked up first."""
-        return [str(self.path.parent)] if self.path else []
+    @classmethod
+    def from_dict(cls, data: Any, *, path: Path | None = None) -> ExploreSpec:
+        """Validate the data of a spec (a dict as YAML gives it); errors name the key."""
+        data, where = cls.checked(data, SPEC_KEYS, path)
+        model = parse_model(data.get("model"), path, where)
+        simulator = parse_simulator(data.get("simulator"), where)
+        parameters = parse_parameters(data.get("parameters"), model, where)
+        space = parse_space(data.get("space"), model, parameters, where)
+        objective = _objective(data.get("objective"), where)
+        return cls(
+            model=data["model"], simulator=simulator, study=parse_study(data.get("study"), where),
+            parameters=parameters, space=space, objective=objective,
+            strategy=parse_strategy(data.get("strategy", "tpe"), objective, space, where),
+            budget=parse_positive_int(data.get("budget", 20), "budget", where),
+            workers=parse_positive_int(data.get("workers", 1), "workers", where),
+            seed=parse_int(data.get("seed", 0), "seed", where),
+            run_seed=parse_optional_int(data.get("run_seed"), "run_seed", where),
+            warm_start=parse_bool(data.get("warm_start", False), "warm_start", where),
+            stop_at_target=parse_bool(data.get("stop_at_target", False), "stop_at_target", where),
+            timeout=parse_positive_number(data.get("timeout"), "timeout", where, unit="seconds"),
+            settings=parse_settings(data.get("settings"), where),
+            slurm=parse_slurm(data.get("slurm"), path),
+            path=path,
+        )  # fmt: skip
 
     def identity(self) -> dict[str, Any]:
         """What makes a study itself: budget, workers and timeout may change on resume."""
@@ -317,28 +353,11 @@ def _number(value: Any, what: str, where: str) -> float:
 
 
 def _dimension(name: str, value: Any, default: Any, where: str) -> Dimension:
+    """One ``space`` entry: ``[low, high]``, ``{low, high, log, step, int}`` or ``{choices}``."""
     at = f"{where}: space[{name!r}]"
-    if isinstance(value, list):
-        if len(value) != 2:
-            raise SpecError(
-                f"{at}: a range is [low, high] (2 numbers), got {value!r}; "
-                "for a choice among values write {choices: [...]}"
-            )
-        value = {"low": value[0], "high": value[1]}
-    if not isinstance(value, Mapping):
-        raise SpecError(
-            f"{at}: expected [low, high] or a mapping with low/high or choices, got {value!r}"
-        )
-    for key in value:
-        if key not in SPACE_KEYS:
-            raise SpecError(f"{at}: unknown key {key!r}; valid keys: {', '.join(SPACE_KEYS)}")
+    value = _space_mapping(value, at)
     if "choices" in value:
-        choices = value["choices"]
-        if not isinstance(choices, list) or not choices:
-            raise SpecError(f"{at}: 'choices' must be a non-empty list, got {choices!r}")
-        if set(value) - {"choices"}:
-            raise SpecError(f"{at}: 'choices' cannot be combined with a range")
-        return Dimension(name=name, kind="categorical", choices=tuple(choices))
+        return _categorical(name, value, at)
     if "low" not in value or "high" not in value:
         raise SpecError(f"{at}: a range needs both 'low' and 'high'")
     low = _number(value["low"], f"space[{name!r}].low", where)
@@ -353,16 +372,50 @@ def _dimension(name: str, value: Any, default: Any, where: str) -> Dimension:
     is_int = value.get("int")
     if is_int is None:
         is_int = isinstance(default, int) and not isinstance(default, bool)
-    step = value.get("step")
-    if step is not None:
-        step = _number(step, f"space[{name!r}].step", where)
-        if step <= 0:
-            raise SpecError(f"{at}: 'step' must be positive, got {step:g}")
-        if log:
-            raise SpecError(f"{at}: 'step' and 'log' cannot be combined (optuna refuses it)")
+    step = _step(value.get("step"), log, name, where)
     return Dimension(
         name=name, kind="int" if is_int else "float", low=low, high=high, log=log, step=step
     )
+
+
+def _space_mapping(value: Any, at: str) -> Mapping[str, Any]:
+    """A space entry as a mapping of known keys (``[low, high]`` becomes one)."""
+    if isinstance(value, list):
+        if len(value) != 2:
+            raise SpecError(
+                f"{at}: a range is [low, high] (2 numbers), got {value!r}; "
+                "for a choice among values write {choices: [...]}"
+            )
+        value = {"low": value[0], "high": value[1]}
+    if not isinstance(value, Mapping):
+        raise SpecError(
+            f"{at}: expected [low, high] or a mapping with low/high or choices, got {value!r}"
+        )
+    for key in value:
+        if key not in SPACE_KEYS:
+            raise SpecError(f"{at}: unknown key {key!r}; valid keys: {', '.join(SPACE_KEYS)}")
+    return value
+
+
+def _categorical(name: str, value: Mapping[str, Any], at: str) -> Dimension:
+    choices = value["choices"]
+    if not isinstance(choices, list) or not choices:
+        raise SpecError(f"{at}: 'choices' must be a non-empty list, got {choices!r}")
+    if set(value) - {"choices"}:
+        raise SpecError(f"{at}: 'choices' cannot be combined with a range")
+    return Dimension(name=name, kind="categorical", choices=tuple(choices))
+
+
+def _step(value: Any, log: bool, name: str, where: str) -> float | None:
+    if value is None:
+        return None
+    at = f"{where}: space[{name!r}]"
+    step = _number(value, f"space[{name!r}].step", where)
+    if step <= 0:
+        raise SpecError(f"{at}: 'step' must be positive, got {step:g}")
+    if log:
+        raise SpecError(f"{at}: 'step' and 'log' cannot be combined (optuna refuses it)")
+    return step
 
 
 def _pair(value: Any, key: str, where: str) -> tuple[float, float]:
@@ -375,6 +428,7 @@ def _pair(value: Any, key: str, where: str) -> tuple[float, float]:
 
 
 def _objective(data: Any, where: str) -> Objective:
+    """The ``objective`` key: targets on one population's statistics, and the mode."""
     if not isinstance(data, Mapping):
         raise SpecError(
             f"{where}: 'objective' is required: a mapping with keys {', '.join(OBJECTIVE_KEYS)}"
@@ -384,51 +438,133 @@ def _objective(data: Any, where: str) -> Objective:
             raise SpecError(
                 f"{where}: objective: unknown key {key!r}; valid keys: {', '.join(OBJECTIVE_KEYS)}"
             )
-    rate = None
-    if data.get("rate") is not None:
-        r = data["rate"]
-        if not isinstance(r, Mapping) or "target" not in r or set(r) - {"target", "tolerance"}:
-            raise SpecError(
-                f"{where}: objective.rate must be {{target: Hz, tolerance: 0.1}}, got {r!r}"
-            )
-        target = _number(r["target"], "objective.rate.target", where)
-        tol = _number(r.get("tolerance", 0.1), "objective.rate.tolerance", where)
-        if target <= 0 or tol <= 0:
-            raise SpecError(f"{where}: objective.rate: target and tolerance must be positive")
-        rate = (target, tol)
+    rate = _rate(data.get("rate"), where)
     cv = _pair(data["cv"], "cv", where) if data.get("cv") is not None else None
     psd = _pair(data["psd_peak"], "psd_peak", where) if data.get("psd_peak") is not None else None
-    synchrony = None
-    if data.get("synchrony") is not None:
-        s = data["synchrony"]
-        if not isinstance(s, Mapping) or set(s) != {"max"}:
-            raise SpecError(f"{where}: objective.synchrony must be {{max: 0.1}}, got {s!r}")
-        synchrony = _number(s["max"], "objective.synchrony.max", where)
-        if synchrony <= 0:
-            raise SpecError(f"{where}: objective.synchrony.max must be positive")
+    synchrony = _synchrony(data.get("synchrony"), where)
     if rate is None and cv is None and synchrony is None and psd is None:
         raise SpecError(
             f"{where}: objective has no term; give at least one of rate, cv, synchrony, psd_peak"
         )
-    mode = data.get("mode", "minimise")
-    if mode not in MODES:
-        raise SpecError(f"{where}: objective.mode {mode!r} is unknown; valid: {', '.join(MODES)}")
-    if mode == "constraints" and rate is None:
-        raise SpecError(f"{where}: objective.mode constraints minimises the rate error: give rate")
-    population = data.get("population", "exc")
-    if not isinstance(population, str) or not population:
-        raise SpecError(
-            f"{where}: objective.population must be a population label, got {population!r}"
-        )
     return Objective(
-        population=population, rate=rate, cv=cv, synchrony=synchrony, psd_peak=psd, mode=mode
-    )
+        population=_population(data.get("population", "exc"), where), rate=rate, cv=cv,
+        synchrony=synchrony, psd_peak=psd, mode=_mode(data.get("mode", "minimise"), rate, where),
+    )  # fmt: skip
 
 
-def _positive_int(data: Mapping[str, Any], key: str, default: int, where: str) -> int:
-    value = data.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise SpecError(f"{where}: {key!r} must be a positive integer, got {value!r}")
+def _rate(value: Any, where: str) -> tuple[float, float] | None:
+    """``objective.rate``: ``{target: Hz, tolerance: relative}``."""
+    if value is None:
+        return None
+    if (
+        not isinstance(value, Mapping)
+        or "target" not in value
+        or (set(value) - {"target", "tolerance"})
+    ):
+        raise SpecError(
+            f"{where}: objective.rate must be {{target: Hz, tolerance: 0.1}}, got {value!r}"
+        )
+    target = _number(value["target"], "objective.rate.target", where)
+    tol = _number(value.get("tolerance", 0.1), "objective.rate.tolerance", where)
+    if target <= 0 or tol <= 0:
+        raise SpecError(f"{where}: objective.rate: target and tolerance must be positive")
+    return target, tol
+
+
+def _synchrony(value: Any, where: str) -> float | None:
+    """``objective.synchrony``: ``{max: correlation}``."""
+    if value is None:
+        return None
+    if not isinstance(value, Mapping) or set(value) != {"max"}:
+        raise SpecError(f"{where}: objective.synchrony must be {{max: 0.1}}, got {value!r}")
+    synchrony = _number(value["max"], "objective.synchrony.max", where)
+    if synchrony <= 0:
+        raise SpecError(f"{where}: objective.synchrony.max must be positive")
+    return synchrony
+
+
+def _mode(value: Any, rate: tuple[float, float] | None, where: str) -> str:
+    """``objective.mode``: minimise, or constraints (which needs a rate term)."""
+    if value not in MODES:
+        raise SpecError(f"{where}: objective.mode {value!r} is unknown; valid: {', '.join(MODES)}")
+    if value == "constraints" and rate is None:
+        raise SpecError(f"{where}: objective.mode constraints minimises the rate error: give rate")
+    return str(value)
+
+
+def _population(value: Any, where: str) -> str:
+    """``objective.population``: the label of the population whose statistics count."""
+    if not isinstance(value, str) or not value:
+        raise SpecError(f"{where}: objective.population must be a population label, got {value!r}")
+    return value
+
+
+def parse_model(value: Any, path: Path | None, where: str) -> Model:
+    """The ``model`` key: a simulation model (not an input generator), loaded."""
+    from opsnn_lake.simulators.runner import load_model
+
+    name = sweep_parse_model(value, where)
+    model = load_model(name, search=[str(path.parent)] if path else [])
+    if model.kind != "simulation":
+        raise SpecError(f"{where}: {model.name!r} is an input generator, not a model")
+    return model
+
+
+def _check_names(keys: Iterable[str], model: Model, key: str, where: str) -> None:
+    for name in keys:
+        if name not in model.parameters:
+            raise SpecError(
+                f"{where}: {key}: {name!r} is not a parameter of {model.name!r}; "
+                f"valid: {', '.join(model.parameters)}"
+            )
+
+
+def parse_parameters(value: Any, model: Model, where: str) -> dict[str, Any]:
+    """The ``parameters`` key: fixed overrides, by the model's parameter names."""
+    if value is not None and not isinstance(value, Mapping):
+        raise SpecError(
+            f"{where}: 'parameters' must be a mapping of names to values, got {value!r}"
+        )
+    parameters = dict(value or {})
+    _check_names(parameters, model, "parameters", where)
+    return parameters
+
+
+def parse_space(
+    value: Any, model: Model, fixed: Mapping[str, Any], where: str
+) -> dict[str, Dimension]:
+    """The ``space`` key: parameter → its :class:`Dimension` (none of them fixed)."""
+    if not isinstance(value, Mapping) or not value:
+        raise SpecError(f"{where}: 'space' is required: parameter → [low, high] or {{choices}}")
+    _check_names(value, model, "space", where)
+    space = {}
+    for key, sub in value.items():
+        if key in fixed:
+            raise SpecError(f"{where}: space: {key!r} is also fixed in 'parameters'")
+        space[key] = _dimension(key, sub, model.parameters[key], where)
+    return space
+
+
+def parse_strategy(
+    value: Any, objective: Objective, space: Mapping[str, Dimension], where: str
+) -> str:
+    """The ``strategy`` key: one of :data:`STRATEGIES` that can search ``space``."""
+    if value not in STRATEGIES:
+        raise SpecError(f"{where}: strategy {value!r} is unknown; valid: {', '.join(STRATEGIES)}")
+    if objective.mode == "constraints" and value not in ("tpe", "gp"):
+        raise SpecError(
+            f"{where}: objective.mode constraints needs strategy tpe or gp, not {value!r}; "
+            "use mode: minimise"
+        )
+    if value == "cmaes" and any(d.kind == "categorical" for d in space.values()):
+        raise SpecError(f"{where}: strategy cmaes cannot search categorical space entries")
+    return str(value)
+
+
+def parse_study(value: Any, where: str) -> str | None:
+    """The ``study`` key: a non-empty name, or none (the spec file's stem)."""
+    if value is not None and (not isinstance(value, str) or not value):
+        raise SpecError(f"{where}: 'study' must be a non-empty name, got {value!r}")
     return value
 
 
@@ -439,111 +575,10 @@ def parse_spec(data: Any, *, path: Path | None = None) -> ExploreSpec:
 
     Raises
     ------
-    SchemaError
+    SpecError
         Naming the spec, the bad key and the valid choices.
     """
-    from opsnn_lake.simulators import SIMULATORS
-    from opsnn_lake.simulators.runner import load_model
-
-    where = f"explore spec {path}" if path else "explore spec"
-    if not isinstance(data, Mapping):
-        raise SpecError(f"{where}: expected a mapping of keys ({', '.join(SPEC_KEYS)})")
-    for key in data:
-        if key not in SPEC_KEYS:
-            raise SpecError(f"{where}: unknown key {key!r}; valid keys: {', '.join(SPEC_KEYS)}")
-    model_name = data.get("model")
-    if not isinstance(model_name, str) or not model_name:
-        raise SpecError(f"{where}: 'model' (a model name or .py path) is required")
-    simulator = data.get("simulator", "nest")
-    if simulator not in SIMULATORS:
-        raise SpecError(
-            f"{where}: simulator {simulator!r} is unknown; valid: {', '.join(SIMULATORS)}"
-        )
-    model = load_model(model_name, search=[str(path.parent)] if path else [])
-    if model.kind != "simulation":
-        raise SpecError(f"{where}: {model.name!r} is an input generator, not a model")
-    valid = ", ".join(model.parameters)
-    parameters = data.get("parameters") or {}
-    if not isinstance(parameters, Mapping):
-        raise SpecError(
-            f"{where}: 'parameters' must be a mapping of names to values, got {parameters!r}"
-        )
-    for key in parameters:
-        if key not in model.parameters:
-            raise SpecError(
-                f"{where}: parameters: {key!r} is not a parameter of {model.name!r}; valid: {valid}"
-            )
-    space_data = data.get("space")
-    if not isinstance(space_data, Mapping) or not space_data:
-        raise SpecError(f"{where}: 'space' is required: parameter → [low, high] or {{choices}}")
-    space = {}
-    for key, value in space_data.items():
-        if key not in model.parameters:
-            raise SpecError(
-                f"{where}: space: {key!r} is not a parameter of {model.name!r}; valid: {valid}"
-            )
-        if key in parameters:
-            raise SpecError(f"{where}: space: {key!r} is also fixed in 'parameters'")
-        space[key] = _dimension(key, value, model.parameters[key], where)
-    objective = _objective(data.get("objective"), where)
-    strategy = data.get("strategy", "tpe")
-    if strategy not in STRATEGIES:
-        raise SpecError(
-            f"{where}: strategy {strategy!r} is unknown; valid: {', '.join(STRATEGIES)}"
-        )
-    if objective.mode == "constraints" and strategy not in ("tpe", "gp"):
-        raise SpecError(
-            f"{where}: objective.mode constraints needs strategy tpe or gp, not {strategy!r}; "
-            "use mode: minimise"
-        )
-    if strategy == "cmaes" and any(d.kind == "categorical" for d in space.values()):
-        raise SpecError(f"{where}: strategy cmaes cannot search categorical space entries")
-    seed = data.get("seed", 0)
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise SpecError(f"{where}: 'seed' must be an integer, got {seed!r}")
-    run_seed = data.get("run_seed")
-    if run_seed is not None and (isinstance(run_seed, bool) or not isinstance(run_seed, int)):
-        raise SpecError(f"{where}: 'run_seed' must be an integer, got {run_seed!r}")
-    warm = data.get("warm_start", False)
-    if not isinstance(warm, bool):
-        raise SpecError(f"{where}: 'warm_start' must be true or false, got {warm!r}")
-    stop = data.get("stop_at_target", False)
-    if not isinstance(stop, bool):
-        raise SpecError(f"{where}: 'stop_at_target' must be true or false, got {stop!r}")
-    timeout = data.get("timeout")
-    if timeout is not None and (
-        isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0
-    ):
-        raise SpecError(f"{where}: 'timeout' must be a positive number of seconds, got {timeout!r}")
-    settings = data.get("settings") or {}
-    if not isinstance(settings, Mapping) or not all(
-        k in SIMULATORS and isinstance(v, Mapping) for k, v in settings.items()
-    ):
-        raise SpecError(
-            f"{where}: 'settings' must map a simulator ({', '.join(SIMULATORS)}) to "
-            "sim.setup keywords, e.g. settings: {nest: {threads: 1}}"
-        )
-    study = data.get("study")
-    if study is not None and (not isinstance(study, str) or not study):
-        raise SpecError(f"{where}: 'study' must be a non-empty name, got {study!r}")
-    return ExploreSpec(
-        model=model_name,
-        simulator=simulator,
-        study=study,
-        parameters=dict(parameters),
-        space=space,
-        objective=objective,
-        strategy=strategy,
-        budget=_positive_int(data, "budget", 20, where),
-        workers=_positive_int(data, "workers", 1, where),
-        seed=seed,
-        run_seed=run_seed,
-        warm_start=warm,
-        stop_at_target=stop,
-        timeout=float(timeout) if timeout is not None else None,
-        settings={k: dict(v) for k, v in settings.items()},
-        path=path,
-    )
+    return ExploreSpec.from_dict(data, path=path)
 
 
 def load_spec(path: str | os.PathLike[str], **overrides: Any) -> ExploreSpec:
@@ -660,8 +695,6 @@ def trial_statistics(
         run id → ``{"rate", "cv"[, "synchrony"][, "psd_peak"], "n_spikes"}``; NaN where a
         statistic is undefined (a silent population has no ISI CV).
     """
-    from opsnn_lake import analysis
-
     out: dict[str, dict[str, float]] = {}
     todo = []
     for run_id in dict.fromkeys(run_ids):
@@ -670,12 +703,28 @@ def trial_statistics(
             out[run_id] = {k: (math.nan if v is None else float(v)) for k, v in cached.items()}
         else:
             todo.append(run_id)
-    if not todo:
-        return out
+    if todo:
+        out.update(_new_statistics(lake, todo, objective))
+    return out
+
+
+#: Columns of ``analysis.summary_table`` → names of the objective's statistics.
+_SUMMARY_NAMES = {
+    "rate (Hz)": "rate",
+    "cv": "cv",
+    "correlation": "synchrony",
+    "psd peak (Hz)": "psd_peak",
+}
+
+
+def _summary(lake: Lake, run_ids: list[str], objective: Objective) -> pd.DataFrame:
+    """The analysis summary table of the objective's statistics of ``run_ids``."""
+    from opsnn_lake import analysis
+
     stats = objective.statistics
     try:
         tree = analysis.analyse(
-            todo,
+            run_ids,
             stats,
             lake=lake,
             populations=objective.population,
@@ -689,15 +738,17 @@ def trial_statistics(
             f"objective.population {objective.population!r}: {err}; "
             "fix objective.population in the spec"
         ) from err
-    table = analysis.summary_table(tree).reset_index()
-    names = {
-        "rate (Hz)": "rate",
-        "cv": "cv",
-        "correlation": "synchrony",
-        "psd peak (Hz)": "psd_peak",
-    }
-    rows = lake.search(run_id=list(todo)) if todo else None
-    for run_id in todo:
+    return analysis.summary_table(tree).reset_index()
+
+
+def _new_statistics(
+    lake: Lake, run_ids: list[str], objective: Objective
+) -> dict[str, dict[str, float]]:
+    """Analyse runs without cached statistics; cache what is found."""
+    table = _summary(lake, run_ids, objective)
+    rows = lake.search(run_id=list(run_ids))
+    out = {}
+    for run_id in run_ids:
         part = table[table["run"] == run_id]
         if part.empty:
             raise SpecError(
@@ -705,9 +756,11 @@ def trial_statistics(
                 "fix objective.population in the spec"
             )
         values = {
-            short: float(part[col].mean()) for col, short in names.items() if col in part.columns
+            short: float(part[col].mean())
+            for col, short in _SUMMARY_NAMES.items()
+            if col in part.columns
         }
-        values["n_spikes"] = float(rows.loc[run_id, "n_spikes"]) if rows is not None else math.nan
+        values["n_spikes"] = float(rows.loc[run_id, "n_spikes"])
         out[run_id] = values
         studies.write_stats(lake.path, run_id, objective.key, values)
     return out
@@ -828,14 +881,19 @@ class _Study:
     """One invocation of a study: the optuna study rebuilt from the lake, then ask/tell."""
 
     def __init__(
-        self, spec: ExploreSpec, lake: Lake, progress: bool, scheduler: str | None = None
+        self,
+        spec: ExploreSpec,
+        lake: Lake,
+        progress: bool,
+        scheduler: str | None = None,
+        client: Client | None = None,
     ) -> None:
         import optuna
 
         from opsnn_lake.simulators.runner import load_model, plan_run
 
         self.spec, self.lake, self.progress = spec, lake, progress
-        self.scheduler = scheduler
+        self.scheduler, self.client = scheduler, client
         self.id = spec.study_id()
         self.model = load_model(spec.model, search=spec.search)
         self._plan_run = plan_run
@@ -920,66 +978,52 @@ class _Study:
         """Simulate the batch's runs not yet in the lake, analyse, finish the records."""
         from opsnn_lake.sweep import SweepSpec, run_sweep
 
-        configs = [self._params(r["params"]) for r in batch]
         sweep = SweepSpec(
             model=self.spec.model,
             simulator=self.spec.simulator,
-            configurations=configs,
+            configurations=[self._params(r["params"]) for r in batch],
             seeds=[self.spec.run_seed],
             settings=self.spec.settings,
             timeout=self.spec.timeout,
             workers=self.spec.workers,
+            slurm=self.spec.slurm,
             path=self.spec.path,
         )
         report = run_sweep(
-            sweep, self.lake, scheduler=self.scheduler, workers=self.spec.workers, progress=False
-        )
-        outcome = {r["run_id"]: r for r in report.results}
-        ok = [rid for rid, r in outcome.items() if r["status"] in ("done", "cached")]
-        stats = trial_statistics(self.lake, ok, self.spec.objective) if ok else {}
+            sweep, self.lake, scheduler=self.scheduler, workers=self.spec.workers,
+            progress=False, client=self.client,
+        )  # fmt: skip
+        outcome = {r.run_id: r for r in report.results}
+        ok = [rid for rid, r in outcome.items() if r.status in ("done", "cached")]
+        stats = self._statistics(ok) if ok else {}
         counted: set[str] = set()
         for record in batch:
-            result = outcome.get(record["run_id"], {"status": "failed", "error": "not run"})
-            simulated = result["status"] == "done" and record["run_id"] not in counted
+            result = outcome.get(record["run_id"])
+            status = result.status if result is not None else "failed"
+            simulated = status == "done" and record["run_id"] not in counted
             counted.add(record["run_id"])
             self.simulated += simulated
-            if result["status"] == "failed":
+            if status == "failed":
                 self.failed_runs += 1
-                log = (result.get("log") or "").splitlines()[-3:]
-                error = " | ".join([str(result.get("error")), *log])
+                log = (result.log if result is not None else "").splitlines()[-3:]
+                error = " | ".join([str(result.error if result is not None else "not run"), *log])
                 self._finish(record, "failed", None, error=error)
             else:
-                self._finish(record, result["status"], stats[record["run_id"]], simulated=simulated)
+                self._finish(record, status, stats[record["run_id"]], simulated=simulated)
+
+    def _statistics(self, run_ids: Sequence[str]) -> dict[str, dict[str, float]]:
+        """:func:`trial_statistics` in this process, even while a cluster is the default."""
+        import dask
+
+        with dask.config.set(scheduler="threads") if self.client else contextlib.nullcontext():
+            return trial_statistics(self.lake, run_ids, self.spec.objective)
 
     def _warm_start(self, study: optuna.Study) -> None:
         """Tell the matching runs already in the lake as trials (no simulation)."""
-
-        try:
-            rows = self.lake.search(model=self.model.name, simulator=self.spec.simulator)
-        except SchemaError:
-            return  # no run of this model yet
-        names = list(self.spec.space)
-        if rows.empty or not set(names) <= set(rows.columns):
-            return
-        known = {r.get("run_id") for r in self.records.values()}
-        candidates = []
-        for run_id, row in rows.iterrows():
-            point = {}
-            for name, dim in self.spec.space.items():
-                value = row[name]
-                if value is None or (isinstance(value, float) and math.isnan(value)):
-                    break
-                value = dim.normalise(value.item() if hasattr(value, "item") else value)
-                if not _in_space(self.distributions[name], value):
-                    break
-                point[name] = value
-            else:
-                # Same model hash, fixed parameters, seed and versions: the same run id.
-                if run_id not in known and self.run_id(point) == run_id:
-                    candidates.append((str(run_id), point))
+        candidates = self._warm_candidates()
         if not candidates:
             return
-        stats = trial_statistics(self.lake, [c[0] for c in candidates], self.spec.objective)
+        stats = self._statistics([c[0] for c in candidates])
         number = max(self.records, default=-1) + 1
         for run_id, point in candidates:
             record = self._record(number, point, run_id=run_id, warm=True)
@@ -987,25 +1031,54 @@ class _Study:
             study.add_trial(self._frozen(record))
             number += 1
 
-    def run(self, budget: int) -> None:
+    def _warm_candidates(self) -> list[tuple[str, dict[str, Any]]]:
+        """``(run id, point)`` of the lake's runs this study could have asked for."""
+        try:
+            rows = self.lake.search(model=self.model.name, simulator=self.spec.simulator)
+        except SchemaError:
+            return []  # no run of this model yet
+        if rows.empty or not set(self.spec.space) <= set(rows.columns):
+            return []
+        known = {r.get("run_id") for r in self.records.values()}
+        candidates = []
+        for run_id, row in rows.iterrows():
+            point = self._point_of(row)
+            # Same model hash, fixed parameters, seed and versions: the same run id.
+            if point is not None and run_id not in known and self.run_id(point) == run_id:
+                candidates.append((str(run_id), point))
+        return candidates
+
+    def _point_of(self, row: pd.Series) -> dict[str, Any] | None:
+        """The space point of an index row, or None if the row is outside the space."""
+        point = {}
+        for name, dim in self.spec.space.items():
+            value = row[name]
+            if value is None or (isinstance(value, float) and math.isnan(value)):
+                return None
+            value = dim.normalise(value.item() if hasattr(value, "item") else value)
+            if not _in_space(self.distributions[name], value):
+                return None
+            point[name] = value
+        return point
+
+    def _resume(self) -> list[dict[str, Any]]:
+        """Finish what a killed invocation started; return the trials to ask again.
+
+        A pending trial whose run reached the lake is analysed (no simulation); the
+        others are asked again, same parameters.
+        """
+        pending = [r for n, r in sorted(self.records.items()) if r["state"] == "pending"]
+        finished_now = [r for r in pending if r.get("run_id") and self.lake.has_run(r["run_id"])]
+        for record in finished_now:
+            stats = self._statistics([record["run_id"]])
+            self._finish(record, "cached", stats[record["run_id"]])
+        return [r for r in pending if r not in finished_now]
+
+    def _optuna_study(self) -> optuna.Study:
+        """The optuna study, told every finished trial (and the warm start, once)."""
         import optuna
 
-        studies.write_study(
-            self.lake.path,
-            self.id,
-            {"spec": self.spec.identity(), "created": _now(), "strategy": self.spec.strategy},
-        )
-        # Finish what a killed invocation started: a pending trial whose run reached the
-        # lake is analysed (no simulation); the others are asked again, same parameters.
-        pending = [r for n, r in sorted(self.records.items()) if r["state"] == "pending"]
-        finished_now = [r for r in pending if r.get("run_id") in self.lake]
-        for record in finished_now:
-            stats = trial_statistics(self.lake, [record["run_id"]], self.spec.objective)
-            self._finish(record, "cached", stats[record["run_id"]])
-        retry = [r for r in pending if r not in finished_now]
-
         told = [r for n, r in sorted(self.records.items()) if r["state"] != "pending"]
-        asked = sum(1 for r in self.records.values() if not r.get("warm"))
         # A fresh seed per invocation: reseeding with the spec's seed would propose the
         # first points again after a resume (random, the start-up of TPE/GP/CMA-ES).
         seed = (self.spec.seed * 1_000_003 + len(self.records)) % 2**32  # numpy's range
@@ -1018,48 +1091,111 @@ class _Study:
         # it: runs already told are skipped).
         if self.spec.warm_start and not any(not r.get("warm") for r in self.records.values()):
             self._warm_start(study)
+        return study
 
+    def _ask(self, study: optuna.Study, grid: list[dict[str, Any]]) -> tuple[Any, dict[str, Any]]:
+        """Ask for a new trial (the next grid point, if any) and record it."""
+        if grid:
+            study.enqueue_trial(grid.pop(0), skip_if_exists=False)
+        trial = study.ask(self.distributions)
+        point = {k: self.spec.space[k].normalise(v) for k, v in trial.params.items()}
+        number = max(self.records, default=-1) + 1
+        return trial, self._record(number, point, run_id=self.run_id(point))
+
+    @staticmethod
+    def _tell(study: optuna.Study, batch: list[tuple[Any, dict[str, Any]]]) -> None:
+        import optuna
+
+        for trial, record in batch:
+            if record["state"] == "complete":
+                trial.set_user_attr("constraints", record.get("constraints", {}))
+                study.tell(trial, float(record["objective"]))
+            else:
+                study.tell(trial, state=optuna.trial.TrialState.FAIL)
+
+    def _reached(self) -> bool:
+        return self.spec.stop_at_target and any(r.get("in_target") for r in self.records.values())
+
+    def result(self) -> ExploreResult:
+        """What the study holds now."""
+        return ExploreResult(
+            study=self.id,
+            spec=self.spec,
+            lake=self.lake,
+            records=[self.records[n] for n in sorted(self.records)],
+            simulated=self.simulated,
+            failed_runs=self.failed_runs,
+        )
+
+    def run(self, budget: int) -> None:
+        """Ask, simulate, analyse and tell in batches of ``workers`` until ``budget``."""
+        from tqdm.auto import tqdm
+
+        studies.write_study(
+            self.lake.path,
+            self.id,
+            {"spec": self.spec.identity(), "created": _now(), "strategy": self.spec.strategy},
+        )
+        retry = self._resume()
+        asked = sum(1 for r in self.records.values() if not r.get("warm"))
+        study = self._optuna_study()
         grid: list[dict[str, Any]] = []
         if self.spec.strategy == "grid":
             tried = [r["params"] for r in self.records.values()]
             grid = [p for p in _grid_points(self.spec) if p not in tried]
             budget = min(budget, asked + len(grid))  # each point once (asked has retries)
-        from tqdm.auto import tqdm
-
         bar = tqdm(total=budget, initial=min(asked, budget), desc=f"explore {self.id}",
                    unit="trial", disable=not self.progress, file=sys.stderr)  # fmt: skip
         with bar:
-            while retry or asked < budget:
-                if (
-                    not retry
-                    and self.spec.stop_at_target
-                    and any(r.get("in_target") for r in self.records.values())
-                ):
-                    break
-                n = self.spec.workers
+            while (retry or asked < budget) and (retry or not self._reached()):
                 batch: list[tuple[Any, dict[str, Any]]] = []
-                while retry and len(batch) < n:
+                while retry and len(batch) < self.spec.workers:
                     record = retry.pop(0)
                     study.enqueue_trial(record["params"], skip_if_exists=False)
                     batch.append((study.ask(self.distributions), record))
-                while len(batch) < n and asked < budget:
-                    if grid:
-                        study.enqueue_trial(grid.pop(0), skip_if_exists=False)
-                    trial = study.ask(self.distributions)
-                    point = {k: self.spec.space[k].normalise(v) for k, v in trial.params.items()}
-                    number = max(self.records, default=-1) + 1
-                    record = self._record(number, point, run_id=self.run_id(point))
-                    batch.append((trial, record))
+                while len(batch) < self.spec.workers and asked < budget:
+                    batch.append(self._ask(study, grid))
                     asked += 1
                 self._run_batch([r for _, r in batch])
-                for trial, record in batch:
-                    if record["state"] == "complete":
-                        trial.set_user_attr("constraints", record.get("constraints", {}))
-                        study.tell(trial, float(record["objective"]))
-                    else:
-                        study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                self._tell(study, batch)
                 bar.n = min(asked, budget)
                 bar.refresh()
+
+
+@contextlib.contextmanager
+def _study_client(
+    spec: ExploreSpec,
+    scheduler: str | None,
+    cluster: str | None,
+    jobs: int | None,
+    progress: bool,
+) -> Iterator[Client | None]:
+    """One dask client for all batches of a distributed study (None: local batches)."""
+    if not scheduler and cluster != "slurm":
+        yield None  # each batch starts its own local pool of threads
+        return
+    from opsnn_lake.cluster import dask_client
+
+    with dask_client(
+        scheduler=scheduler, cluster=cluster, slurm=spec.slurm,
+        workers=jobs or spec.slurm.jobs, processes=False, work_dir=os.getcwd(),
+        announce=None if progress else (lambda line: None),
+    ) as client:  # fmt: skip
+        yield client
+
+
+def _spec_and_lake(
+    spec: ExploreSpec | str | os.PathLike[str] | Mapping[str, Any],
+    lake: Lake | str | os.PathLike[str],
+) -> tuple[ExploreSpec, Lake]:
+    if isinstance(spec, str | os.PathLike):
+        spec = load_spec(spec)
+    elif isinstance(spec, Mapping):
+        spec = parse_spec(spec)
+    if not isinstance(lake, Lake):
+        lake = Lake(lake)
+    lake._require_writable("explore (runs and trial records)")
+    return spec, lake
 
 
 def explore(
@@ -1069,6 +1205,8 @@ def explore(
     budget: int | None = None,
     progress: bool = False,
     scheduler: str | None = None,
+    cluster: str | None = None,
+    jobs: int | None = None,
 ) -> ExploreResult:
     """Run (or resume) a study: let the lake's analyses choose the next parameters.
 
@@ -1082,11 +1220,15 @@ def explore(
         Trials to have asked in total (default: the spec's); a study already at its
         budget returns its trials without running anything.
     progress : bool
-        Show a tqdm progress bar.
+        Show a tqdm progress bar (and a distributed cluster's dashboard address).
     scheduler : str, optional
-        Address of a running dask.distributed scheduler for the simulations (its
-        workers must see the lake and the model at the same paths); default: a local
-        cluster of ``workers`` threads, each waiting for its own simulator process.
+        Address of a running dask scheduler for the simulations (its workers see the
+        lake and the model at the same paths); default: ``workers`` local threads.
+    cluster : {"local", "slurm"}, optional
+        ``"slurm"``: the simulations run in SLURM jobs (the spec's ``slurm`` options, or
+        ``slurm.yaml`` beside it), one cluster for the whole study.
+    jobs : int, optional
+        SLURM jobs (default: the options' ``jobs``).
 
     Returns
     -------
@@ -1107,21 +1249,8 @@ def explore(
     {'g_exc': 4.5, 'g_inh': 60.0}
     >>> lake.search(study=result.study)                                      # doctest: +SKIP
     """
-    if isinstance(spec, str | os.PathLike):
-        spec = load_spec(spec)
-    elif isinstance(spec, Mapping):
-        spec = parse_spec(spec)
-    if not isinstance(lake, Lake):
-        lake = Lake(lake)
-    lake._require_writable("explore (runs and trial records)")
-    session = _Study(spec, lake, progress, scheduler)
-    session.run(budget or spec.budget)
-    records = [session.records[n] for n in sorted(session.records)]
-    return ExploreResult(
-        study=session.id,
-        spec=spec,
-        lake=lake,
-        records=records,
-        simulated=session.simulated,
-        failed_runs=session.failed_runs,
-    )
+    spec, lake = _spec_and_lake(spec, lake)
+    with _study_client(spec, scheduler, cluster, jobs, progress) as client:
+        session = _Study(spec, lake, progress, scheduler, client)
+        session.run(budget or spec.budget)
+    return session.result()

@@ -167,6 +167,40 @@ def test_sweep_and_analysis_on_real_dask_processes(tmp_path, dask_processes, cap
     _assert_same_results(remote, local)
 
 
+def _index_bytes(lake: Lake) -> dict[str, bytes]:
+    """The index database and its write-ahead log, byte for byte."""
+    names = ("index.sqlite", "index.sqlite-wal")
+    return {n: (lake.path / n).read_bytes() for n in names if (lake.path / n).exists()}
+
+
+def test_workers_only_publish_and_the_sweep_driver_registers(tmp_path, dask_processes):
+    from distributed import Client
+
+    from opsnn_lake.simulators import RunRequest, run_in_subprocess
+    from opsnn_lake.sweep import run_sweep
+
+    lake = Lake(tmp_path / "lake")
+    small = {"tstop": 50.0, "n_pop": 200, "n_record_v": 0}
+    before = _index_bytes(lake)
+    with Client(dask_processes) as client:  # one run on a dask worker process, as sweeps do
+        request = RunRequest(model="va", parameters=small, seed=5)
+        future = client.submit(run_in_subprocess, request, lake.location, register=False,
+                               timeout=300, pure=False)  # fmt: skip
+        published = future.result()
+    assert published.status == "done" and not published.registered
+    assert _index_bytes(lake) == before and len(lake) == 0  # the worker left the index alone
+    assert lake.store_path(published.run_id).is_dir()
+
+    report = run_sweep(load_spec(_spec(tmp_path / "sweep.yaml")), lake,
+                       scheduler=dask_processes, progress=False)  # fmt: skip
+    assert report.counts() == {"done": 2}
+    assert not any(r.result.registered for r in report.results)  # workers: register=False
+    # The driver synced: the runs it was given and the one published before it started.
+    expected = {published.run_id, *(r.run_id for r in report.results)}
+    assert set(Lake(lake.location, mode="r").search().index) == expected
+    assert lake.check().ok
+
+
 def _assert_same_results(a: Path, b: Path) -> None:
     import xarray as xr
 
@@ -241,3 +275,29 @@ def test_sweep_and_analysis_on_slurm(tmp_path, slurm, capsys, monkeypatch):
     while _slurm_jobs() and time.monotonic() < deadline:  # cluster.close() cancels jobs
         time.sleep(0.5)
     assert _slurm_jobs() == []
+
+
+EXPLORE = """
+model: va
+parameters: {tstop: 50.0, n_pop: 200, n_record_v: 0}
+space: {g_inh: {low: 40.0, high: 80.0, step: 40.0}}
+objective: {population: exc, rate: {target: 20.0, tolerance: 0.5}}
+strategy: grid
+budget: 2
+workers: 2
+timeout: 300
+slurm: {jobs: 2, cores: 1, memory: 2GB, interface: lo}
+"""
+
+
+def test_explore_on_slurm(tmp_path, slurm, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    spec = _spec(tmp_path / "explore.yaml", EXPLORE)
+    lake_dir = tmp_path / "lake"
+    code = main(["explore", str(spec), "--lake", str(lake_dir), "--cluster", "slurm"])
+    out = capsys.readouterr()
+    assert code == 0, out
+    assert "SLURM cluster, 2 job(s); dashboard: http://" in out.err
+    assert "2 trials (2 complete), 2 simulated now" in out.out
+    assert sorted(Lake(lake_dir).search()["g_inh"]) == [40.0, 80.0]
+    assert list((tmp_path / "slurm-logs").glob("dask-worker-*.err"))

@@ -141,7 +141,8 @@ def test_killing_a_sweep_stops_its_simulations(tmp_path, target):
                 sweep.wait()
     lake = Lake(lake_dir)
     left = sorted(p.name for p in lake.staging_dir.iterdir())
-    assert left and all(p.startswith(("opsnn-run.", "va-")) for p in left), left
+    # Results and logs come back through pipes: at most unfinished stores are left.
+    assert all(p.startswith("va-") for p in left), left
     report = lake.check(repair=True)
     assert len(report.staging_leftovers) == len(left)
     assert list(lake.staging_dir.iterdir()) == [] and lake.check().ok

@@ -62,7 +62,7 @@ def test_bundled_and_repository_copies_make_the_same_run_ids(tmp_path, monkeypat
     monkeypatch.chdir(tmp_path)
     assert demo_spec_path() == bundled_file("specs/demo_sweep.yaml")
     plan = plan_sweep(load_spec(demo_spec_path()), lake)
-    assert [p["run_id"] for p in plan] == [p["run_id"] for p in repo_plan]
+    assert [p.run_id for p in plan] == [p.run_id for p in repo_plan]
     assert load_model("va").path == bundled_file("va.py")
 
 

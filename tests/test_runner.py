@@ -11,6 +11,7 @@ import pytest
 from opsnn_lake import Lake, SchemaError
 from opsnn_lake.simulators import (
     RunRequest,
+    RunResult,
     get_backend,
     load_model,
     plan_run,
@@ -182,17 +183,17 @@ def test_crash_and_timeout_in_a_subprocess_leave_nothing(tmp_path):
     model = tmp_path / "crashing.py"
     model.write_text(CRASHING_MODEL)
     raised = run_in_subprocess(RunRequest(model=str(model)), lake.path, timeout=60)
-    assert raised["status"] == "failed"
-    assert raised["error"] == "RuntimeError: the model failed on purpose"
+    assert raised.status == "failed"
+    assert raised.error == "RuntimeError: the model failed on purpose"
     aborted = run_in_subprocess(
         RunRequest(model=str(model), parameters={"how": "abort"}), lake.path, timeout=60
     )
-    assert aborted["status"] == "failed" and aborted["error"] == "killed by signal SIGABRT"
+    assert aborted.status == "failed" and aborted.error == "killed by signal SIGABRT"
     long_run = RunRequest(model="va", parameters={"n_pop": 2000, "tstop": 60000.0})
     planned = plan_run("va", parameters=long_run.parameters).run_id
     slow = run_in_subprocess(long_run, lake.path, run_id=planned, timeout=3.0)
-    assert slow["status"] == "failed" and slow["error"] == "timed out after 3.0 s"
-    assert slow["run_id"] == planned
+    assert slow.status == "failed" and slow.error == "timed out after 3.0 s"
+    assert slow.run_id == planned
     assert len(lake) == 0
     assert list(lake.runs_dir.iterdir()) == [] and list(lake.staging_dir.iterdir()) == []
     assert lake.check().ok
@@ -202,7 +203,7 @@ def test_subprocess_run_refuses_a_changed_model(tmp_path):
     lake = Lake(tmp_path / "lake")
     request = RunRequest(model="va", parameters={"n_pop": 100, "tstop": 10.0})
     out = run_in_subprocess(request, lake.path, run_id="va-0000", timeout=60)
-    assert out["status"] == "failed" and "differs from the planned va-0000" in out["error"]
+    assert out.status == "failed" and "differs from the planned va-0000" in out.error
     assert len(lake) == 0
 
 
@@ -213,3 +214,57 @@ def test_backends_differ_only_in_module_and_version():
 
     assert spin_b.version() == spynnaker.__version__ == metadata.version("sPyNNaker")
     assert nest_b.fastpath and spin_b.fastpath is None  # sPyNNaker data goes through neo
+
+
+def _index_bytes(lake: Lake) -> dict[str, bytes]:
+    """The index database and its write-ahead log, byte for byte."""
+    names = ("index.sqlite", "index.sqlite-wal")
+    return {n: (lake.path / n).read_bytes() for n in names if (lake.path / n).exists()}
+
+
+def test_a_child_that_only_publishes_leaves_the_index_to_sync(tmp_path):
+    lake = Lake(tmp_path / "lake")
+    request = RunRequest(model="va", parameters={"n_pop": 100, "tstop": 20.0}, seed=2)
+    before = _index_bytes(lake)
+    result = run_in_subprocess(request, lake.location, register=False, timeout=120)
+    assert isinstance(result, RunResult)
+    assert result.status == "done" and not result.registered and result.seconds > 0
+    assert _index_bytes(lake) == before  # the child never wrote the index
+    assert len(lake) == 0 and lake.store_path(result.run_id).is_dir()
+    assert lake.sync() == [result.run_id]  # the index keeper registers it
+    assert lake.has_run(result.run_id) and lake.check().ok
+    again = run_in_subprocess(request, lake.location, register=False, timeout=120)
+    assert again.status == "cached" and again.run_id == result.run_id
+
+
+def test_backends_are_found_by_loaders_and_their_hooks_are_callables(monkeypatch):
+    import dataclasses
+
+    from opsnn_lake import simulators
+    from opsnn_lake.fastpath import nest_nodes
+    from opsnn_lake.simulators.nest import pynn_speedups
+
+    nest_b = get_backend("nest")
+    assert nest_b.fastpath is nest_nodes and nest_b.prepare is pynn_speedups
+    monkeypatch.setitem(simulators.SIMULATORS, "nest_copy", lambda: dataclasses.replace(
+        nest_b, name="nest_copy"))  # fmt: skip
+    assert "nest_copy" in simulators.simulator_names()
+    assert get_backend("nest_copy").name == "nest_copy"
+    monkeypatch.setitem(simulators.SIMULATORS, "broken", lambda: "pyNN.nest")
+    with pytest.raises(SchemaError, match="'broken': its loader returned str, expected"):
+        get_backend("broken")
+
+
+def test_the_worker_side_of_a_run_imports_no_simulator_neo_or_zarr():
+    # A fresh dask worker unpickles the sweep's task before starting the child; what it
+    # imports delays the first run (benchmarks/sweep.py: fresh workers 89 % -> 99 % busy).
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; import opsnn_lake.simulators.process, opsnn_lake.simulators.records; "
+        "print(sorted(m for m in ('neo', 'zarr', 'pandas', 'nest', 'pyNN', 'opsnn_lake.lake') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -78,7 +78,7 @@ def test_v1_sheet_with_a_lake_input_on_a_virtual_board(board_dir):
     planned = plan_run("v1_sheet", simulator="spinnaker", parameters=params, lake=lake)
     request = RunRequest(model="v1_sheet", simulator="spinnaker", parameters=params)
     out = run_in_subprocess(request, lake.path, run_id=planned.run_id, timeout=300)
-    assert out["status"] == "done", out
+    assert out.status == "done", out
     assert lake.search(input=bump.run_id, simulator="spinnaker").index.tolist() == [planned.run_id]
     (segment,) = lake.open(planned.run_id).children.values()
     assert segment["exc"].ds.sizes["unit"] == 64 and segment["inh"].ds.sizes["unit"] == 16

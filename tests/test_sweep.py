@@ -90,11 +90,11 @@ def test_settings_apply_to_their_simulator_only(tmp_path):
     lake = Lake(tmp_path / "lake")
     data = {"model": "va", "settings": {"nest": {"threads": 2}}}
     (nest_plan,) = plan_sweep(parse_spec(data), lake)
-    assert nest_plan["request"].settings == {"threads": 2}
+    assert nest_plan.request.settings == {"threads": 2}
     (spin_plan,) = plan_sweep(parse_spec({**data, "simulator": "spinnaker"}), lake)
-    assert spin_plan["request"].settings == {}
-    default = plan_sweep(parse_spec({"model": "va"}), lake)[0]["run_id"]
-    assert nest_plan["run_id"] != default  # threads change NEST's results, and the id
+    assert spin_plan.request.settings == {}
+    default = plan_sweep(parse_spec({"model": "va"}), lake)[0].run_id
+    assert nest_plan.run_id != default  # threads change NEST's results, and the id
 
 
 def test_shipped_specs_are_valid(tmp_path):
@@ -102,7 +102,7 @@ def test_shipped_specs_are_valid(tmp_path):
     demo = plan_sweep(load_spec(REPO / "simulate" / "demo_sweep.yaml"), lake)
     full = plan_sweep(load_spec(REPO / "simulate" / "va_sweep.yaml"), lake)
     assert len(demo) == 6 and len(full) == 15
-    assert len({p["run_id"] for p in demo + full}) == 21
+    assert len({p.run_id for p in demo + full}) == 21
     assert len(lake) == 0  # planning runs nothing
 
 
@@ -112,8 +112,8 @@ def test_sweep_inputs_are_generated_once_and_named_in_every_run(tmp_path):
     planned = plan_sweep(spec, lake)
     (bump_id,) = lake.search(kind="input").index  # generated while planning
     assert len(planned) == 12 and len(lake) == 1
-    assert {p["request"].parameters["stimulus"] for p in planned} == {bump_id}
-    assert plan_sweep(spec, lake)[0]["run_id"] == planned[0]["run_id"]  # no new input
+    assert {p.request.parameters["stimulus"] for p in planned} == {bump_id}
+    assert plan_sweep(spec, lake)[0].run_id == planned[0].run_id  # no new input
     assert len(lake) == 1
     bad = parse_spec({"model": "v1_sheet", "inputs": {"stim": {"model": "moving_bump"}}})
     with pytest.raises(SchemaError, match=r"inputs\['stim'\]: model 'v1_sheet' has no such input"):
@@ -193,3 +193,41 @@ def test_sweep_on_a_running_dask_cluster(tmp_path, capsys):
     assert code == 0 and "1 done" in capsys.readouterr().out
     (row,) = Lake(tmp_path / "lake").search().itertuples()
     assert row.seed == 7 and row.n_units == 200
+
+
+def test_sweep_records_round_trip_and_name_bad_fields(tmp_path):
+    from opsnn_lake import SpecError
+    from opsnn_lake.simulators import RunRequest, RunResult
+    from opsnn_lake.sweep import PlannedRun, SweepResult, SweepSpec
+
+    spec = parse_spec(
+        {"model": "va", "grid": {"g_inh": [40.0, 60.0]}, "list": [{"g_exc": 4.0}],
+         "seeds": [1], "settings": {"nest": {"threads": 1}}, "timeout": 30, "workers": 2},
+        path=tmp_path / "s.yaml",
+    )  # fmt: skip
+    assert SweepSpec.from_dict(spec.to_dict(), path=spec.path) == spec
+    (run, *_) = plan_sweep(spec, Lake(tmp_path / "lake"))
+    assert PlannedRun.from_dict(run.to_dict()) == run
+    assert RunRequest.from_json(run.request.to_json()) == run.request
+    result = RunResult(run_id=run.run_id, status="failed", error="boom", notes=("removed x",))
+    assert RunResult.from_dict(result.to_dict()) == result and result.failed
+    both = SweepResult(run, result)
+    assert SweepResult.from_dict(both.to_dict()) == both
+    assert (both.run_id, both.status, both.seed, both.parameters["g_exc"]) == (
+        run.run_id, "failed", 1, 4.0,
+    )  # fmt: skip
+    with pytest.raises(SpecError, match=r"run result: 'status' must be one of done, cached"):
+        RunResult.from_dict({**result.to_dict(), "status": "maybe"})
+    with pytest.raises(SpecError, match=r"run request: 'seed' must be an integer, got 'one'"):
+        RunRequest.from_dict({**run.request.to_dict(), "seed": "one"})
+    with pytest.raises(SpecError, match=r"planned run: unknown key 'cahced'"):
+        PlannedRun.from_dict({**run.to_dict(), "cahced": True})
+
+
+def test_the_simulator_override_replaces_one_field_and_is_checked():
+    spec = parse_spec({"model": "va", "grid": {"g_inh": [40.0]}, "list": [{"g_exc": 4.0}]})
+    spinnaker = spec.with_simulator("spinnaker")
+    assert spinnaker.simulator == "spinnaker"
+    assert spinnaker == parse_spec({**spec.to_dict(), "simulator": "spinnaker"})
+    with pytest.raises(SchemaError, match="simulator 'brian' is unknown; valid: nest, spinnaker"):
+        spec.with_simulator("brian")

@@ -292,7 +292,7 @@ def test_positions_on_a_virtual_spinnaker_board(tmp_path, monkeypatch):
     planned = plan_run("v1_sheet", simulator="spinnaker", parameters=params, lake=lake)
     request = RunRequest(model="v1_sheet", simulator="spinnaker", parameters=params)
     out = run_in_subprocess(request, lake.path, run_id=planned.run_id, timeout=300)
-    assert out["status"] == "done", out
+    assert out.status == "done", out
     tree = lake.open(planned.run_id)
     (segment,) = tree.children.values()
     exc = segment["exc"]

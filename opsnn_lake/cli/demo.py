@@ -32,12 +32,12 @@ def run(args: argparse.Namespace) -> int:
     """Run the demo sweep, write the catalog, print rates, save the plot."""
     spec = load_spec(args.spec or demo_spec_path())
     lake = Lake(args.lake)
-    print(f"demo: {spec.path} into {lake.path}")
+    print(f"demo: {spec.path} into {lake.location}")
     report = run_sweep(spec, lake, workers=args.workers)
     print(format_report(report, spec))
     catalog = lake.write_catalog(args.catalog)
     print(f"catalog: {catalog}  (intake.open_catalog({str(args.catalog)!r})['lake'])")
-    ids = [r["run_id"] for r in report.results if r["status"] != "failed"]
+    ids = [r.run_id for r in report.results if not r.failed]
     if not ids:
         return 1
     rates = population_rates(lake, ids)

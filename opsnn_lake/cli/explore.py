@@ -5,9 +5,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from opsnn_lake.cli.sweep import add_cluster_argument
 from opsnn_lake.explorer import STRATEGIES, explore, load_spec
 
 __all__ = ["configure", "run"]
+
+#: Options that replace the spec's keys of the same name.
+SPEC_OVERRIDES = ("budget", "workers", "strategy", "seed", "timeout")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -19,6 +23,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, help="override the spec's sampler seed")
     parser.add_argument("--timeout", type=float, help="seconds per run")
     parser.add_argument("--scheduler", metavar="ADDRESS", help="a running dask scheduler")
+    add_cluster_argument(parser)
+    parser.add_argument("--jobs", type=int, help="SLURM jobs (default: the SLURM options')")
     parser.add_argument(
         "--plot", metavar="DIR", help="write progress.png and plane.png of the study here"
     )
@@ -27,15 +33,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``opsnn-lake explore``; exit code 1 if a simulation failed (crash, timeout)."""
-    spec = load_spec(
-        args.spec,
-        budget=args.budget,
-        workers=args.workers,
-        strategy=args.strategy,
-        seed=args.seed,
-        timeout=args.timeout,
+    overrides = {key: getattr(args, key) for key in SPEC_OVERRIDES}
+    spec = load_spec(args.spec, **overrides)
+    result = explore(
+        spec,
+        lake=args.lake,
+        progress=True,
+        scheduler=args.scheduler,
+        cluster=args.cluster,
+        jobs=args.jobs,
     )
-    result = explore(spec, lake=args.lake, progress=True, scheduler=args.scheduler)
     table = result.trials
     if not table.empty:
         cols = [c for c in table.columns if c not in ("error",)]

@@ -6,9 +6,19 @@ import argparse
 
 from opsnn_lake.cluster import CLUSTERS
 from opsnn_lake.lake import Lake
-from opsnn_lake.sweep import SPEC_KEYS, format_report, load_spec, parse_spec, plan_sweep, run_sweep
+from opsnn_lake.sweep import format_report, load_spec, plan_sweep, run_sweep
 
-__all__ = ["configure", "run"]
+__all__ = ["add_cluster_argument", "configure", "run"]
+
+
+def add_cluster_argument(parser: argparse.ArgumentParser) -> None:
+    """``--cluster local|slurm`` of the commands that run simulations (sweep, explore)."""
+    parser.add_argument(
+        "--cluster",
+        choices=CLUSTERS,
+        help="where runs go: local processes (default) or SLURM jobs (dask-jobqueue; "
+        "options from the spec's 'slurm' section or slurm.yaml beside it)",
+    )
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -16,12 +26,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("spec", help="sweep spec YAML file (e.g. simulate/va_sweep.yaml)")
     parser.add_argument("--simulator", help="override the spec's simulator (nest, spinnaker)")
     parser.add_argument("--scheduler", metavar="ADDRESS", help="a running dask scheduler")
-    parser.add_argument(
-        "--cluster",
-        choices=CLUSTERS,
-        help="where runs go: local processes (default) or SLURM jobs (dask-jobqueue; "
-        "options from the spec's 'slurm' section or slurm.yaml beside it)",
-    )
+    add_cluster_argument(parser)
     parser.add_argument(
         "--workers", "--jobs", type=int, help="parallel runs on the local cluster, or SLURM jobs"
     )
@@ -35,16 +40,12 @@ def run(args: argparse.Namespace) -> int:
     """Run ``opsnn-lake sweep``; exit code 1 if any run failed."""
     spec = load_spec(args.spec)
     if args.simulator:
-        data = {k: getattr(spec, k) for k in SPEC_KEYS if k != "list"}
-        data["list"] = spec.configurations
-        data["simulator"] = args.simulator
-        spec = parse_spec(data, path=spec.path)
+        spec = spec.with_simulator(args.simulator)
     lake = Lake(args.lake)
     if args.dry_run:
-        for item in plan_sweep(spec, lake):
-            state = "in lake" if item["cached"] else "to run"
-            config = item["config"]
-            print(f"{item['run_id']}  {state:7}  seed={config['seed']}  {config['parameters']}")
+        for run in plan_sweep(spec, lake):
+            state = "in lake" if run.cached else "to run"
+            print(f"{run.run_id}  {state:7}  seed={run.seed}  {run.parameters}")
         return 0
     report = run_sweep(
         spec,

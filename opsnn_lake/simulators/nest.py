@@ -26,11 +26,12 @@ import contextlib
 import os
 import warnings
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from types import ModuleType
 from typing import Any
 
 from opsnn_lake import _versions
+from opsnn_lake.fastpath import nest_nodes
 from opsnn_lake.simulators.runner import Backend
 
 __all__ = ["BACKEND", "EAGER_ENV", "pynn_speedups"]
@@ -97,11 +98,27 @@ def pynn_speedups(sim: ModuleType) -> Iterator[bool]:
     ...     sim.setup(); build(sim, params); sim.run(100.0); sim.end()
     """
     from pyNN.nest.projections import Projection
-    from pyNN.nest.standardmodels.synapses import TsodyksMarkramSynapse
 
-    if os.environ.get(EAGER_ENV) == "1":
+    if not _speedups_allowed():
         yield False
         return
+    if Projection.__dict__.get(_MARK, False):  # an outer pynn_speedups is in force
+        yield True
+        return
+    deferred: weakref.WeakSet[Any] = weakref.WeakSet()
+    restore = _install(sim, deferred)
+    try:
+        yield True
+    finally:
+        restore()
+        for prj in list(deferred):  # alive after the run: give it what PyNN would have
+            _resolve(prj)
+
+
+def _speedups_allowed() -> bool:
+    """False under ``OPSNN_NEST_EAGER_SOURCES=1`` or on an unverified PyNN (which warns)."""
+    if os.environ.get(EAGER_ENV) == "1":
+        return False
     if not _versions.is_verified("PyNN"):
         verified = _versions.VERIFIED["PyNN"]
         warnings.warn(
@@ -110,18 +127,20 @@ def pynn_speedups(sim: ModuleType) -> Iterator[bool]:
             f"code, which is slower but equivalent. Install 'PyNN{verified.specifier}' "
             "for the speed-ups.",
             RuntimeWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
-        yield False
-        return
-    if Projection.__dict__.get(_MARK, False):  # an outer pynn_speedups is in force
-        yield True
-        return
+        return False
+    return True
+
+
+def _install(sim: ModuleType, deferred: weakref.WeakSet[Any]) -> Callable[[], None]:
+    """Put the speed-ups in force; return the function that takes them back."""
+    from pyNN.nest.projections import Projection
+    from pyNN.nest.standardmodels.synapses import TsodyksMarkramSynapse
 
     eager_connect = Projection.__dict__["_connect"]
     id_class = sim.simulator.ID
     own_local = id_class.__dict__["local"]
-    deferred: weakref.WeakSet[Any] = weakref.WeakSet()
 
     def _connect(self: Any, rule_params: dict[str, Any], syn_params: dict[str, Any]) -> None:
         # PyNN 0.13's _connect without its closing GetConnections(...).sources()
@@ -136,20 +155,18 @@ def pynn_speedups(sim: ModuleType) -> Iterator[bool]:
         self.__dict__[_PENDING] = True
         deferred.add(self)
 
+    def restore() -> None:
+        Projection._connect = eager_connect
+        del Projection._sources  # instances keep theirs under "_sources", as PyNN's do
+        delattr(Projection, _MARK)
+        id_class.local = own_local
+
     Projection._sources = property(_get_sources, _set_sources)
     Projection._connect = _connect
     setattr(Projection, _MARK, True)
     if sim.num_processes() == 1:  # fixed when MPI starts, before any cell exists
         id_class.local = property(_always_local)
-    try:
-        yield True
-    finally:
-        Projection._connect = eager_connect
-        del Projection._sources  # instances keep theirs under "_sources", as PyNN's do
-        delattr(Projection, _MARK)
-        id_class.local = own_local
-        for prj in list(deferred):  # alive after the run: give it what PyNN would have
-            _resolve(prj)
+    return restore
 
 
 BACKEND = Backend(
@@ -157,6 +174,6 @@ BACKEND = Backend(
     pynn_module="pyNN.nest",
     distribution="nest-simulator",
     environ={"PYNEST_QUIET": "1"},  # NEST prints a banner on import otherwise
-    fastpath="opsnn_lake.fastpath:nest_nodes",  # reads NEST's recorders without neo
-    prepare="opsnn_lake.simulators.nest:pynn_speedups",
+    fastpath=nest_nodes,  # reads NEST's recorders without neo
+    prepare=pynn_speedups,
 )

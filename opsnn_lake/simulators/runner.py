@@ -39,13 +39,9 @@ import importlib.util
 import json
 import os
 import re
-import shutil
-import signal
-import subprocess
 import sys
 import time
 import traceback
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,6 +53,8 @@ from opsnn_lake.lake import Lake, content_sha256
 from opsnn_lake.models import find_model_file, model_search_path
 from opsnn_lake.processes import die_with_parent
 from opsnn_lake.provenance import Provenance
+from opsnn_lake.simulators.process import run_in_subprocess
+from opsnn_lake.simulators.records import RunRequest, RunResult
 
 __all__ = [
     "Backend",
@@ -81,6 +79,11 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 # --------------------------------------------------------------------------- back-ends
 
+#: The fast path of a back-end: ``(populations, sim)`` → store nodes, without neo.
+NodesFunction = Callable[[Mapping[str, Any], ModuleType], dict[str, Any]]
+#: A back-end's set-up context: entered with the imported simulator module.
+PrepareFunction = Callable[[ModuleType], contextlib.AbstractContextManager[Any]]
+
 
 @dataclass(frozen=True)
 class Backend:
@@ -97,21 +100,21 @@ class Backend:
         package metadata, so a run id can be computed without importing the simulator.
     environ : dict
         Environment variables set before the import (e.g. to silence a banner).
-    fastpath : str, optional
-        ``"module:function"`` turning ``(populations, sim)`` into store nodes directly,
-        used when importable; otherwise recordings go through neo.
-    prepare : str, optional
-        ``"module:function"``: a context manager taking the imported simulator module,
-        held around set-up, build, run and collection (to remove set-up costs of that
-        simulator; it must not change results, and must undo itself on leaving).
+    fastpath : callable, optional
+        ``fastpath(populations, sim)`` → store nodes, read from the simulator directly;
+        without it, recordings go through neo.
+    prepare : callable, optional
+        ``prepare(sim)`` → a context manager held around set-up, build, run and
+        collection (to remove set-up costs of that simulator; it must not change
+        results, and must undo itself on leaving).
     """
 
     name: str
     pynn_module: str
     distribution: str
     environ: Mapping[str, str] = field(default_factory=dict)
-    fastpath: str | None = None
-    prepare: str | None = None
+    fastpath: NodesFunction | None = None
+    prepare: PrepareFunction | None = None
 
     def version(self) -> str:
         """The simulator's version, e.g. ``"3.10.0"``.
@@ -139,22 +142,11 @@ class Backend:
 
     def prepared(self, sim: ModuleType) -> contextlib.AbstractContextManager[Any]:
         """The ``prepare`` context for ``sim`` (a no-op context if there is none)."""
-        prepare = _function(self.prepare)
-        return contextlib.nullcontext() if prepare is None else prepare(sim)
+        return contextlib.nullcontext() if self.prepare is None else self.prepare(sim)
 
-    def nodes_function(self) -> Callable[..., Any] | None:
-        """The fast-path collector if it is available in this installation."""
-        return _function(self.fastpath)
-
-
-def _function(spec: str | None) -> Callable[..., Any] | None:
-    """The function named ``"module:function"``, or None if unset or not installed."""
-    if spec is None:
-        return None
-    module_name, _, func = spec.partition(":")
-    if importlib.util.find_spec(module_name) is None:
-        return None
-    return getattr(importlib.import_module(module_name), func)
+    def nodes_function(self) -> NodesFunction | None:
+        """The fast-path collector, if the back-end has one."""
+        return self.fastpath
 
 
 def _backend(name: str) -> Backend:
@@ -205,6 +197,7 @@ def _canonical(value: Any) -> str:
 
 
 def _check_spec(module: ModuleType, path: Path) -> tuple[str, str]:
+    """``(NAME, KIND)`` of a model file that follows the model contract."""
     where = f"model file {path}"
     kind = getattr(module, "KIND", "simulation")
     if kind not in KINDS:
@@ -212,7 +205,20 @@ def _check_spec(module: ModuleType, path: Path) -> tuple[str, str]:
     name = getattr(module, "NAME", None)
     if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise SchemaError(f"{where}: NAME must be an identifier string, got {name!r}")
-    params = getattr(module, "PARAMETERS", None)
+    params = _check_parameters(getattr(module, "PARAMETERS", None), where)
+    entry = "generate" if kind == "input" else "build"
+    if not callable(getattr(module, entry, None)):
+        raise SchemaError(f"{where}: a {kind} model must define {entry}()")
+    if kind == "simulation":
+        _check_simulation(module, params, where)
+    inputs = getattr(module, "INPUTS", {})
+    if not isinstance(inputs, dict) or not all(k in params for k in inputs):
+        raise SchemaError(f"{where}: INPUTS must map parameter names (in PARAMETERS) to text")
+    return name, kind
+
+
+def _check_parameters(params: Any, where: str) -> dict[str, Any]:
+    """``PARAMETERS``: a dict of JSON defaults under non-reserved names."""
     if not isinstance(params, dict):
         raise SchemaError(f"{where}: PARAMETERS must be a dict of default values")
     for key, value in params.items():
@@ -224,21 +230,18 @@ def _check_spec(module: ModuleType, path: Path) -> tuple[str, str]:
             raise SchemaError(
                 f"{where}: PARAMETERS[{key!r}] = {value!r} is not a JSON value"
             ) from None
-    entry = "generate" if kind == "input" else "build"
-    if not callable(getattr(module, entry, None)):
-        raise SchemaError(f"{where}: a {kind} model must define {entry}()")
-    if kind == "simulation":
-        for key in ("dt", "tstop"):
-            if key not in params:
-                raise SchemaError(f"{where}: PARAMETERS must define {key!r} (ms)")
-        settings = getattr(module, "SIMULATOR_SETTINGS", {})
-        valid = isinstance(settings, dict) and all(isinstance(v, dict) for v in settings.values())
-        if not valid:
-            raise SchemaError(f"{where}: SIMULATOR_SETTINGS must map back-end names to dicts")
-    inputs = getattr(module, "INPUTS", {})
-    if not isinstance(inputs, dict) or not all(k in params for k in inputs):
-        raise SchemaError(f"{where}: INPUTS must map parameter names (in PARAMETERS) to text")
-    return name, kind
+    return params
+
+
+def _check_simulation(module: ModuleType, params: Mapping[str, Any], where: str) -> None:
+    """A simulation model's ``dt``/``tstop`` and ``SIMULATOR_SETTINGS``."""
+    for key in ("dt", "tstop"):
+        if key not in params:
+            raise SchemaError(f"{where}: PARAMETERS must define {key!r} (ms)")
+    settings = getattr(module, "SIMULATOR_SETTINGS", {})
+    valid = isinstance(settings, dict) and all(isinstance(v, dict) for v in settings.values())
+    if not valid:
+        raise SchemaError(f"{where}: SIMULATOR_SETTINGS must map back-end names to dicts")
 
 
 def load_model(
@@ -343,43 +346,6 @@ def merge_parameters(model: Model, overrides: Mapping[str, Any] | None) -> dict[
 # --------------------------------------------------------------------------- plans
 
 
-@dataclass(frozen=True, kw_only=True)
-class RunRequest:
-    """One configuration to run, in a form that crosses process boundaries (JSON).
-
-    Parameters
-    ----------
-    model : str
-        Model name or file path.
-    simulator : str, optional
-        Back-end name; ``None`` for input generators.
-    parameters : dict
-        Overrides of the model's defaults.
-    seed : int, optional
-        Run seed (see module docstring).
-    settings : dict
-        Overrides of the back-end's ``sim.setup`` keywords.
-    search : list of str
-        Extra model folders.
-    """
-
-    model: str
-    simulator: str | None = "nest"
-    parameters: dict[str, Any] = field(default_factory=dict)
-    seed: int | None = None
-    settings: dict[str, Any] = field(default_factory=dict)
-    search: list[str] = field(default_factory=list)
-
-    def to_json(self) -> str:
-        """JSON text of the request."""
-        return json.dumps(dataclasses.asdict(self), sort_keys=True)
-
-    @classmethod
-    def from_json(cls, text: str) -> RunRequest:
-        """Inverse of :meth:`to_json`."""
-        return cls(**json.loads(text))
-
-
 @dataclass(frozen=True)
 class RunPlan:
     """Everything fixed before a run starts: complete parameters, set-up, provenance, id."""
@@ -394,7 +360,11 @@ class RunPlan:
 
 
 def _setup_kwargs(
-    model: Model, backend: Backend, params: dict[str, Any], seed: int | None, overrides
+    model: Model,
+    backend: Backend,
+    params: dict[str, Any],
+    seed: int | None,
+    overrides: Mapping[str, Any] | None,
 ) -> dict[str, Any]:
     setup: dict[str, Any] = {"timestep": float(params["dt"])}
     for key in ("min_delay", "delay"):
@@ -406,6 +376,41 @@ def _setup_kwargs(
     if seed is not None and "rng_seed" in setup:
         setup["rng_seed"] = int(seed)
     return setup
+
+
+def _apply_seed(model: Model, params: dict[str, Any], seed: int | None) -> int | None:
+    """Put a run seed into the model's ``seed`` parameter; return the run's seed."""
+    if seed is not None:
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise SchemaError(f"model {model.name!r}: seed must be an integer, got {seed!r}")
+        if "seed" in model.parameters:
+            params["seed"] = int(seed)
+    run_seed = seed if seed is not None else params.get("seed")
+    if isinstance(run_seed, bool) or not isinstance(run_seed, int):
+        return None
+    return run_seed
+
+
+def _simulator_setup(
+    model: Model,
+    simulator: str | None,
+    params: dict[str, Any],
+    seed: int | None,
+    settings: Mapping[str, Any] | None,
+) -> tuple[Backend | None, dict[str, Any], dict[str, Any]]:
+    """``(backend, sim.setup keywords, recorded parameters)`` of a run."""
+    if model.kind == "input":
+        if settings:
+            raise SchemaError(f"model {model.name!r} is an input generator: no settings")
+        return None, {}, params
+    backend = _backend(simulator or "nest")
+    setup = _setup_kwargs(model, backend, params, seed, settings)
+    if seed is not None and "seed" not in model.parameters and "rng_seed" not in setup:
+        raise SchemaError(
+            f"model {model.name!r} ({model.path}): a seed would change nothing: it has no "
+            f"'seed' parameter and SIMULATOR_SETTINGS[{backend.name!r}] no 'rng_seed'"
+        )
+    return backend, setup, {**params, "setup": setup}
 
 
 def plan_run(
@@ -449,44 +454,16 @@ def plan_run(
     if not isinstance(model, Model):
         model = load_model(model, search=search)
     params = merge_parameters(model, parameters)
-    if seed is not None:
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise SchemaError(f"model {model.name!r}: seed must be an integer, got {seed!r}")
-        if "seed" in model.parameters:
-            params["seed"] = int(seed)
-    run_seed = seed if seed is not None else params.get("seed")
-    if isinstance(run_seed, bool) or not isinstance(run_seed, int):
-        run_seed = None
-
+    run_seed = _apply_seed(model, params, seed)
     inputs, checksums = _resolve_inputs(model, params, lake)
-    if model.kind == "input":
-        backend = None
-        setup: dict[str, Any] = {}
-        recorded = params
-        if settings:
-            raise SchemaError(f"model {model.name!r} is an input generator: no settings")
-    else:
-        backend = _backend(simulator or "nest")
-        setup = _setup_kwargs(model, backend, params, seed, settings)
-        if seed is not None and "seed" not in model.parameters and "rng_seed" not in setup:
-            raise SchemaError(
-                f"model {model.name!r} ({model.path}): a seed would change nothing: it has no "
-                f"'seed' parameter and SIMULATOR_SETTINGS[{backend.name!r}] no 'rng_seed'"
-            )
-        recorded = {**params, "setup": setup}
+    backend, setup, recorded = _simulator_setup(model, simulator, params, seed, settings)
     prov = Provenance(
-        kind=model.kind,
-        model=model.name,
-        model_hash=model.code_hash,
-        parameters=recorded,
-        seed=run_seed,
-        simulator=backend.name if backend else None,
+        kind=model.kind, model=model.name, model_hash=model.code_hash, parameters=recorded,
+        seed=run_seed, simulator=backend.name if backend else None,
         simulator_version=backend.version() if backend else None,
         threads=int(setup.get("threads", 1)) if backend and backend.name == "nest" else None,
-        inputs=inputs,
-        input_checksums=checksums,
-        extra={"model_file": str(model.path)},
-    )
+        inputs=inputs, input_checksums=checksums, extra={"model_file": str(model.path)},
+    )  # fmt: skip
     return RunPlan(
         model=model,
         simulator=backend.name if backend else None,
@@ -511,7 +488,7 @@ def _resolve_inputs(
         if lake is None:
             raise SchemaError(f"{where}: a lake is needed to find input {run_id!r}")
         if run_id not in lake:
-            raise SchemaError(f"{where}: no run {run_id!r} in {lake.path}; see lake.search()")
+            raise SchemaError(f"{where}: no run {run_id!r} in {lake.location}; see lake.search()")
         ids.append(run_id)
         checksums[run_id] = _store_checksum(lake.store_path(run_id))
     return ids, checksums
@@ -530,15 +507,6 @@ def _store_checksum(path: Path) -> str:
 
 
 # --------------------------------------------------------------------------- running
-
-
-@dataclass(frozen=True)
-class RunResult:
-    """Outcome of one run: its id, whether it was already in the lake, and timings (s)."""
-
-    run_id: str
-    skipped: bool
-    timings: dict[str, float] = field(default_factory=dict)
 
 
 def collect_nodes(
@@ -610,7 +578,7 @@ def execute(plan: RunPlan, lake: Lake, *, fastpath: bool = True) -> RunResult:
     run_id = lake.add_nodes(nodes, prov, started=t1)
     if run_id != plan.run_id:  # pragma: no cover - the id depends only on the plan
         raise SchemaError(f"{model.path}: run id {run_id} differs from the planned {plan.run_id}")
-    return RunResult(run_id=run_id, skipped=False, timings=timings)
+    return RunResult(run_id=run_id, timings=timings, registered=lake.register)
 
 
 def run_model(
@@ -651,153 +619,62 @@ def run_model(
         lake=lake,
         search=search,
     )
-    if plan.run_id in lake and lake.store_path(plan.run_id).exists():
-        return RunResult(run_id=plan.run_id, skipped=True)
+    if lake.has_run(plan.run_id):
+        return RunResult(run_id=plan.run_id, status="cached")
     return execute(plan, lake, fastpath=fastpath)
 
 
-# --------------------------------------------------------------------------- processes
-
-_CHILD = (
-    "import sys; from opsnn_lake.simulators.runner import child_main; "
-    "sys.exit(child_main(sys.argv[1:]))"
-)
-
-
-def _cleanup_failed(lake_path: Path, run_id: str | None, pid: int) -> list[str]:
-    """Remove what a dead child left in staging; return notes for the report."""
-    notes: list[str] = []
-    if run_id is None:
-        return notes
-    for staged in (lake_path / "staging").glob(f"{run_id}.{pid}.*"):
-        shutil.rmtree(staged, ignore_errors=True)
-        notes.append(f"removed unfinished store {staged.name}")
-    return notes
-
-
-def run_in_subprocess(
-    request: RunRequest,
-    lake: str | os.PathLike[str],
-    *,
-    run_id: str | None = None,
-    timeout: float | None = None,
-    cwd: str | os.PathLike[str] | None = None,
-) -> dict[str, Any]:
-    """Run one configuration in a fresh Python process and wait for it.
-
-    Parameters
-    ----------
-    request : RunRequest
-        What to run.
-    lake : path-like
-        The lake directory (must be reachable from the child).
-    run_id : str, optional
-        The id the parent planned; the child refuses to run if its plan differs (the
-        model file changed in between).
-    timeout : float, optional
-        Seconds before the child is killed (it dies with this process too).
-    cwd : path-like, optional
-        Working directory of the child (sPyNNaker reads ``spynnaker.cfg`` there).
-
-    Returns
-    -------
-    dict
-        ``status`` (``"done"``, ``"cached"`` or ``"failed"``), ``run_id``, ``seconds``,
-        ``timings`` and, on failure, ``error``. Never raises for a failed run: a crash or
-        timeout is reported, and the unfinished store is removed.
-    """
-    lake_path = Path(lake).absolute()
-    start = time.perf_counter()
-    # The result and log live in the lake's staging area, named like a staged store
-    # (<name>.<pid>.<random>): if this process is killed, `check --repair` removes them.
-    if not (lake_path / "lake.json").is_file():
-        Lake(lake_path).index.close()  # create it, so the staging area is the lake's
-    tmp = lake_path / "staging" / f"opsnn-run.{os.getpid()}.{uuid.uuid4().hex[:12]}"
-    tmp.mkdir()
-    try:
-        result_file = tmp / "result.json"
-        log_file = tmp / "log.txt"
-        argv = [sys.executable, "-c", _CHILD, "--lake", str(lake_path)]
-        argv += ["--result", str(result_file), "--request", request.to_json()]
-        argv += ["--parent", str(os.getpid())]
-        if run_id:
-            argv += ["--expect", run_id]
-        env = {**os.environ, "PYNEST_QUIET": "1", "PYTHONUNBUFFERED": "1"}
-        with open(log_file, "wb") as log:
-            # Same process group as this one (killing the sweep's group kills the runs);
-            # the child also dies with this process (processes.die_with_parent).
-            proc = subprocess.Popen(
-                argv, stdout=log, stderr=subprocess.STDOUT, cwd=cwd, env=env
-            )  # fmt: skip
-            try:
-                code = proc.wait(timeout=timeout)
-                timed_out = False
-            except subprocess.TimeoutExpired:
-                _kill(proc)
-                code, timed_out = proc.wait(), True
-            except BaseException:
-                _kill(proc)  # interrupted (Ctrl-C, a cancelled task): the run goes too
-                proc.wait()
-                raise
-            seconds = round(time.perf_counter() - start, 3)
-            result = _read_result(result_file)
-            if code == 0 and result.get("status") in ("done", "cached"):
-                return {**result, "seconds": seconds}
-            tail = log_file.read_text(errors="replace").strip().splitlines()[-15:]
-            if timed_out:
-                error = f"timed out after {timeout} s"
-            elif "error" in result:
-                error = result["error"]
-            elif code < 0:
-                error = f"killed by signal {signal.Signals(-code).name}"
-            else:
-                error = f"exit code {code}"
-            notes = _cleanup_failed(lake_path, run_id or result.get("run_id"), proc.pid)
-            return {
-                "status": "failed",
-                "run_id": run_id or result.get("run_id"),
-                "error": error,
-                "log": "\n".join(tail),
-                "notes": notes,
-                "seconds": seconds,
-                "timings": {},
-            }
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _kill(proc: subprocess.Popen) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        proc.kill()
-
-
-def _read_result(path: Path) -> dict[str, Any]:
-    try:
-        return dict(json.loads(path.read_text()))
-    except (OSError, ValueError):
-        return {}
+# --------------------------------------------------------------------------- the child
 
 
 @dataclass(frozen=True)
 class _ChildArgs:
     lake: str
-    result: str
+    result_fd: int
     request: str
     expect: str | None = None
     parent: int | None = None
+    register: bool = True
 
 
 def _child_args(argv: Sequence[str]) -> _ChildArgs:
-    """``--name value`` pairs of the child's command line (written by this module only)."""
-    names = {f"--{f}" for f in ("lake", "result", "request", "expect", "parent")}
+    """``--name value`` pairs of the child's command line (written by process.py only)."""
+    names = {"--" + f.name.replace("_", "-") for f in dataclasses.fields(_ChildArgs)}
     if len(argv) % 2 or any(flag not in names for flag in argv[::2]):
         raise SystemExit(f"opsnn-lake child process: unexpected arguments {list(argv)}")
-    values = {flag[2:]: value for flag, value in zip(argv[::2], argv[1::2], strict=True)}
-    missing = [n for n in ("lake", "result", "request") if n not in values]
+    values = {flag[2:].replace("-", "_"): v for flag, v in zip(argv[::2], argv[1::2], strict=True)}
+    missing = [n for n in ("lake", "result_fd", "request") if n not in values]
     if missing:
-        raise SystemExit(f"opsnn-lake child process: missing --{', --'.join(missing)}")
+        raise SystemExit(f"opsnn-lake child process: missing {missing}")
     parent = values.pop("parent", None)
-    return _ChildArgs(**values, parent=None if parent is None else int(parent))
+    return _ChildArgs(
+        lake=values["lake"],
+        result_fd=int(values["result_fd"]),
+        request=values["request"],
+        expect=values.get("expect"),
+        parent=None if parent is None else int(parent),
+        register=values.get("register", "1") != "0",
+    )
+
+
+def _child_run(args: _ChildArgs) -> RunResult:
+    """Plan, check against the parent's plan, skip a known run, else run: never raises."""
+    run_id = args.expect
+    try:
+        lake = Lake(args.lake, register=args.register)
+        plan = RunRequest.from_json(args.request).plan(lake)
+        run_id = plan.run_id
+        if args.expect and plan.run_id != args.expect:
+            raise SchemaError(
+                f"{plan.model.path}: run id {plan.run_id} differs from the planned "
+                f"{args.expect}: the model file or the installed versions changed"
+            )
+        if lake.has_run(plan.run_id):
+            return RunResult(run_id=plan.run_id, status="cached")
+        return execute(plan, lake)
+    except Exception as err:
+        traceback.print_exc()
+        return RunResult.failure(run_id, f"{type(err).__name__}: {err}")
 
 
 def child_main(argv: Sequence[str]) -> int:
@@ -805,37 +682,7 @@ def child_main(argv: Sequence[str]) -> int:
     args = _child_args(argv)
     if args.parent is not None:
         die_with_parent(args.parent)
-    result_path = Path(args.result)
-
-    def report(data: dict[str, Any]) -> None:
-        result_path.write_text(json.dumps(data))
-
-    run_id = args.expect
-    try:
-        request = RunRequest.from_json(args.request)
-        lake = Lake(args.lake)
-        plan = plan_run(
-            request.model,
-            simulator=request.simulator,
-            parameters=request.parameters,
-            seed=request.seed,
-            settings=request.settings,
-            lake=lake,
-            search=request.search,
-        )
-        run_id = plan.run_id
-        if args.expect and plan.run_id != args.expect:
-            raise SchemaError(
-                f"{plan.model.path}: run id {plan.run_id} differs from the planned "
-                f"{args.expect}: the model file or the installed versions changed"
-            )
-        if plan.run_id in lake and lake.store_path(plan.run_id).exists():
-            report({"status": "cached", "run_id": plan.run_id, "timings": {}})
-            return 0
-        result = execute(plan, lake)
-        report({"status": "done", "run_id": result.run_id, "timings": result.timings})
-        return 0
-    except Exception as err:
-        traceback.print_exc()
-        report({"status": "failed", "run_id": run_id, "error": f"{type(err).__name__}: {err}"})
-        return 1
+    result = _child_run(args)
+    with open(args.result_fd, "w", encoding="utf-8") as pipe:  # read by the parent
+        pipe.write(json.dumps(result.to_dict()) + "\n")
+    return 1 if result.failed else 0
