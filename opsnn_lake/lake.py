@@ -446,9 +446,18 @@ class Lake:
         """Where the lake lives, as given to :class:`Lake` by child processes."""
         return str(self.path)
 
-    def scratch_dir(self) -> Path:
-        """A local folder for a writer's temporary files (removed by ``check --repair``)."""
-        return self.staging_dir
+    def discard_unfinished(self, run_id: str, pid: int) -> list[str]:
+        """Remove what the dead writer process ``pid`` left staged for ``run_id``.
+
+        Returns the names removed. A runner calls it when a child it started dies;
+        anything else left behind is ``check --repair``'s.
+        """
+        removed = []
+        for staged in self.layout.staging_entries():
+            if staged.name.startswith(f"{run_id}.") and self.layout.staging_owner(staged) == pid:
+                _remove(staged)
+                removed.append(staged.name)
+        return removed
 
     def __len__(self) -> int:
         return len(self.index)

@@ -21,9 +21,7 @@ Same API as a local lake; what differs is how a run is published and how runs ar
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -195,12 +193,13 @@ class ObjectLake(Lake):
         """Where ``check --repair`` puts the records of damaged runs."""
         return f"{self.root.url}/quarantine"
 
-    def scratch_dir(self) -> Path:
-        """A local folder for a writer's temporary files (nothing of it is in the bucket)."""
-        tag = hashlib.sha256(self.root.url.encode()).hexdigest()[:12]
-        path = Path(tempfile.gettempdir()) / "opsnn-lake-scratch" / tag
-        path.mkdir(parents=True, exist_ok=True)
-        return path
+    def discard_unfinished(self, run_id: str, pid: int) -> list[str]:
+        """Nothing to do at once: a dead writer's attempt is uncommitted, so never read.
+
+        Attempts carry no process id (any machine may write); ``check --repair``
+        removes them once they are older than its ``older_than``.
+        """
+        return []
 
     def _display_summary(self) -> Any:
         from opsnn_lake.display import summarize_runs, units_of_runs

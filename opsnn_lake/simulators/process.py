@@ -157,21 +157,7 @@ def _discard_unfinished(location: str, register: bool, run_id: str | None, pid: 
     from opsnn_lake.lake import Lake
 
     lake = Lake(location, register=register)
-    discard = getattr(lake, "discard_unfinished", None)
-    if discard is not None:  # the lake's own clean-up (it knows where staged stores live)
-        return [f"removed unfinished store {name}" for name in discard(run_id, pid)]
-    return _discard_local(lake, run_id, pid)
-
-
-def _discard_local(lake: Lake, run_id: str, pid: int) -> list[str]:
-    """Until the Lake offers it: a local lake stages ``<run id>.<pid>.<random>``."""
-    import shutil
-
-    notes = []
-    for staged in lake.scratch_dir().glob(f"{run_id}.{pid}.*"):
-        shutil.rmtree(staged, ignore_errors=True)
-        notes.append(f"removed unfinished store {staged.name}")
-    return notes
+    return [f"removed unfinished store {name}" for name in lake.discard_unfinished(run_id, pid)]
 
 
 def run_in_subprocess(
