@@ -196,25 +196,80 @@ def lake_analysis(lake, n_runs: int, workers: int | None, client=None):
     return time.perf_counter() - start, tree, runs
 
 
-def graph_seconds(lake, n_runs: int) -> float:
-    """The part done in this process before any worker starts: search, metadata, graph."""
-    from opsnn_lake.analysis import analyse
+def worker_cpu(client) -> dict[str, float]:
+    """CPU seconds (user + system) each worker process has used so far."""
 
+    def cpu() -> float:
+        import psutil
+
+        times = psutil.Process().cpu_times()
+        return times.user + times.system
+
+    return client.run(cpu)
+
+
+def profiled_analysis(lake, n_runs: int, client) -> dict[str, float]:
+    """One analysis on a distributed client, with where its time went.
+
+    ``wall``: search -> numbers. ``graph``: search, metadata and the graph, here.
+    ``dispatch``: from ``compute`` to the first task starting on a worker (batching the
+    graph, sending it). ``tail``: from the last task ending to the numbers (gathering,
+    unpickling, assembling the results). ``busy``: task seconds on the workers, the
+    busiest worker's ``busiest``; ``cpu``: the workers' CPU seconds; ``client_cpu``: this
+    process's (which also runs the scheduler of a ``LocalCluster``).
+    """
+    import dask
+    from distributed import get_task_stream
+
+    from opsnn_lake.analysis import analyse, compute
+
+    cpu_before = worker_cpu(client)
+    client_cpu = time.process_time()
     start = time.perf_counter()
-    analyse(lake.search().iloc[:n_runs], STATS, lake=lake, options=OPTIONS)
-    return time.perf_counter() - start
+    runs = lake.search().iloc[:n_runs]
+    tree = analyse(runs, STATS, lake=lake, options=OPTIONS)
+    graph = time.perf_counter()
+    wall_start = time.time()
+    with get_task_stream(client=client) as stream, dask.config.set(scheduler=client.get):
+        compute(tree)
+    end = time.perf_counter()
+    wall_end = time.time()
+    client_cpu = time.process_time() - client_cpu
+    cpu_after = worker_cpu(client)
+    spans = [
+        (s["start"], s["stop"], task["worker"])
+        for task in stream.data
+        for s in task["startstops"]
+        if s["action"] == "compute"
+    ]
+    busy: dict[str, float] = {}
+    for a, b, worker in spans:
+        busy[worker] = busy.get(worker, 0.0) + b - a
+    first = min((a for a, _, _ in spans), default=wall_start)
+    last = max((b for _, b, _ in spans), default=wall_end)
+    return {
+        "wall": end - start,
+        "graph": graph - start,
+        "dispatch": first - wall_start,
+        "tail": wall_end - last,
+        "busy": sum(busy.values()),
+        "busiest": max(busy.values(), default=0.0),
+        "cpu": sum(cpu_after[w] - cpu_before[w] for w in cpu_after),
+        "client_cpu": client_cpu,
+        "tasks": len(spans),
+    }
 
 
-def process_timings(lake, n_runs: int, repeat: int) -> dict[int, list[float]]:
+def process_timings(lake, n_runs: int, repeat: int) -> dict[int, list[dict[str, float]]]:
     """The analysis on 1 and on 2 dask.distributed worker processes (1 thread each).
 
     Both clusters stay up and the timings alternate (the order swapped every round), so
     the load of a shared machine falls on both alike; each warms up first (imports,
-    opened stores), as in any session that analyses more than once.
+    opened stores, worker start-up), as in any session that analyses more than once.
     """
     from distributed import Client, LocalCluster
 
-    times: dict[int, list[float]] = {1: [], 2: []}
+    times: dict[int, list[dict[str, float]]] = {1: [], 2: []}
     clusters, clients = {}, {}
     try:
         for workers in (1, 2):
@@ -223,10 +278,10 @@ def process_timings(lake, n_runs: int, repeat: int) -> dict[int, list[float]]:
                 dashboard_address=":0", memory_limit="2GiB",
             )  # fmt: skip
             clients[workers] = Client(clusters[workers], set_as_default=False)
-            lake_analysis(lake, n_runs, None, clients[workers])
+            profiled_analysis(lake, n_runs, clients[workers])
         for i in range(repeat):
             for workers in (1, 2) if i % 2 == 0 else (2, 1):
-                times[workers].append(lake_analysis(lake, n_runs, None, clients[workers])[0])
+                times[workers].append(profiled_analysis(lake, n_runs, clients[workers]))
     finally:
         for workers in clients:
             clients[workers].close()
@@ -234,22 +289,63 @@ def process_timings(lake, n_runs: int, repeat: int) -> dict[int, list[float]]:
     return times
 
 
+def _projected(t: dict[str, float], workers: int) -> float:
+    """Wall time had every process had a core whenever it wanted one: the parts in this
+    process as measured, plus the workers' CPU seconds spread over the workers (the
+    busiest worker's share of them, from its share of the task seconds)."""
+    share = t["busiest"] / t["busy"] if t["busy"] else 1 / workers
+    return t["graph"] + t["dispatch"] + t["tail"] + t["cpu"] * share
+
+
 def scaling_report(lake, n_runs: int, repeat: int) -> str:
-    """1 vs 2 worker processes: times, ratio, parallel efficiency, and the machine's load."""
+    """1 vs 2 worker processes side by side: every round, the ratio and efficiency by
+    wall time, where the time went, and a CPU-time based efficiency that leaves out the
+    time the machine's other load took from the workers."""
     load_before = os.getloadavg()
+    control = free_cores()
     times = process_timings(lake, n_runs, repeat)
-    one, two = statistics.median(times[1]), statistics.median(times[2])
-    graph = statistics.median(graph_seconds(lake, n_runs) for _ in range(3))
-    return (
-        f"1 -> 2 worker processes ({n_runs} runs, {repeat} alternated timings each): median "
-        f"{one:.2f} -> {two:.2f} s = x{one / two:.2f} (parallel efficiency "
-        f"{one / two / 2:.2f}; target x1.8, 0.9); best {min(times[1]):.2f} -> "
-        f"{min(times[2]):.2f} s = x{min(times[1]) / min(times[2]):.2f}; of each, "
-        f"{graph:.2f} s search + metadata + graph in this process\n"
-        f"  (machine: {os.cpu_count()} cores, load average {load_before[0]:.1f} before, "
-        f"{os.getloadavg()[0]:.1f} after; control: a GIL-free numpy job runs "
-        f"x{free_cores():.2f} faster on 2 threads than on 1 right now, 2.0 on an idle machine)"
+    one, two = times[1], times[2]
+    lines = [
+        f"1 vs 2 worker processes ({n_runs} runs, {repeat} rounds, order alternated):",
+        f"  {'round':>5} {'1 worker (s)':>13} {'2 workers (s)':>14} {'ratio':>7}",
+    ]
+    for i, (a, b) in enumerate(zip(one, two, strict=True)):
+        lines.append(f"  {i + 1:>5} {a['wall']:>13.2f} {b['wall']:>14.2f} x{a['wall'] / b['wall']:>6.2f}")
+    med = {k: {f: statistics.median(t[f] for t in ts) for f in one[0]} for k, ts in times.items()}
+    best1, best2 = min(t["wall"] for t in one), min(t["wall"] for t in two)
+    ratio = med[1]["wall"] / med[2]["wall"]
+    lines.append(
+        f"  median {med[1]['wall']:.2f} -> {med[2]['wall']:.2f} s = x{ratio:.2f} (parallel "
+        f"efficiency {ratio / 2:.2f}; target x1.8, 0.9); best {best1:.2f} -> {best2:.2f} s "
+        f"= x{best1 / best2:.2f}"
     )
+    rows = [
+        ("search + metadata + graph, here", "graph"),
+        ("dispatch: batching, to first task", "dispatch"),
+        ("tail: last task to the numbers", "tail"),
+        ("task seconds on workers (sum)", "busy"),
+        ("task seconds, busiest worker", "busiest"),
+        ("worker CPU seconds (sum)", "cpu"),
+        ("CPU seconds of this process", "client_cpu"),
+        ("tasks", "tasks"),
+    ]
+    lines.append(f"  where the time goes (medians) {'1 worker':>12} {'2 workers':>10}")
+    for label, key in rows:
+        lines.append(f"    {label:<36} {med[1][key]:>8.3f} {med[2][key]:>10.3f}")
+    proj = [statistics.median(_projected(t, w) for t in times[w]) for w in (1, 2)]
+    util = [statistics.median(t["cpu"] / (w * t["wall"]) for t in times[w]) for w in (1, 2)]
+    lines.append(
+        f"  CPU-time based: workers on CPU {util[0]:.0%} (1) and {util[1]:.0%} (2) of their "
+        f"wall time; with a core each whenever wanted {proj[0]:.2f} -> {proj[1]:.2f} s = "
+        f"x{proj[0] / proj[1]:.2f} (efficiency {proj[0] / proj[1] / 2:.2f}): the serial part "
+        "and the imbalance, without the machine's other load"
+    )
+    lines.append(
+        f"  (machine: {os.cpu_count()} cores, load average {load_before[0]:.1f} before, "
+        f"{os.getloadavg()[0]:.1f} after; control: a GIL-free numpy job runs x{control:.2f} "
+        "faster on 2 threads than on 1 right now, 2.0 on an idle machine)"
+    )
+    return "\n".join(lines)
 
 
 def verification_cost(lake, n_runs: int, repeat: int) -> dict[bool, list[float]]:
