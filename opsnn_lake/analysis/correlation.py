@@ -20,7 +20,7 @@ from opsnn_lake.analysis.binning import bin_spikes, check_bin_size, group_bins
 from opsnn_lake.analysis.groups import GroupInfo
 from opsnn_lake.analysis.plan import Plan
 from opsnn_lake.analysis.reading import Spikes
-from opsnn_lake.analysis.selection import select
+from opsnn_lake.analysis.selection import describe, select
 from opsnn_lake.errors import SchemaError
 
 if TYPE_CHECKING:
@@ -30,11 +30,11 @@ if TYPE_CHECKING:
 
 __all__ = ["correlation_coefficients"]
 
-ATTRS = {
-    "long_name": "correlation coefficient of binned spike trains",
-    "units": "1",
-    "reference": "elephant.spike_train_correlation.correlation_coefficient",
-}
+ATTRS = describe(
+    "correlation coefficient of binned spike trains",
+    "1",
+    "elephant.spike_train_correlation.correlation_coefficient",
+)
 
 
 def correlation_block(

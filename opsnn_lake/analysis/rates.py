@@ -32,7 +32,7 @@ from opsnn_lake.analysis.binning import (
 from opsnn_lake.analysis.groups import GroupInfo
 from opsnn_lake.analysis.plan import Plan
 from opsnn_lake.analysis.reading import Spikes
-from opsnn_lake.analysis.selection import select, unit_slice
+from opsnn_lake.analysis.selection import describe, select, unit_slice
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -41,16 +41,10 @@ if TYPE_CHECKING:
 
 __all__ = ["firing_rate", "population_rate"]
 
-RATE_ATTRS = {
-    "long_name": "mean firing rate",
-    "units": "Hz",
-    "reference": "elephant.statistics.mean_firing_rate",
-}
-POPULATION_RATE_ATTRS = {
-    "long_name": "population rate",
-    "units": "Hz",
-    "reference": 'elephant.statistics.time_histogram(output="rate")',
-}
+RATE_ATTRS = describe("mean firing rate", "Hz", "elephant.statistics.mean_firing_rate")
+POPULATION_RATE_ATTRS = describe(
+    "population rate", "Hz", 'elephant.statistics.time_histogram(output="rate")'
+)
 
 
 def rate_block(spikes: Spikes, t_start: Any, t_stop: Any, windowed: bool, hz: float) -> np.ndarray:

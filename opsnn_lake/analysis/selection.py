@@ -32,7 +32,12 @@ if TYPE_CHECKING:
 
     from opsnn_lake.lake import Lake
 
-__all__ = ["Selection", "check_choice", "select", "unit_slice"]
+__all__ = ["Selection", "check_choice", "describe", "select", "unit_slice"]
+
+
+def describe(long_name: str, units: str, reference: str) -> dict[str, str]:
+    """The attributes every statistic carries: what it is, its units, what it equals."""
+    return {"long_name": long_name, "units": units, "reference": reference}
 
 
 def check_choice(name: str, value: Any, choices: Iterable[str]) -> None:

@@ -27,7 +27,7 @@ from opsnn_lake.analysis.binning import (
 )
 from opsnn_lake.analysis.groups import GroupInfo
 from opsnn_lake.analysis.plan import Plan
-from opsnn_lake.analysis.selection import select
+from opsnn_lake.analysis.selection import describe, select
 from opsnn_lake.errors import SchemaError
 
 if TYPE_CHECKING:
@@ -37,11 +37,11 @@ if TYPE_CHECKING:
 
 __all__ = ["rate_psd", "welch_segment"]
 
-ATTRS = {
-    "long_name": "power spectral density of the population rate",
-    "units": "Hz**2/Hz",
-    "reference": "elephant.spectral.welch_psd(time_histogram(output='rate'))",
-}
+ATTRS = describe(
+    "power spectral density of the population rate",
+    "Hz**2/Hz",
+    "elephant.spectral.welch_psd(time_histogram(output='rate'))",
+)
 
 
 def welch_segment(

@@ -24,7 +24,7 @@ import numpy as np
 from opsnn_lake.analysis.binning import bin_spikes, check_bin_size, n_bins
 from opsnn_lake.analysis.groups import GroupInfo
 from opsnn_lake.analysis.reading import Spikes
-from opsnn_lake.analysis.selection import select, unit_slice
+from opsnn_lake.analysis.selection import describe, select, unit_slice
 from opsnn_lake.errors import SchemaError
 
 if TYPE_CHECKING:
@@ -34,16 +34,12 @@ if TYPE_CHECKING:
 
 __all__ = ["fano_factor", "isi_cv"]
 
-CV_ATTRS = {
-    "long_name": "ISI coefficient of variation",
-    "units": "1",
-    "reference": "elephant.statistics.cv(elephant.statistics.isi(train))",
-}
-FANO_ATTRS = {
-    "long_name": "Fano factor of spike counts",
-    "units": "1",
-    "reference": "elephant.statistics.fanofactor of BinnedSpikeTrain counts",
-}
+CV_ATTRS = describe(
+    "ISI coefficient of variation", "1", "elephant.statistics.cv(elephant.statistics.isi(train))"
+)
+FANO_ATTRS = describe(
+    "Fano factor of spike counts", "1", "elephant.statistics.fanofactor of BinnedSpikeTrain counts"
+)
 
 
 def cv_block(spikes: Spikes) -> np.ndarray:
