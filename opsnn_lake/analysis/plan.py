@@ -199,7 +199,8 @@ def run_batch(batch: _Batch) -> tuple[Any, ...]:
     """Run a batch's tasks here, one after the other (the task of a batch)."""
     from dask.local import get_sync
 
-    return tuple(get_sync(batch.graph, list(batch.outputs)))
+    outputs: list[Any] = list(batch.outputs)  # dask types its keys narrower than Hashable
+    return tuple(get_sync(batch.graph, outputs))
 
 
 def _read_weight(task: Any) -> tuple[str, int] | None:
@@ -275,8 +276,9 @@ def _absorb(batches: list[list], deps: Mapping[Hashable, Iterable]) -> dict[Hash
         if key in batch_of or not inputs:
             continue
         owners = {batch_of.get(d) for d in inputs}
-        if len(owners) == 1 and None not in owners:
-            batch_of[key] = owners.pop()
+        owner = owners.pop() if len(owners) == 1 else None
+        if owner is not None:
+            batch_of[key] = owner
     return batch_of
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast, overload
+from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
 import pandas as pd
@@ -174,11 +174,10 @@ def _time_range(
     groups: Sequence[GroupInfo], lo: float | None, hi: float | None
 ) -> tuple[float, float]:
     """The range shown (ms): as given, else from the first start to the last stop."""
-    # GroupInfo types its bounds Optional; numpy refuses a None, as it did before typing.
     if lo is None:
-        lo = min(float(np.min(cast(Any, g.t_start))) * g.ms for g in groups)
+        lo = min(float(np.min(g.train_bounds()[0])) * g.ms for g in groups)
     if hi is None:
-        hi = max(float(np.max(cast(Any, g.t_stop))) * g.ms for g in groups)
+        hi = max(float(np.max(g.train_bounds()[1])) * g.ms for g in groups)
     return lo, hi
 
 
