@@ -370,6 +370,7 @@ def _gather(client: Any, dsk: dict[Hashable, Any], fetch: list[Hashable]) -> lis
             values[position[future.key]] = value
     finally:
         timer.cancel()
+        timer.join()  # an announcement under way is finished before the numbers return
         for future in futures:
             future.release()
     return values
