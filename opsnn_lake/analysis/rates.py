@@ -32,7 +32,7 @@ from opsnn_lake.analysis.binning import (
 from opsnn_lake.analysis.groups import GroupInfo
 from opsnn_lake.analysis.plan import Plan
 from opsnn_lake.analysis.reading import Spikes
-from opsnn_lake.analysis.selection import describe, select, unit_slice
+from opsnn_lake.analysis.selection import Selection, describe, select, unit_slice
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -160,19 +160,17 @@ def population_rate(
     sel = select(runs, lake, populations=populations, segments=segments,
                  t_start=t_start, t_stop=t_stop)  # fmt: skip
     plan = Plan("population_rate", (bin_ms, *sel.window), sel.groups)
-    blocks, times = rate_rows(plan, sel.groups, bin_ms, sel.window)
+    blocks, times = rate_rows(plan, sel, bin_ms)
     attrs = {**POPULATION_RATE_ATTRS, "bin_size_ms": bin_ms}
     return sel.per_group(plan, blocks, attrs, {"time": time_coord(times)})
 
 
 def rate_rows(
-    plan: Plan,
-    groups: Sequence[GroupInfo],
-    bin_ms: float,
-    window: tuple[float | None, float | None],
+    plan: Plan, sel: Selection, bin_ms: float
 ) -> tuple[list[tuple[Any, ...]], np.ndarray]:
     """The population rate task of each group, on a time axis the groups share (ms)."""
-    tasks, nbins_list, windows = histogram_tasks(plan, groups, bin_ms, *window)
+    groups = sel.groups
+    tasks, nbins_list, windows = histogram_tasks(plan, groups, bin_ms, *sel.window)
     starts = [w[0] * g.ms for w, g in zip(windows, groups, strict=True)]
     times, firsts = time_axis(starts, nbins_list, bin_ms, where=[g.where() for g in groups])
     blocks = [

@@ -25,9 +25,8 @@ from opsnn_lake.analysis.binning import (
     hz_factor,
     normalise_histogram,
 )
-from opsnn_lake.analysis.groups import GroupInfo
 from opsnn_lake.analysis.plan import Plan
-from opsnn_lake.analysis.selection import describe, select
+from opsnn_lake.analysis.selection import Selection, describe, select
 from opsnn_lake.errors import SchemaError
 
 if TYPE_CHECKING:
@@ -163,18 +162,13 @@ def rate_psd(
     options = {"overlap": overlap, "window": window, "nfft": nfft, "detrend": detrend}
     params = (bin_ms, n_segments, len_segment, frequency_resolution, options, *sel.window)
     plan = Plan("psd", params, sel.groups)
-    blocks, freqs = _psd_blocks(plan, sel.groups, bin_ms, sel.window, segment, options)
+    blocks, freqs = _psd_blocks(plan, sel, bin_ms, segment, options)
     attrs = {**ATTRS, "bin_size_ms": bin_ms}
     return sel.per_group(plan, blocks, attrs, {"frequency": frequency_coord(freqs)})
 
 
 def _psd_blocks(
-    plan: Plan,
-    groups: Sequence[GroupInfo],
-    bin_ms: float,
-    window: tuple[float | None, float | None],
-    segment: dict[str, Any],
-    options: dict[str, Any],
+    plan: Plan, sel: Selection, bin_ms: float, segment: dict[str, Any], options: dict[str, Any]
 ) -> tuple[list[tuple[Any, ...]], np.ndarray]:
     """Per group, the task of its spectrum (from its population rate); the frequencies.
 
@@ -183,10 +177,10 @@ def _psd_blocks(
     SchemaError
         On bad segment options, or groups whose spectra would differ in frequencies.
     """
-    tasks, nbins_list, windows = histogram_tasks(plan, groups, bin_ms, *window)
+    tasks, nbins_list, windows = histogram_tasks(plan, sel.groups, bin_ms, *sel.window)
     freqs: np.ndarray | None = None
     blocks = []
-    for i, g in enumerate(groups):
+    for i, g in enumerate(sel.groups):
         hz = hz_factor(g.time_units)
         fs = (1 / windows[i][2]) * hz  # elephant: AnalogSignal.sampling_rate in Hz
         nperseg = welch_segment(nbins_list[i], fs, **segment)

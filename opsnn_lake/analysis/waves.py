@@ -227,19 +227,20 @@ def fit_velocity(
         fit[5] = n
         return fit
     check_choice("method", method, METHODS)
-    out[:5] = _fit_latency(excess, times, x, y, periodic, min_r2)[:5]
+    out[:5] = _fit_latency(excess, times, (x, y), periodic, min_r2)[:5]
     return out
 
 
 def _fit_latency(
     excess: np.ndarray,
     times: np.ndarray,
-    x: np.ndarray,
-    y: np.ndarray,
+    centres: tuple[np.ndarray, np.ndarray],
     periodic: bool,
     min_r2: float,
 ) -> np.ndarray:
-    """The latency-plane fit of :func:`fit_velocity` (``n_pixels`` left NaN)."""
+    """The latency-plane fit of :func:`fit_velocity` (``n_pixels`` left NaN); ``centres``
+    are the pixels' x and y."""
+    x, y = centres
     out = np.full(len(VELOCITY_FIELDS), np.nan)
     w = excess.sum(axis=0)  # (ny, nx)
     active = w > 0
