@@ -175,6 +175,8 @@ class GroupInfo:
 
     def unit_blocks(self) -> list[tuple[int, int]]:
         """``[lo, hi)`` unit ranges, each holding about ``spikes-per-task`` spikes or fewer."""
+        if self.n_spikes <= spikes_per_task():
+            return [(0, self.n_units)]  # the usual case, without numpy
         n_blocks = max(1, -(-self.n_spikes // spikes_per_task()))
         n_blocks = min(n_blocks, max(1, self.n_units))
         edges = np.linspace(0, self.n_units, n_blocks + 1).round().astype(int)
