@@ -26,9 +26,11 @@ What it does, side by side in one process:
 5. Checks that every number agrees (rtol 1e-9), prints the ratio, the scaling from 25
    to 100 runs, and 1 vs 2 worker processes (dask.distributed ``LocalCluster``, one
    thread each; both clusters up, timings alternated so machine load falls on both):
-   the ratio and the parallel efficiency (target x1.8, 0.9), the load average and a
-   control (how much of a second core a GIL-free numpy job gets right now).
-   ``--scaling-only`` measures just this, to re-run on a quiet machine.
+   every round side by side, the ratio and the parallel efficiency (target x1.8, 0.9),
+   where the time goes (graph, dispatch, tail in this process; task and CPU seconds on
+   the workers), a CPU-time based efficiency that leaves out the machine's other load,
+   the load average and a control (how much of a second core a GIL-free numpy job gets
+   right now). ``--scaling-only`` measures just this, to re-run on a quiet machine.
 6. The cost of verified reads: the same lake analysis with the store module's checks
    (manifest digests, chunk presence and CRC-32C, :mod:`opsnn_lake.store`) and with
    plain zarr stores, alternated; prints the ratio (target <= 1.1x).
