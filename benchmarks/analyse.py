@@ -26,9 +26,11 @@ What it does, side by side in one process:
 5. Checks that every number agrees (rtol 1e-9), prints the ratio, the scaling from 25
    to 100 runs, and 1 vs 2 worker processes (dask.distributed ``LocalCluster``, one
    thread each; both clusters up, timings alternated so machine load falls on both):
-   the ratio and the parallel efficiency (target x1.8, 0.9), the load average and a
-   control (how much of a second core a GIL-free numpy job gets right now).
-   ``--scaling-only`` measures just this, to re-run on a quiet machine.
+   every round side by side, the ratio and the parallel efficiency (target x1.8, 0.9),
+   where the time goes (graph, dispatch, tail in this process; task and CPU seconds on
+   the workers), a CPU-time based efficiency that leaves out the machine's other load,
+   the load average and a control (how much of a second core a GIL-free numpy job gets
+   right now). ``--scaling-only`` measures just this, to re-run on a quiet machine.
 6. The cost of verified reads: the same lake analysis with the store module's checks
    (manifest digests, chunk presence and CRC-32C, :mod:`opsnn_lake.store`) and with
    plain zarr stores, alternated; prints the ratio (target <= 1.1x).
@@ -196,25 +198,82 @@ def lake_analysis(lake, n_runs: int, workers: int | None, client=None):
     return time.perf_counter() - start, tree, runs
 
 
-def graph_seconds(lake, n_runs: int) -> float:
-    """The part done in this process before any worker starts: search, metadata, graph."""
-    from opsnn_lake.analysis import analyse
+def worker_cpu(client) -> dict[str, float]:
+    """CPU seconds (user + system) each worker process has used so far."""
 
+    def cpu() -> float:
+        import psutil
+
+        times = psutil.Process().cpu_times()
+        return times.user + times.system
+
+    return client.run(cpu)
+
+
+def profiled_analysis(lake, n_runs: int, client) -> dict[str, float]:
+    """One analysis on a distributed client, with where its time went.
+
+    ``wall``: search -> numbers. ``graph``: search, metadata and the graph, here.
+    ``dispatch``: from ``compute`` to the first task starting on a worker (batching the
+    graph, sending it). ``tail``: from the last task ending to the numbers (gathering,
+    unpickling, assembling the results). ``busy``: task seconds on the workers, the
+    busiest worker's ``busiest``; ``cpu``: the workers' CPU seconds (``cpu_max``: of the
+    worker that used most); ``client_cpu``: this
+    process's (which also runs the scheduler of a ``LocalCluster``).
+    """
+    import dask
+    from distributed import get_task_stream
+
+    from opsnn_lake.analysis import analyse, compute
+
+    cpu_before = worker_cpu(client)
+    client_cpu = time.process_time()
     start = time.perf_counter()
-    analyse(lake.search().iloc[:n_runs], STATS, lake=lake, options=OPTIONS)
-    return time.perf_counter() - start
+    runs = lake.search().iloc[:n_runs]
+    tree = analyse(runs, STATS, lake=lake, options=OPTIONS)
+    graph = time.perf_counter()
+    wall_start = time.time()
+    with get_task_stream(client=client) as stream, dask.config.set(scheduler=client.get):
+        compute(tree)
+    end = time.perf_counter()
+    wall_end = time.time()
+    client_cpu = time.process_time() - client_cpu
+    cpu_after = worker_cpu(client)
+    spans = [
+        (s["start"], s["stop"], task["worker"])
+        for task in stream.data
+        for s in task["startstops"]
+        if s["action"] == "compute"
+    ]
+    busy: dict[str, float] = {}
+    for a, b, worker in spans:
+        busy[worker] = busy.get(worker, 0.0) + b - a
+    first = min((a for a, _, _ in spans), default=wall_start)
+    last = max((b for _, b, _ in spans), default=wall_end)
+    return {
+        "wall": end - start,
+        "graph": graph - start,
+        "dispatch": first - wall_start,
+        "tail": wall_end - last,
+        "busy": sum(busy.values()),
+        "busiest": max(busy.values(), default=0.0),
+        "cpu": sum(cpu_after[w] - cpu_before[w] for w in cpu_after),
+        "cpu_max": max(cpu_after[w] - cpu_before[w] for w in cpu_after),
+        "client_cpu": client_cpu,
+        "tasks": len(spans),
+    }
 
 
-def process_timings(lake, n_runs: int, repeat: int) -> dict[int, list[float]]:
+def process_timings(lake, n_runs: int, repeat: int) -> dict[int, list[dict[str, float]]]:
     """The analysis on 1 and on 2 dask.distributed worker processes (1 thread each).
 
     Both clusters stay up and the timings alternate (the order swapped every round), so
     the load of a shared machine falls on both alike; each warms up first (imports,
-    opened stores), as in any session that analyses more than once.
+    opened stores, worker start-up), as in any session that analyses more than once.
     """
     from distributed import Client, LocalCluster
 
-    times: dict[int, list[float]] = {1: [], 2: []}
+    times: dict[int, list[dict[str, float]]] = {1: [], 2: []}
     clusters, clients = {}, {}
     try:
         for workers in (1, 2):
@@ -223,10 +282,10 @@ def process_timings(lake, n_runs: int, repeat: int) -> dict[int, list[float]]:
                 dashboard_address=":0", memory_limit="2GiB",
             )  # fmt: skip
             clients[workers] = Client(clusters[workers], set_as_default=False)
-            lake_analysis(lake, n_runs, None, clients[workers])
+            profiled_analysis(lake, n_runs, clients[workers])
         for i in range(repeat):
             for workers in (1, 2) if i % 2 == 0 else (2, 1):
-                times[workers].append(lake_analysis(lake, n_runs, None, clients[workers])[0])
+                times[workers].append(profiled_analysis(lake, n_runs, clients[workers]))
     finally:
         for workers in clients:
             clients[workers].close()
@@ -234,22 +293,90 @@ def process_timings(lake, n_runs: int, repeat: int) -> dict[int, list[float]]:
     return times
 
 
-def scaling_report(lake, n_runs: int, repeat: int) -> str:
-    """1 vs 2 worker processes: times, ratio, parallel efficiency, and the machine's load."""
-    load_before = os.getloadavg()
-    times = process_timings(lake, n_runs, repeat)
-    one, two = statistics.median(times[1]), statistics.median(times[2])
-    graph = statistics.median(graph_seconds(lake, n_runs) for _ in range(3))
-    return (
-        f"1 -> 2 worker processes ({n_runs} runs, {repeat} alternated timings each): median "
-        f"{one:.2f} -> {two:.2f} s = x{one / two:.2f} (parallel efficiency "
-        f"{one / two / 2:.2f}; target x1.8, 0.9); best {min(times[1]):.2f} -> "
-        f"{min(times[2]):.2f} s = x{min(times[1]) / min(times[2]):.2f}; of each, "
-        f"{graph:.2f} s search + metadata + graph in this process\n"
-        f"  (machine: {os.cpu_count()} cores, load average {load_before[0]:.1f} before, "
-        f"{os.getloadavg()[0]:.1f} after; control: a GIL-free numpy job runs "
-        f"x{free_cores():.2f} faster on 2 threads than on 1 right now, 2.0 on an idle machine)"
+def _serial(t: dict[str, float]) -> float:
+    """Seconds of an analysis spent outside the workers' tasks."""
+    return t["graph"] + t["dispatch"] + t["tail"]
+
+
+ROWS = (
+    ("search + metadata + graph, here", "graph"),
+    ("dispatch: batching, to first task", "dispatch"),
+    ("tail: last task to the numbers", "tail"),
+    ("task seconds on workers (sum)", "busy"),
+    ("task seconds, busiest worker", "busiest"),
+    ("worker CPU seconds (sum)", "cpu"),
+    ("worker CPU seconds, busiest worker", "cpu_max"),
+    ("CPU seconds of this process", "client_cpu"),
+    ("tasks", "tasks"),
+)
+
+
+def _rounds(times: dict[int, list[dict[str, float]]]) -> list[str]:
+    """Every round's wall times side by side, then the medians and the best."""
+    one, two = times[1], times[2]
+    lines = [f"  {'round':>5} {'1 worker (s)':>13} {'2 workers (s)':>14} {'ratio':>7}"]
+    for i, (a, b) in enumerate(zip(one, two, strict=True)):
+        ratio = f"x{a['wall'] / b['wall']:.2f}"
+        lines.append(f"  {i + 1:>5} {a['wall']:>13.2f} {b['wall']:>14.2f} {ratio:>7}")
+    w1, w2 = statistics.median(t["wall"] for t in one), statistics.median(t["wall"] for t in two)
+    b1, b2 = min(t["wall"] for t in one), min(t["wall"] for t in two)
+    lines.append(
+        f"  median {w1:.2f} -> {w2:.2f} s = x{w1 / w2:.2f} (parallel efficiency "
+        f"{w1 / w2 / 2:.2f}; target x1.8, 0.9); best {b1:.2f} -> {b2:.2f} s = x{b1 / b2:.2f}"
     )
+    return lines
+
+
+def _breakdown(times: dict[int, list[dict[str, float]]]) -> list[str]:
+    """Where the time went (medians), and the CPU-time based efficiency.
+
+    Wall time mixes two things on a shared machine: this analysis' own serial parts and
+    the time other jobs take the cores away. CPU seconds only count the first: the
+    workers' utilisation (CPU seconds over workers x wall) shows how much of the wall
+    time they could compute, and the load-free estimates (serial parts + the busiest
+    worker's CPU seconds, or the CPU seconds shared evenly) the speed-up this analysis
+    has when each process has a core. Under uneven load the scheduler rightly gives the
+    less loaded worker more batches, which the first estimate counts as imbalance.
+    """
+    med = {w: {k: statistics.median(t[k] for t in ts) for k in ts[0]} for w, ts in times.items()}
+    lines = [f"  where the time goes (medians) {'1 worker':>12} {'2 workers':>10}"]
+    for label, key in ROWS:
+        lines.append(f"    {label:<36} {med[1][key]:>8.3f} {med[2][key]:>10.3f}")
+    util = [statistics.median(t["cpu"] / (w * t["wall"]) for t in times[w]) for w in (1, 2)]
+    lines.append(
+        f"  CPU-time based: workers on CPU {util[0]:.0%} (1 worker) and {util[1]:.0%} (2) of "
+        "their wall time; load-free estimates (serial parts + workers' CPU seconds):"
+    )
+    for name, parallel in (("as scheduled (busiest worker)", "cpu_max"), ("evenly shared", "")):
+        est = [
+            statistics.median(_serial(t) + (t[parallel] if parallel else t["cpu"] / w) for t in ts)
+            for w, ts in times.items()
+        ]
+        lines.append(
+            f"    {name:<30} {est[0]:.2f} -> {est[1]:.2f} s = x{est[0] / est[1]:.2f} "
+            f"(efficiency {est[0] / est[1] / 2:.2f})"
+        )
+    serial = [statistics.median(_serial(t) for t in times[w]) for w in (1, 2)]
+    lines.append(f"    serial part (median) {serial[0]:.2f} s (1 worker), {serial[1]:.2f} s (2)")
+    return lines
+
+
+def scaling_report(lake, n_runs: int, repeat: int) -> str:
+    """1 vs 2 worker processes side by side: every round, the ratio and efficiency by
+    wall time, where the time went, and a CPU-time based efficiency that leaves out the
+    time the machine's other load took from the workers."""
+    load_before = os.getloadavg()
+    control = free_cores()
+    times = process_timings(lake, n_runs, repeat)
+    lines = [
+        f"1 vs 2 worker processes ({n_runs} runs, {repeat} rounds, order alternated):",
+        *_rounds(times),
+        *_breakdown(times),
+        f"  (machine: {os.cpu_count()} cores, load average {load_before[0]:.1f} before, "
+        f"{os.getloadavg()[0]:.1f} after; control: a GIL-free numpy job runs x{control:.2f} "
+        "faster on 2 threads than on 1 right now, 2.0 on an idle machine)",
+    ]
+    return "\n".join(lines)
 
 
 def verification_cost(lake, n_runs: int, repeat: int) -> dict[bool, list[float]]:

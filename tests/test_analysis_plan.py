@@ -10,7 +10,7 @@ import pytest
 
 from opsnn_lake import Lake
 from opsnn_lake import analysis as an
-from opsnn_lake.analysis.plan import batch_graph, load_spikes
+from opsnn_lake.analysis.plan import DASHBOARD_KEY, batch_graph, load_spikes
 from opsnn_lake.analysis.reading import StoreSource, TreeSource
 from opsnn_lake.cluster import dask_client
 
@@ -81,12 +81,19 @@ def test_batches_hold_at_most_spikes_per_task(lake):
     assert len(batches) >= 4  # one batch cannot take the six runs' spikes
 
 
-def test_worker_processes_give_the_same_numbers(lake):
+def test_worker_processes_give_the_same_numbers(lake, capsys):
     tree = an.analyse(lake, STATS, options=OPTIONS)
     local = an.compute(tree)
     with dask_client(workers=2, announce=lambda line: None) as client:
         assert len(client.nthreads()) == 2
         _assert_same(an.compute(tree), local)
+        assert "dashboard" not in capsys.readouterr().err  # quick work: no announcement
+        with dask.config.set({DASHBOARD_KEY: 0.0}):  # everything counts as long work
+            _assert_same(an.compute(tree), local)
+            _assert_same(an.compute(tree), local)
+        lines = [ln for ln in capsys.readouterr().err.splitlines() if "dashboard" in ln]
+        assert lines == [f"analysis running on {client.scheduler.address}; dashboard: "
+                         f"{client.dashboard_link}"]  # fmt: skip
 
 
 def test_stores_and_trees_take_one_read_path(lake):

@@ -128,6 +128,7 @@ def test_activity_map_is_lazy_per_run_and_counts_every_spike(wave_lake):
     np.testing.assert_allclose(rate.values, counts.values * 1000.0 / 5.0)  # one cell a pixel
     from_tree = activity_map([tree], population="exc", bin=5.0)
     np.testing.assert_array_equal(from_tree.values[0], counts.values[0])
+    assert from_tree.attrs["periodic"] == 1  # one code path: the tree's structure is read too
 
 
 def test_positions_and_structure_are_stored_and_round_trip(tmp_path):

@@ -136,15 +136,7 @@ def analyse(
     """
     import xarray as xr
 
-    unknown = [s for s in stats if s not in STATISTICS]
-    if unknown or not stats:
-        raise SchemaError(
-            f"unknown statistics {unknown or '(none given)'}; choose from {', '.join(STATISTICS)}"
-        )
-    options = dict(options or {})
-    stray = set(options) - set(stats)
-    if stray:
-        raise SchemaError(f"options given for {sorted(stray)}, which are not in stats {stats}")
+    options = _check_stats(stats, options)
     rs = as_runset(runs, lake)
     results = {}
     for name in dict.fromkeys(stats):
@@ -157,6 +149,21 @@ def analyse(
         done = compute_all(*results.values())
         results = dict(zip(results, done if len(results) > 1 else [done], strict=True))
     return xr.DataTree.from_dict(results)
+
+
+def _check_stats(
+    stats: Sequence[str], options: Mapping[str, Mapping[str, Any]] | None
+) -> dict[str, Mapping[str, Any]]:
+    """The options of :func:`analyse` once its statistics' names are checked."""
+    unknown = [s for s in stats if s not in STATISTICS]
+    if unknown or not stats:
+        raise SchemaError(
+            f"unknown statistics {unknown or '(none given)'}; choose from {', '.join(STATISTICS)}"
+        )
+    stray = set(options or {}) - set(stats)
+    if stray:
+        raise SchemaError(f"options given for {sorted(stray)}, which are not in stats {stats}")
+    return dict(options or {})
 
 
 def _plain(ds: xr.Dataset) -> xr.Dataset:

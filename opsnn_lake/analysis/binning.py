@@ -34,6 +34,8 @@ __all__ = [
     "as_ms",
     "bin_spikes",
     "check_bin_size",
+    "frequency_coord",
+    "group_bins",
     "histogram_block",
     "histogram_tasks",
     "hz_factor",
@@ -51,6 +53,12 @@ def n_bins(t_start: Any, t_stop: Any, bin_size: float, tolerance: float | None =
 
     Works on scalars and on arrays (one window per unit).
     """
+    if isinstance(t_start, float | int) and isinstance(t_stop, float | int):
+        # The same float64 arithmetic in Python: a graph of many groups asks this often.
+        x = (float(t_stop) - float(t_start)) / bin_size
+        if tolerance and 1 - tolerance <= x % 1:
+            x += 0.5
+        return int(x)
     value = np.asarray((np.asarray(t_stop) - np.asarray(t_start)) / bin_size, dtype=np.float64)
     if tolerance:
         value = np.where(1 - tolerance <= value % 1, value + 0.5, value)
@@ -153,6 +161,13 @@ def time_coord(values: np.ndarray) -> Any:
     return xr.Variable("time", values, {"units": "ms", "long_name": "bin start"})
 
 
+def frequency_coord(values: np.ndarray) -> Any:
+    """A ``frequency`` coordinate (Hz)."""
+    import xarray as xr
+
+    return xr.Variable("frequency", values, {"units": "Hz", "long_name": "frequency"})
+
+
 @functools.cache
 def hz_factor(time_units: str) -> float:
     """Factor from ``1 / time_units`` to Hz (1000 for ms), as ``quantities`` rescales."""
@@ -208,31 +223,38 @@ def histogram_tasks(
     width (in the group's time unit)."""
     keys, nbins_list, windows = [], [], []
     for i, g in enumerate(groups):
-        lo, hi = g.common_bounds(t_start, t_stop)
-        size = g.native(bin_ms)
-        nb = n_bins(lo, hi, size)
-        if nb <= 0:
-            raise SchemaError(
-                f"{g.where()}: window [{lo}, {hi}] {g.time_units} holds no whole bin of {bin_ms} ms"
-            )
+        lo, hi, size, nb = group_bins(g, bin_ms, t_start, t_stop)
+        args = (lo, hi, size, nb, binary)
+        blocks = enumerate(g.unit_blocks())
+        task = histogram_block
         keys.append(
-            [
-                plan.task(
-                    f"hist-{i}-{j}",
-                    histogram_block,
-                    plan.spikes(g, a, b),
-                    lo,
-                    hi,
-                    size,
-                    nb,
-                    binary,
-                )
-                for j, (a, b) in enumerate(g.unit_blocks())
-            ]
+            [plan.task(f"hist-{i}-{j}", task, plan.spikes(g, a, b), *args) for j, (a, b) in blocks]
         )
         nbins_list.append(nb)
         windows.append((lo, hi, size))
     return keys, nbins_list, windows
+
+
+def group_bins(
+    g: GroupInfo, bin_ms: float, t_start: float | None, t_stop: float | None
+) -> tuple[float, float, float, int]:
+    """A group's window shared by its units, the bin width (both in the group's time
+    unit) and the number of bins, as elephant's binning counts them.
+
+    Raises
+    ------
+    SchemaError
+        If the units' bounds differ and no window was given, or the window holds no
+        whole bin.
+    """
+    lo, hi = g.common_bounds(t_start, t_stop)
+    size = g.native(bin_ms)
+    nb = n_bins(lo, hi, size)
+    if nb <= 0:
+        raise SchemaError(
+            f"{g.where()}: window [{lo}, {hi}] {g.time_units} holds no whole bin of {bin_ms} ms"
+        )
+    return lo, hi, size, nb
 
 
 def as_ms(value: Any, name: str) -> float | None:

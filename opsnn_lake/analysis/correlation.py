@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from opsnn_lake.analysis.binning import as_ms, bin_spikes, check_bin_size, n_bins
+from opsnn_lake.analysis.binning import bin_spikes, check_bin_size, group_bins
+from opsnn_lake.analysis.groups import GroupInfo
 from opsnn_lake.analysis.plan import Plan
 from opsnn_lake.analysis.reading import Spikes
-from opsnn_lake.analysis.results import group_result
-from opsnn_lake.analysis.runset import RunSet, as_runset
+from opsnn_lake.analysis.selection import describe, select
 from opsnn_lake.errors import SchemaError
 
 if TYPE_CHECKING:
@@ -29,6 +29,12 @@ if TYPE_CHECKING:
     from opsnn_lake.lake import Lake
 
 __all__ = ["correlation_coefficients"]
+
+ATTRS = describe(
+    "correlation coefficient of binned spike trains",
+    "1",
+    "elephant.spike_train_correlation.correlation_coefficient",
+)
 
 
 def correlation_block(
@@ -145,47 +151,26 @@ def correlation_coefficients(
     """
     bin_ms = check_bin_size(bin_size)
     wanted = _units(units)
-    rs: RunSet = as_runset(runs, lake)
-    groups = rs.select(segments=segments, populations=populations)
-    lo_ms, hi_ms = as_ms(t_start, "t_start"), as_ms(t_stop, "t_stop")
-    k = wanted.size
-    plan = Plan("correlation", (tuple(wanted), bin_ms, binary, lo_ms, hi_ms), groups)
-    blocks = []
-    for g in groups:
-        lo, hi = g.common_bounds(lo_ms, hi_ms)
-        size = g.native(bin_ms)
-        nb = n_bins(lo, hi, size)
-        if nb <= 0:
-            raise SchemaError(f"{g.where()}: window [{lo}, {hi}] holds no {bin_ms} ms bin")
-        # The blocks holding the chosen units, read with the same keys as the other
-        # statistics (a group of one block is read once for all of them).
-        chosen = [(a, b) for a, b in g.unit_blocks() if ((wanted >= a) & (wanted < b)).any()]
-        blocks.append(
-            (
-                correlation_block,
-                [plan.spikes(g, a, b) for a, b in chosen],
-                [a for a, _ in chosen],
-                wanted,
-                g.n_units,
-                lo,
-                hi,
-                size,
-                nb,
-                binary,
-            )
-        )
-    data = plan.array("correlation", blocks, ((1,) * len(blocks), (k,), (k,)))
-    return group_result(
-        rs,
-        [(g.run, g.segment, g.population) for g in groups],
-        data,
-        name="correlation",
-        attrs={
-            "long_name": "correlation coefficient of binned spike trains",
-            "units": "1",
-            "bin_size_ms": bin_ms,
-            "binary": int(binary),
-            "reference": "elephant.spike_train_correlation.correlation_coefficient",
-        },
-        extra_dims={"unit_i": wanted, "unit_j": wanted},
-    )
+    sel = select(runs, lake, populations=populations, segments=segments,
+                 t_start=t_start, t_stop=t_stop)  # fmt: skip
+    plan = Plan("correlation", (tuple(wanted), bin_ms, binary, *sel.window), sel.groups)
+    blocks = [_block(plan, g, wanted, bin_ms, sel.window, binary) for g in sel.groups]
+    attrs = {**ATTRS, "bin_size_ms": bin_ms, "binary": int(binary)}
+    return sel.per_group(plan, blocks, attrs, {"unit_i": wanted, "unit_j": wanted})
+
+
+def _block(
+    plan: Plan,
+    g: GroupInfo,
+    wanted: np.ndarray,
+    bin_ms: float,
+    window: tuple[float | None, float | None],
+    binary: bool,
+) -> tuple[Any, ...]:
+    """The task of one group's matrix, reading only the unit blocks that hold ``wanted``
+    (with the keys the other statistics use: a group of one block is read once)."""
+    lo, hi, size, nb = group_bins(g, bin_ms, *window)
+    chosen = [(a, b) for a, b in g.unit_blocks() if ((wanted >= a) & (wanted < b)).any()]
+    keys = [plan.spikes(g, a, b) for a, b in chosen]
+    starts = [a for a, _ in chosen]
+    return (correlation_block, keys, starts, wanted, g.n_units, lo, hi, size, nb, binary)

@@ -112,9 +112,22 @@ class GroupInfo:
         self, t_start: float | None, t_stop: float | None
     ) -> tuple[float | np.ndarray, float | np.ndarray]:
         """Analysis window in the group's time unit: overrides (ms) or the trains' bounds."""
-        lo = self.t_start if t_start is None else self.native(t_start)
-        hi = self.t_stop if t_stop is None else self.native(t_stop)
+        own_lo, own_hi = self.train_bounds()
+        lo = own_lo if t_start is None else self.native(t_start)
+        hi = own_hi if t_stop is None else self.native(t_stop)
         return lo, hi
+
+    def train_bounds(self) -> tuple[float | np.ndarray, float | np.ndarray]:
+        """The trains' own ``t_start``/``t_stop`` (group's time unit; per unit if they differ).
+
+        Raises
+        ------
+        SchemaError
+            If the group holds no spike trains (signals only).
+        """
+        if self.t_start is None or self.t_stop is None:
+            raise SchemaError(f"{self.where()}: the group holds no spike trains")
+        return self.t_start, self.t_stop
 
     def covered(self, t_start: float | None, t_stop: float | None) -> None:
         """Check that a window given in ms lies within every train's range, as
@@ -128,8 +141,9 @@ class GroupInfo:
         if t_start is None and t_stop is None:
             return
         lo, hi = self.bounds(t_start, t_stop)
-        shared_lo = float(np.max(self.t_start)) if np.size(self.t_start) else 0.0
-        shared_hi = float(np.min(self.t_stop)) if np.size(self.t_stop) else 0.0
+        own_lo, own_hi = self.train_bounds()
+        shared_lo = float(np.max(own_lo)) if np.size(own_lo) else 0.0
+        shared_hi = float(np.min(own_hi)) if np.size(own_hi) else 0.0
         if np.min(lo) < shared_lo - 1e-8 or np.max(hi) > shared_hi + 1e-8:
             raise SchemaError(
                 f"{self.where()}: the window [{np.min(lo)}, {np.max(hi)}] {self.time_units} "
@@ -161,6 +175,8 @@ class GroupInfo:
 
     def unit_blocks(self) -> list[tuple[int, int]]:
         """``[lo, hi)`` unit ranges, each holding about ``spikes-per-task`` spikes or fewer."""
+        if self.n_spikes <= spikes_per_task():
+            return [(0, self.n_units)]  # the usual case, without numpy
         n_blocks = max(1, -(-self.n_spikes // spikes_per_task()))
         n_blocks = min(n_blocks, max(1, self.n_units))
         edges = np.linspace(0, self.n_units, n_blocks + 1).round().astype(int)
@@ -284,7 +300,9 @@ def _per_unit_bounds(info: GroupInfo) -> GroupInfo:
     if not missing:
         return info
     got = info.reader.read(info.path, dict.fromkeys(missing, Ellipsis))
-    return replace(info, **{b: np.asarray(got[b], dtype=float) for b in missing})
+    lo = np.asarray(got["t_start"], dtype=float) if "t_start" in got else info.t_start
+    hi = np.asarray(got["t_stop"], dtype=float) if "t_stop" in got else info.t_stop
+    return replace(info, t_start=lo, t_stop=hi)
 
 
 def signal_ids(info: GroupInfo, signal: SignalInfo) -> np.ndarray | None:

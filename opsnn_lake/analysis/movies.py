@@ -14,12 +14,13 @@ whole movie) and writes an animated GIF with pillow, or an MP4 when ffmpeg is on
 from __future__ import annotations
 
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from opsnn_lake.analysis.selection import check_choice
 from opsnn_lake.errors import SchemaError
 
 if TYPE_CHECKING:
@@ -178,8 +179,7 @@ def activity_movie(
     fps : float
         Frames per second of the movie.
     smooth : int
-        Show each frame as the centred mean of this many bins (1: raw bins); sparse
-        spikes then leave a visible trace.
+        Each frame the centred mean of this many bins (1: raw); sparse spikes leave a trace.
 
     Returns
     -------
@@ -189,41 +189,57 @@ def activity_movie(
     Raises
     ------
     SchemaError
-        On an unknown suffix, an MP4 without ffmpeg, or what
-        :func:`~opsnn_lake.analysis.space.activity_map` refuses.
+        On an unknown suffix, an MP4 without ffmpeg, or what ``activity_map`` refuses.
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from PIL import Image
+    write = _writer(path := Path(path))
+    frames = _one_run_map(run_id, lake, population, bin, grid, t_start, t_stop, smooth).compute()
+    if frames.sizes["time"] == 0:
+        raise SchemaError(f"run {run_id!r}: no time bins to show")
+    fig, image, stamp = _frame_figure(frames, _scale(frames.values), smooth)
+    bin_ms = float(frames.attrs["bin_ms"])
 
-    path = Path(path)
+    def draw(i: int) -> None:
+        _draw(frames, i, image, stamp, run_id, bin_ms)
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write(fig, draw, frames.sizes["time"], path, fps)
+    return path
+
+
+def _writer(path: Path) -> Callable[..., None]:
+    """The writer of a movie file, chosen by its suffix (checked before any work)."""
     suffix = path.suffix.lower()
     if suffix not in (".gif", ".mp4"):
         raise SchemaError(f"{path}: movies are .gif or .mp4, got {suffix or 'no suffix'!r}")
     if suffix == ".mp4" and shutil.which("ffmpeg") is None:
         raise SchemaError(f"{path}: writing MP4 needs ffmpeg on the PATH; write a .gif instead")
-    frames = _one_run_map(run_id, lake, population, bin, grid, t_start, t_stop, smooth).compute()
-    if frames.sizes["time"] == 0:
-        raise SchemaError(f"run {run_id!r}: no time bins to show")
-    fig, image, stamp = _frame_figure(frames, _scale(frames.values), smooth)
-    canvas = FigureCanvasAgg(fig)
-    bin_ms = float(frames.attrs["bin_ms"])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if suffix == ".mp4":
-        from matplotlib.animation import FFMpegWriter
+    return _write_mp4 if suffix == ".mp4" else _write_gif
 
-        writer = FFMpegWriter(fps=max(1, round(fps)))
-        with writer.saving(fig, str(path), dpi=fig.dpi):
-            for i in range(frames.sizes["time"]):
-                _draw(frames, i, image, stamp, run_id, bin_ms)
-                writer.grab_frame()
-        return path
+
+def _write_mp4(fig: Figure, draw: Callable[[int], None], n: int, path: Path, fps: float) -> None:
+    """The frames as an MP4 (ffmpeg), ``draw(i)`` updating the figure to frame ``i``."""
+    from matplotlib.animation import FFMpegWriter
+
+    writer = FFMpegWriter(fps=max(1, round(fps)))
+    with writer.saving(fig, str(path), dpi=fig.dpi):
+        for i in range(n):
+            draw(i)
+            writer.grab_frame()
+
+
+def _write_gif(fig: Figure, draw: Callable[[int], None], n: int, path: Path, fps: float) -> None:
+    """The frames as an animated GIF (pillow), with one palette for all frames."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from PIL import Image
+
+    canvas = FigureCanvasAgg(fig)
     images = []
-    for i in range(frames.sizes["time"]):
-        _draw(frames, i, image, stamp, run_id, bin_ms)
+    for i in range(n):
+        draw(i)
         canvas.draw()
         rgba = np.asarray(canvas.buffer_rgba())
-        # One shared palette keeps the colour bar's colours the same in every frame.
         images.append(Image.fromarray(rgba[..., :3]))
+    # One shared palette keeps the colour bar's colours the same in every frame.
     palette = images[len(images) // 2].quantize(colors=255)
     frames_p = [im.quantize(palette=palette, dither=Image.Dither.NONE) for im in images]
     frames_p[0].save(
@@ -233,7 +249,6 @@ def activity_movie(
         duration=max(20, round(1000 / fps)),
         loop=0,
     )
-    return path
 
 
 def wave_statistic(
@@ -278,24 +293,28 @@ def wave_statistic(
         On an unknown statistic (the message lists the valid ones).
     """
     from opsnn_lake.analysis.space import activity_map
-    from opsnn_lake.analysis.waves import spatial_correlation, wave_velocity
 
-    if stat not in WAVE_STATISTICS:
-        raise SchemaError(f"stat={stat!r} is not valid; choose one of {', '.join(WAVE_STATISTICS)}")
+    check_choice("stat", stat, WAVE_STATISTICS)
     maps = activity_map(
         runs, lake=lake, population=population, bin=bin, grid=grid, t_start=t_start, t_stop=t_stop
     )
-    field = WAVE_STATISTICS[stat]
-    if field == "correlation":
-        value = spatial_correlation(maps, window=window).mean("distance", skipna=True)
-        value.attrs.update(long_name="mean spatial correlation", units="1")
-    else:
-        velocity = wave_velocity(maps, window=window)
-        value = velocity[field]
-        value.attrs.setdefault("long_name", field)
+    value = _wave_value(maps, WAVE_STATISTICS[stat], window)
     value.name = stat
     runs_ids = value["run"].values
     # plot_statistic averages over a per-run index dim: one "group" per run.
     value = value.drop_vars("run").rename(run="group").assign_coords(run=("group", runs_ids))
     value.attrs["population"] = maps.attrs.get("population", "")
+    return value
+
+
+def _wave_value(maps: xr.DataArray, field: str, window: float | None) -> xr.DataArray:
+    """A field of :func:`wave_velocity`, or the spatial correlation averaged over distance."""
+    from opsnn_lake.analysis.waves import spatial_correlation, wave_velocity
+
+    if field == "correlation":
+        value = spatial_correlation(maps, window=window).mean("distance", skipna=True)
+        value.attrs.update(long_name="mean spatial correlation", units="1")
+        return value
+    value = wave_velocity(maps, window=window)[field]
+    value.attrs.setdefault("long_name", field)
     return value

@@ -23,6 +23,8 @@ import graphlib
 import hashlib
 import operator
 import os
+import sys
+import threading
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -34,6 +36,7 @@ from opsnn_lake.analysis.reading import Spikes, read_signal, read_spikes
 
 __all__ = [
     "BATCHES_KEY",
+    "DASHBOARD_KEY",
     "Plan",
     "batch_graph",
     "compute",
@@ -43,6 +46,7 @@ __all__ = [
 ]
 
 BATCHES_KEY = "opsnn_lake.analysis.batches-per-worker"
+DASHBOARD_KEY = "opsnn_lake.analysis.dashboard-after"
 DEFAULT_BATCHES_PER_WORKER = 4
 _READERS = (read_spikes, read_signal)
 
@@ -195,7 +199,8 @@ def run_batch(batch: _Batch) -> tuple[Any, ...]:
     """Run a batch's tasks here, one after the other (the task of a batch)."""
     from dask.local import get_sync
 
-    return tuple(get_sync(batch.graph, list(batch.outputs)))
+    outputs: list[Any] = list(batch.outputs)  # dask types its keys narrower than Hashable
+    return tuple(get_sync(batch.graph, outputs))
 
 
 def _read_weight(task: Any) -> tuple[str, int] | None:
@@ -271,8 +276,9 @@ def _absorb(batches: list[list], deps: Mapping[Hashable, Iterable]) -> dict[Hash
         if key in batch_of or not inputs:
             continue
         owners = {batch_of.get(d) for d in inputs}
-        if len(owners) == 1 and None not in owners:
-            batch_of[key] = owners.pop()
+        owner = owners.pop() if len(owners) == 1 else None
+        if owner is not None:
+            batch_of[key] = owner
     return batch_of
 
 
@@ -315,12 +321,59 @@ def batch_graph(
     return out, where
 
 
+def _client(schedule: Any) -> Any:
+    """The ``distributed.Client`` whose ``get`` is the scheduler, or None."""
+    client = getattr(schedule, "__self__", None)
+    return client if client is not None and hasattr(client, "nthreads") else None
+
+
 def _n_workers(schedule: Any) -> int:
     """Workers of the scheduler about to run: a client's threads, else dask's count."""
-    client = getattr(schedule, "__self__", None)
-    if client is not None and hasattr(client, "nthreads"):
+    client = _client(schedule)
+    if client is not None:
         return max(1, sum(client.nthreads().values()))
     return int(dask.config.get("num_workers", None) or os.cpu_count() or 1)
+
+
+_ANNOUNCED: set[str] = set()
+
+
+def _announce(client: Any) -> None:
+    """Print the dashboard of a client once per process (long work: see below)."""
+    from opsnn_lake.display import dashboard_link
+
+    link = dashboard_link(client)
+    if link and link not in _ANNOUNCED:
+        _ANNOUNCED.add(link)
+        print(f"analysis running on {client.scheduler.address}; dashboard: {link}", file=sys.stderr)
+
+
+def _gather(client: Any, dsk: dict[Hashable, Any], fetch: list[Hashable]) -> list[Any]:
+    """Run on a distributed client, fetching each batch's values as soon as it is done.
+
+    ``Client.get`` gathers all results after the last task: every batch's values then
+    cross to this process and are unpickled in a serial tail. Fetched as they finish,
+    that transfer overlaps the batches still running. Work still running after
+    ``opsnn_lake.analysis.dashboard-after`` seconds (dask config, default 5) prints the
+    dashboard's address.
+    """
+    from distributed import as_completed
+
+    futures = client.get(dsk, fetch, sync=False)
+    position = {f.key: i for i, f in enumerate(futures)}
+    values: list[Any] = [None] * len(futures)
+    timer = threading.Timer(float(dask.config.get(DASHBOARD_KEY, 5.0)), _announce, (client,))
+    timer.daemon = True
+    timer.start()
+    try:
+        for future, value in as_completed(futures, loop=client.loop, with_results=True):
+            values[position[future.key]] = value
+    finally:
+        timer.cancel()
+        timer.join()  # an announcement under way is finished before the numbers return
+        for future in futures:
+            future.release()
+    return values
 
 
 def _nested(keys: Any, value_of: Callable[[Hashable], Any]) -> Any:
@@ -343,7 +396,9 @@ def _compute_collections(collections: Sequence[Any]) -> list[Any]:
     per_worker = int(dask.config.get(BATCHES_KEY, DEFAULT_BATCHES_PER_WORKER))
     dsk, where = batch_graph(graph, keys, n_batches=per_worker * _n_workers(schedule))
     fetch = list(dict.fromkeys(where[k][0] if k in where else k for k in keys))
-    values = dict(zip(fetch, schedule(dsk, fetch), strict=True))
+    client = _client(schedule)
+    done = _gather(client, dsk, fetch) if client is not None else schedule(dsk, fetch)
+    values = dict(zip(fetch, done, strict=True))
 
     def value_of(key: Hashable) -> Any:
         if key in where:

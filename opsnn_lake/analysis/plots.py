@@ -17,13 +17,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast, overload
+from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
 import pandas as pd
 
 from opsnn_lake.analysis.binning import as_ms
+from opsnn_lake.analysis.groups import GroupInfo
 from opsnn_lake.analysis.plan import load_spikes
+from opsnn_lake.analysis.reading import Spikes
 from opsnn_lake.analysis.runset import RunSet, as_runset
 from opsnn_lake.errors import SchemaError
 
@@ -112,9 +114,50 @@ def raster(
     SchemaError
         If ``run`` is not exactly one run, or the segment or a population is unknown.
     """
+    rs: RunSet = as_runset(run, lake)
+    segment, groups = _raster_groups(rs, segment, populations)
+    lo, hi = _time_range(groups, as_ms(t_start, "t_start"), as_ms(t_stop, "t_stop"))
+    fig = _raster_figure(groups, lo, hi, as_ms(bin_size, "bin_size") or 5.0)
+    fig.suptitle(title or _run_title(rs, rs.run_ids[0], segment), fontsize=11)
+    return _save(fig, path)
+
+
+def _raster_figure(groups: Sequence[GroupInfo], lo: float, hi: float, bin_ms: float) -> Figure:
+    """The raster over the rates, populations stacked in the order of ``groups``."""
     from matplotlib.figure import Figure
 
-    rs: RunSet = as_runset(run, lake)
+    fig = Figure(figsize=(10, 6.5), dpi=110, layout="constrained")
+    top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=(3.2, 1))
+    # Marker height: about one row, never below a pixel-ish line nor above 6 points.
+    size = float(np.clip(72 * 4.6 / max(1, sum(g.n_units for g in groups)), 0.8, 6.0))
+    # Bins cover [lo, hi] completely; a last, shorter bin keeps the end of the range
+    # drawn (--t-stop 400 with 7 ms bins still shows 399-400 ms).
+    edges = np.arange(lo, hi, bin_ms)
+    edges = np.append(edges, hi) if edges.size else np.array([lo, hi])
+    offset = 0
+    for i, g in enumerate(groups):
+        _draw_population((top, bottom), i, g, load_spikes(g), offset, edges, size)
+        offset += g.n_units
+    top.set_ylim(-0.5, max(offset, 1) - 0.5)
+    top.set_xlim(lo, hi)
+    top.set_ylabel("unit")
+    for ax in (top, bottom):
+        ax.spines[["top", "right"]].set_visible(False)
+    bottom.set_xlabel("time (ms)")
+    bottom.set_ylabel(f"rate (Hz)\n{bin_ms:g} ms bins")
+    return fig
+
+
+def _raster_groups(
+    rs: RunSet, segment: str | None, populations: str | Sequence[str] | None
+) -> tuple[str, list[GroupInfo]]:
+    """The segment shown (default the first) and its groups with spikes.
+
+    Raises
+    ------
+    SchemaError
+        If ``rs`` is not one run, has no spikes, or has no such segment.
+    """
     if len(rs) != 1:
         raise SchemaError(f"raster: expected one run, got {len(rs)}; pass a single run id")
     groups = rs.select(populations=populations)
@@ -124,69 +167,45 @@ def raster(
     segment = segment or segments[0]
     if segment not in segments:
         raise SchemaError(f"raster: no segment {segment!r}; segments: {', '.join(segments)}")
-    groups = [g for g in groups if g.segment == segment]
-    spikes = [load_spikes(g) for g in groups]
-    lo, hi = as_ms(t_start, "t_start"), as_ms(t_stop, "t_stop")
-    # GroupInfo types its bounds Optional; numpy refuses a None, as it did before typing.
-    if lo is None:
-        lo = min(float(np.min(cast(Any, g.t_start))) * g.ms for g in groups)
-    if hi is None:
-        hi = max(float(np.max(cast(Any, g.t_stop))) * g.ms for g in groups)
-    bin_ms = as_ms(bin_size, "bin_size") or 5.0
+    return segment, [g for g in groups if g.segment == segment]
 
-    n_total = sum(g.n_units for g in groups)
-    fig = Figure(figsize=(10, 6.5), dpi=110, layout="constrained")
-    top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=(3.2, 1))
-    # Marker height: about one row, never below a pixel-ish line nor above 6 points.
-    row_pt = 72 * 4.6 / max(1, n_total)
-    size = float(np.clip(row_pt, 0.8, 6.0))
-    offset = 0
-    # Bins cover [lo, hi] completely; a last, shorter bin keeps the end of the range
-    # drawn (--t-stop 400 with 7 ms bins still shows 399-400 ms).
-    edges = np.arange(lo, hi, bin_ms)
-    edges = np.append(edges, hi) if edges.size else np.array([lo, hi])
-    widths_s = np.diff(edges) / 1000.0
-    for i, (g, sp) in enumerate(zip(groups, spikes, strict=True)):
-        colour = _colour(i)
-        times, units = sp.times * g.ms, sp.unit_of_spike
-        keep = (times >= lo) & (times <= hi)
-        top.scatter(
-            times[keep],
-            units[keep] + offset,
-            s=size**2,
-            marker="|",
-            linewidths=max(0.5, size / 4),
-            color=colour,
-            rasterized=True,
-            label=f"{g.population} ({g.n_units})",
-        )
-        if i:
-            top.axhline(offset - 0.5, color="0.75", lw=0.6)
-        top.text(
-            1.005,
-            offset + g.n_units / 2,
-            g.population,
-            transform=top.get_yaxis_transform(),
-            va="center",
-            ha="left",
-            color=colour,
-            fontsize=9,
-        )
-        counts, _ = np.histogram(times[keep], bins=edges)
-        rate = counts / max(1, g.n_units) / widths_s
-        # step needs the last value repeated at the final edge to draw the last bin
-        bottom.step(edges, np.append(rate, rate[-1:]), where="post", color=colour, lw=1.0)
-        offset += g.n_units
-    top.set_ylim(-0.5, max(offset, 1) - 0.5)
-    top.set_xlim(lo, hi)
-    top.set_ylabel("unit")
-    top.spines[["top", "right"]].set_visible(False)
-    bottom.spines[["top", "right"]].set_visible(False)
-    bottom.set_xlabel("time (ms)")
-    bottom.set_ylabel(f"rate (Hz)\n{bin_ms:g} ms bins")
-    run_id = rs.run_ids[0]
-    fig.suptitle(title or _run_title(rs, run_id, segment), fontsize=11)
-    return _save(fig, path)
+
+def _time_range(
+    groups: Sequence[GroupInfo], lo: float | None, hi: float | None
+) -> tuple[float, float]:
+    """The range shown (ms): as given, else from the first start to the last stop."""
+    if lo is None:
+        lo = min(float(np.min(g.train_bounds()[0])) * g.ms for g in groups)
+    if hi is None:
+        hi = max(float(np.max(g.train_bounds()[1])) * g.ms for g in groups)
+    return lo, hi
+
+
+def _draw_population(
+    axes: tuple[Any, Any],
+    i: int,
+    g: GroupInfo,
+    spikes: Spikes,
+    offset: int,
+    edges: np.ndarray,
+    size: float,
+) -> None:
+    """One population's spikes (rows from ``offset``) and its rate underneath."""
+    top, bottom = axes
+    colour = _colour(i)
+    times, units = spikes.times * g.ms, spikes.unit_of_spike
+    keep = (times >= edges[0]) & (times <= edges[-1])
+    top.scatter(times[keep], units[keep] + offset, s=size**2, marker="|",
+                linewidths=max(0.5, size / 4), color=colour, rasterized=True,
+                label=f"{g.population} ({g.n_units})")  # fmt: skip
+    if i:
+        top.axhline(offset - 0.5, color="0.75", lw=0.6)
+    top.text(1.005, offset + g.n_units / 2, g.population, transform=top.get_yaxis_transform(),
+             va="center", ha="left", color=colour, fontsize=9)  # fmt: skip
+    counts, _ = np.histogram(times[keep], bins=edges)
+    rate = counts / max(1, g.n_units) / (np.diff(edges) / 1000.0)
+    # step needs the last value repeated at the final edge to draw the last bin
+    bottom.step(edges, np.append(rate, rate[-1:]), where="post", color=colour, lw=1.0)
 
 
 def _run_title(rs: RunSet, run_id: str, segment: str) -> str:
@@ -266,8 +285,7 @@ def plot_statistic(
     Each run is first averaged over its units (or groups…); runs with the same parameter
     values are then averaged, with the standard error across runs as error bars. A
     statistic over frequency or time (PSD, population rate, PSTH) is drawn as one curve
-    per value of ``x`` instead (SEM as a band), unless ``y`` asks for a heat map of its
-    mean.
+    per value of ``x`` instead (SEM as a band), unless ``y`` asks for a heat map.
 
     Parameters
     ----------
@@ -288,9 +306,8 @@ def plot_statistic(
     logy : bool, optional
         Logarithmic value axis (lines and curves; default: for a PSD only).
     units : mapping, optional
-        Parameter units for the axis labels (``{"g_inh": "nS"}``; see
-        :func:`opsnn_lake.display.units_of_runs`); a coordinate's ``units`` attribute
-        is used otherwise.
+        Parameter units for the axis labels (``{"g_inh": "nS"}``); default the
+        coordinates' ``units`` attributes (:func:`opsnn_lake.display.units_of_runs`).
 
     Returns
     -------
@@ -302,19 +319,46 @@ def plot_statistic(
         If ``x``, ``hue`` or ``y`` is not a coordinate of ``stat``, both ``hue`` and
         ``y`` are given, or ``hue`` is given for a statistic drawn as curves.
     """
-    from matplotlib.figure import Figure
-
     if hue is not None and y is not None:
         raise SchemaError("plot_statistic: give hue= (lines) or y= (heat map), not both")
     frame = per_run(stat, by_population="population" in (x, hue, y))
-    x, hue, y = _coord_for(stat, x), _coord_for(stat, hue), _coord_for(stat, y)
+    x, hue, y = (_parameter(stat, frame, name) for name in (x, hue, y))
+    label, value_label = _value_labels(stat)
     units = {**_coord_units(stat), **(units or {})}
-    for name in (x, hue, y):
-        if name is not None and name not in frame.columns:
-            known = [c for c in frame.columns if c != "value"]
-            raise SchemaError(
-                f"plot_statistic: {name!r} is not a parameter of these runs; known: {known}"
-            )
+    fig = _draw_statistic(stat, frame, (x, hue, y), value_label, units, logy)
+    fig.suptitle(title or _statistic_title(stat, label, frame), fontsize=11)
+    return _save(fig, path)
+
+
+def _parameter(stat: xr.DataArray, frame: pd.DataFrame, name: str | None) -> Any:
+    """The column of ``frame`` holding parameter ``name`` (see :func:`_coord_for`).
+
+    Raises
+    ------
+    SchemaError
+        If the runs have no such parameter (the message lists those they have).
+    """
+    column = _coord_for(stat, name)
+    if column is not None and column not in frame.columns:
+        known = [c for c in frame.columns if c != "value"]
+        raise SchemaError(
+            f"plot_statistic: {column!r} is not a parameter of these runs; known: {known}"
+        )
+    return column
+
+
+def _statistic_title(stat: xr.DataArray, label: str, frame: pd.DataFrame) -> str:
+    """The statistic, its populations and the number of runs."""
+    n_runs = frame.index.nunique()  # rows are (run, population) with hue="population"
+    pops = ""
+    if "population" in stat.coords:
+        names = list(dict.fromkeys(np.atleast_1d(np.asarray(stat["population"].values))))
+        pops = f" · {', '.join(map(str, names[:4]))}" + (" …" if len(names) > 4 else "")
+    return f"{label}{pops} · {n_runs} runs"
+
+
+def _value_labels(stat: xr.DataArray) -> tuple[str, str]:
+    """The statistic's name for the title, and its axis label with units."""
     label = str(stat.attrs.get("long_name", stat.name))
     if "unit_i" in stat.dims:
         label = f"mean pairwise {label}"
@@ -323,10 +367,24 @@ def plot_statistic(
             detail.insert(0, f"{float(stat.attrs['bin_size_ms']):g} ms bins")
         label = f"{label}\n({', '.join(detail)})"  # two lines: one would overflow the figure
     stat_units = str(stat.attrs.get("units", "")).replace("**2", "²")
-    value_label = f"{label} ({stat_units})" if stat_units and stat_units != "1" else label
-    curve = next((d for d in stat.dims if d in CURVE_DIMS), None)
+    return label, f"{label} ({stat_units})" if stat_units and stat_units != "1" else label
+
+
+def _draw_statistic(
+    stat: xr.DataArray,
+    frame: pd.DataFrame,
+    axes: tuple[str, str | None, str | None],
+    value_label: str,
+    units: Mapping[str, str],
+    logy: bool | None,
+) -> Figure:
+    """Curves (a statistic over frequency or time), lines or a heat map."""
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(7.5, 5), dpi=110, layout="constrained")
     ax = fig.subplots()
+    x, hue, y = axes
+    curve = next((d for d in stat.dims if d in CURVE_DIMS), None)
     if curve is not None and y is None:
         if hue is not None:
             raise SchemaError(
@@ -336,23 +394,16 @@ def plot_statistic(
         _curves(fig, ax, stat, x, curve, value_label, units)
         if logy or (logy is None and stat.name == "psd"):
             ax.set_yscale("log")
-    elif y is None:
-        if curve is not None:
-            value_label = f"{value_label}, mean over {curve}"
+        return fig
+    if curve is not None:
+        value_label = f"{value_label}, mean over {curve}"
+    if y is None:
         _lines(ax, frame, x, hue, value_label, units)
         if logy:
             ax.set_yscale("log")
     else:
-        if curve is not None:
-            value_label = f"{value_label}, mean over {curve}"
         _heatmap(fig, ax, frame, x, y, value_label, units)
-    n_runs = frame.index.nunique()  # rows are (run, population) with hue="population"
-    pops = ""
-    if "population" in stat.coords:
-        names = list(dict.fromkeys(np.atleast_1d(np.asarray(stat["population"].values))))
-        pops = f" · {', '.join(map(str, names[:4]))}" + (" …" if len(names) > 4 else "")
-    fig.suptitle(title or f"{label}{pops} · {n_runs} runs", fontsize=11)
-    return _save(fig, path)
+    return fig
 
 
 @overload

@@ -4,8 +4,7 @@
 of a protocol, each aligned on its own ``t_start``), as
 :func:`elephant.statistics.time_histogram` does for a list of trials. The binning
 (equal to :class:`elephant.conversion.BinnedSpikeTrain`'s) lives in
-:mod:`opsnn_lake.analysis.binning`; :func:`bin_spikes` and :func:`n_bins` are
-re-exported here for the modules that import them from this one.
+:mod:`opsnn_lake.analysis.binning`.
 """
 
 from __future__ import annotations
@@ -16,19 +15,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from opsnn_lake.analysis.binning import (
-    as_ms,
-    bin_spikes,
     check_bin_size,
     histogram_tasks,
     hz_factor,
-    n_bins,
     normalise_histogram,
-    time_axis,
     time_coord,
 )
 from opsnn_lake.analysis.plan import Plan
-from opsnn_lake.analysis.results import group_result
-from opsnn_lake.analysis.runset import RunSet, as_runset
+from opsnn_lake.analysis.selection import check_choice, select
 from opsnn_lake.errors import SchemaError
 
 if TYPE_CHECKING:
@@ -37,15 +31,11 @@ if TYPE_CHECKING:
     from opsnn_lake.analysis.groups import GroupInfo
     from opsnn_lake.lake import Lake
 
-__all__ = ["OUTPUTS", "bin_spikes", "n_bins", "psth", "time_axis"]
+__all__ = ["OUTPUTS", "psth"]
 
 OUTPUTS = ("counts", "mean", "rate")
-
-
-def check_output(output: str) -> None:
-    """Refuse an unknown ``output`` naming the valid ones."""
-    if output not in OUTPUTS:
-        raise SchemaError(f"output={output!r} is not valid; choose one of {', '.join(OUTPUTS)}")
+UNITS = {"counts": "1", "mean": "1", "rate": "Hz"}
+ATTRS = {"reference": "elephant.statistics.time_histogram over the trials (segments)"}
 
 
 def psth(
@@ -97,44 +87,28 @@ def psth(
         On an unknown ``output``, a bad bin size, an unknown population or segment,
         or trials of one population with different numbers of bins.
     """
-    check_output(output)
+    check_choice("output", output, OUTPUTS)
     bin_ms = check_bin_size(bin_size)
-    rs: RunSet = as_runset(runs, lake)
-    groups = rs.select(segments=segments, populations=populations)
-    lo, hi = as_ms(t_start, "t_start"), as_ms(t_stop, "t_stop")
-    plan = Plan("psth", (bin_ms, output, lo, hi, binary), groups)
-    keys, blocks, total = _pooled_blocks(plan, groups, bin_ms, lo, hi, binary, output)
-    data = plan.array("psth", blocks, ((1,) * len(blocks), (total,)))
-    units = {"counts": "1", "mean": "1", "rate": "Hz"}[output]
-    return group_result(
-        rs,
-        keys,
-        data,
-        name="psth",
-        attrs={
-            "long_name": f"PSTH ({output})",
-            "units": units,
-            "bin_size_ms": bin_ms,
-            "output": output,
-            "binary": int(binary),
-            "reference": "elephant.statistics.time_histogram over the trials (segments)",
-        },
-        levels=("run", "population"),
-        extra_dims={"time": time_coord(np.arange(total) * bin_ms)},
-    )
+    sel = select(runs, lake, populations=populations, segments=segments,
+                 t_start=t_start, t_stop=t_stop)  # fmt: skip
+    plan = Plan("psth", (bin_ms, output, *sel.window, binary), sel.groups)
+    keys, blocks, total = _pooled_blocks(plan, sel.groups, bin_ms, sel.window, binary, output)
+    attrs = {**ATTRS, "long_name": f"PSTH ({output})", "units": UNITS[output],
+             "bin_size_ms": bin_ms, "output": output, "binary": int(binary)}  # fmt: skip
+    time = {"time": time_coord(np.arange(total) * bin_ms)}
+    return sel.per_group(plan, blocks, attrs, time, keys=keys, levels=("run", "population"))
 
 
 def _pooled_blocks(
     plan: Plan,
     groups: Sequence[GroupInfo],
     bin_ms: float,
-    lo: float | None,
-    hi: float | None,
+    window: tuple[float | None, float | None],
     binary: bool,
     output: str,
 ) -> tuple[list[tuple[str, str]], list[tuple[Any, ...]], int]:
     """Per (run, population): the task pooling its segments' histograms; and the bins."""
-    tasks, nbins_list, windows = histogram_tasks(plan, groups, bin_ms, lo, hi, binary=binary)
+    tasks, nbins_list, windows = histogram_tasks(plan, groups, bin_ms, *window, binary=binary)
     members: dict[tuple[str, str], list[int]] = {}
     for i, g in enumerate(groups):
         members.setdefault((g.run, g.population), []).append(i)

@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from opsnn_lake.analysis.binning import (
-    as_ms,
     check_bin_size,
     histogram_tasks,
     hz_factor,
@@ -30,11 +29,10 @@ from opsnn_lake.analysis.binning import (
     time_axis,
     time_coord,
 )
-from opsnn_lake.analysis.plan import Plan, per_unit
+from opsnn_lake.analysis.groups import GroupInfo
+from opsnn_lake.analysis.plan import Plan
 from opsnn_lake.analysis.reading import Spikes
-from opsnn_lake.analysis.results import group_result, unit_result
-from opsnn_lake.analysis.runset import RunSet, as_runset
-from opsnn_lake.errors import SchemaError
+from opsnn_lake.analysis.selection import Selection, describe, select, unit_slice
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -42,6 +40,11 @@ if TYPE_CHECKING:
     from opsnn_lake.lake import Lake
 
 __all__ = ["firing_rate", "population_rate"]
+
+RATE_ATTRS = describe("mean firing rate", "Hz", "elephant.statistics.mean_firing_rate")
+POPULATION_RATE_ATTRS = describe(
+    "population rate", "Hz", 'elephant.statistics.time_histogram(output="rate")'
+)
 
 
 def rate_block(spikes: Spikes, t_start: Any, t_stop: Any, windowed: bool, hz: float) -> np.ndarray:
@@ -100,35 +103,16 @@ def firing_rate(
     >>> rates = firing_rate(lake.search(model="va"), lake=lake)  # doctest: +SKIP
     >>> rates.groupby("g_inh").mean().compute()                   # doctest: +SKIP
     """
-    rs: RunSet = as_runset(runs, lake)
-    groups = rs.select(segments=segments, populations=populations)
-    lo_ms, hi_ms = as_ms(t_start, "t_start"), as_ms(t_stop, "t_stop")
-    if lo_ms is not None and hi_ms is not None and not hi_ms > lo_ms:
-        raise SchemaError(f"empty window: t_start={lo_ms} ms, t_stop={hi_ms} ms")
-    windowed = lo_ms is not None or hi_ms is not None
-    plan = Plan("rate", (lo_ms, hi_ms), groups)
+    sel = select(runs, lake, populations=populations, segments=segments,
+                 t_start=t_start, t_stop=t_stop)  # fmt: skip
+    windowed = sel.t_start is not None or sel.t_stop is not None
 
-    def make(g: Any, a: int, b: int, key: str) -> tuple:
-        lo, hi = g.bounds(lo_ms, hi_ms)
-        start = lo[a:b] if isinstance(lo, np.ndarray) else lo
-        stop = hi[a:b] if isinstance(hi, np.ndarray) else hi
+    def make(g: GroupInfo, a: int, b: int, key: str) -> tuple[Any, ...]:
+        lo, hi = g.bounds(*sel.window)
+        start, stop = unit_slice(lo, a, b), unit_slice(hi, a, b)
         return (rate_block, key, start, stop, windowed, hz_factor(g.time_units))
 
-    data, coords = per_unit(plan, groups, make)
-    return unit_result(
-        rs,
-        groups,
-        data,
-        name="rate",
-        attrs={
-            "long_name": "mean firing rate",
-            "units": "Hz",
-            "reference": "elephant.statistics.mean_firing_rate",
-            **({"t_start_ms": lo_ms} if lo_ms is not None else {}),
-            **({"t_stop_ms": hi_ms} if hi_ms is not None else {}),
-        },
-        coords=coords,
-    )
+    return sel.per_unit("rate", sel.window, make, {**RATE_ATTRS, **sel.window_attrs()})
 
 
 def population_rate(
@@ -173,37 +157,25 @@ def population_rate(
         different bounds (pass ``t_start``/``t_stop``), or windows off a common grid.
     """
     bin_ms = check_bin_size(bin_size)
-    rs: RunSet = as_runset(runs, lake)
-    groups = rs.select(segments=segments, populations=populations)
-    lo, hi = as_ms(t_start, "t_start"), as_ms(t_stop, "t_stop")
-    plan = Plan("population_rate", (bin_ms, lo, hi), groups)
-    tasks, nbins_list, windows = histogram_tasks(plan, groups, bin_ms, lo, hi)
+    sel = select(runs, lake, populations=populations, segments=segments,
+                 t_start=t_start, t_stop=t_stop)  # fmt: skip
+    plan = Plan("population_rate", (bin_ms, *sel.window), sel.groups)
+    blocks, times = rate_rows(plan, sel, bin_ms)
+    attrs = {**POPULATION_RATE_ATTRS, "bin_size_ms": bin_ms}
+    return sel.per_group(plan, blocks, attrs, {"time": time_coord(times)})
+
+
+def rate_rows(
+    plan: Plan, sel: Selection, bin_ms: float
+) -> tuple[list[tuple[Any, ...]], np.ndarray]:
+    """The population rate task of each group, on a time axis the groups share (ms)."""
+    groups = sel.groups
+    tasks, nbins_list, windows = histogram_tasks(plan, groups, bin_ms, *sel.window)
     starts = [w[0] * g.ms for w, g in zip(windows, groups, strict=True)]
     times, firsts = time_axis(starts, nbins_list, bin_ms, where=[g.where() for g in groups])
     blocks = [
-        (
-            normalise_histogram,
-            tasks[i],
-            g.n_units,
-            windows[i][2],
-            hz_factor(g.time_units),
-            "rate",
-            firsts[i],
-            times.size,
-        )
+        (normalise_histogram, tasks[i], g.n_units, windows[i][2], hz_factor(g.time_units),
+         "rate", firsts[i], times.size)
         for i, g in enumerate(groups)
-    ]
-    data = plan.array("population_rate", blocks, ((1,) * len(blocks), (times.size,)))
-    return group_result(
-        rs,
-        [(g.run, g.segment, g.population) for g in groups],
-        data,
-        name="population_rate",
-        attrs={
-            "long_name": "population rate",
-            "units": "Hz",
-            "bin_size_ms": bin_ms,
-            "reference": 'elephant.statistics.time_histogram(output="rate")',
-        },
-        extra_dims={"time": time_coord(times)},
-    )
+    ]  # fmt: skip
+    return blocks, times

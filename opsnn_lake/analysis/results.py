@@ -3,6 +3,7 @@ whose coordinates carry the run, segment, population and the runs' parameters.""
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -75,17 +76,36 @@ def unit_result(
 
     counts = np.asarray([g.n_units for g in groups] if sizes is None else sizes, dtype=np.int64)
     extra = dict(extra_dims or {})
-    result = xr.DataArray(
-        data,
-        dims=(dim, *extra),
-        coords=xr.Coordinates.from_pandas_multiindex(_unit_index(groups, counts, dim), dim),
-        name=name,
-        attrs=dict(attrs),
-    )
-    params = runset.parameter_coords([g.run for g in groups], repeats=counts)
+    result = xr.DataArray(data, dims=(dim, *extra), name=name, attrs=dict(attrs))
+    # assign_coords shares the cached variables; DataArray(coords=...) would deep-copy them.
+    result = result.assign_coords(_unit_coords(runset, groups, counts, dim))
     other = {k: (dim, v) for k, v in (coords or {}).items()}
-    result = result.assign_coords({**{k: (dim, v) for k, v in params.items()}, **other, **extra})
-    return runset.with_units(result)
+    return result.assign_coords({**other, **extra})
+
+
+# Rate, CV and Fano of one selection share their unit coordinates: built once per run set.
+_UNIT_COORDS: weakref.WeakKeyDictionary[RunSet, dict[tuple[Any, ...], xr.Coordinates]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _unit_coords(
+    runset: RunSet, groups: Sequence[GroupInfo], counts: np.ndarray, dim: str
+) -> xr.Coordinates:
+    """The MultiIndex of ``dim`` and the runs' parameters along it (with units)."""
+    import xarray as xr
+
+    key = (dim, tuple((g.run, g.path) for g in groups), counts.tobytes())
+    cache = _UNIT_COORDS.setdefault(runset, {})
+    if key not in cache:
+        coords = xr.Coordinates.from_pandas_multiindex(_unit_index(groups, counts, dim), dim)
+        params = runset.parameter_coords([g.run for g in groups], repeats=counts)
+        units = runset.parameter_units()
+        cache[key] = coords.assign(
+            {k: xr.Variable(dim, v, {"units": units[k]} if k in units else None)
+             for k, v in params.items()}
+        )  # fmt: skip
+    return cache[key]
 
 
 def group_result(

@@ -11,13 +11,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-import dask
 import numpy as np
 
-from opsnn_lake.analysis.groups import CONFIG_KEY, DEFAULT_SPIKES_PER_TASK, signal_ids
+from opsnn_lake.analysis.groups import GroupInfo, SignalInfo, signal_ids, spikes_per_task
 from opsnn_lake.analysis.plan import Plan
 from opsnn_lake.analysis.results import unit_result
-from opsnn_lake.analysis.runset import RunSet, as_runset
+from opsnn_lake.analysis.selection import select
 from opsnn_lake.errors import SchemaError
 
 if TYPE_CHECKING:
@@ -73,27 +72,52 @@ def signal_summary(
     SchemaError
         If no selected group records ``signal`` (the message lists those recorded).
     """
-
-    rs: RunSet = as_runset(runs, lake)
-    all_groups = rs.select(segments=segments, populations=populations, spikes=False)
-    chosen = []
-    for g in all_groups:
-        for info in g.signals:
-            if info.name == signal:
-                chosen.append((g, info))
-    if not chosen:
-        known = sorted({s.name for g in all_groups for s in g.signals})
-        raise SchemaError(
-            f"no selected group records a signal {signal!r}; recorded: {known or 'none'}"
-        )
+    sel = select(runs, lake, populations=populations, segments=segments, spikes=False)
+    chosen = _recorded(sel.groups, signal)
     units = {info.units for _, info in chosen}
     if len(units) > 1:
         raise SchemaError(
             f"signal {signal!r} is recorded in different units {sorted(units)} across the "
             "selected runs; select runs with one unit"
         )
-    limit = int(dask.config.get(CONFIG_KEY, DEFAULT_SPIKES_PER_TASK))
     plan = Plan("signals", signal, [g for g, _ in chosen])
+    blocks, ids, sizes, chunks = _channel_blocks(plan, chosen)
+    data = plan.array(signal, blocks, (tuple(chunks), (len(SUMMARIES),)))
+    stats = unit_result(
+        sel.runset, [g for g, _ in chosen], data, name=signal, attrs={}, dim="channel",
+        sizes=sizes, extra_dims={"statistic": list(SUMMARIES)},
+    )  # fmt: skip
+    ds = stats.to_dataset(dim="statistic")
+    ds = ds.assign_coords(channel_id=("channel", np.concatenate(ids).astype(np.int64)))
+    unit = units.pop() if units else ""
+    for name in SUMMARIES:
+        ds[name].attrs = {"long_name": f"{name} of {signal} over time", "units": unit}
+    return ds.assign_attrs(signal=signal)
+
+
+def _recorded(groups: Sequence[GroupInfo], signal: str) -> list[tuple[GroupInfo, SignalInfo]]:
+    """The groups recording ``signal``, with its metadata.
+
+    Raises
+    ------
+    SchemaError
+        If none does (the message lists the signals recorded).
+    """
+    chosen = [(g, info) for g in groups for info in g.signals if info.name == signal]
+    if not chosen:
+        known = sorted({s.name for g in groups for s in g.signals})
+        raise SchemaError(
+            f"no selected group records a signal {signal!r}; recorded: {known or 'none'}"
+        )
+    return chosen
+
+
+def _channel_blocks(
+    plan: Plan, chosen: Sequence[tuple[GroupInfo, SignalInfo]]
+) -> tuple[list[tuple[Any, ...]], list[np.ndarray], list[int], list[int]]:
+    """Tasks of blocks of channels (about ``spikes-per-task`` samples each); per group
+    its channels' global ids (-1 where not recorded) and number of channels."""
+    limit = spikes_per_task()
     blocks, ids, sizes, chunks = [], [], [], []
     for g, info in chosen:
         n_time, n_chan = info.shape
@@ -105,20 +129,4 @@ def signal_summary(
         sizes.append(n_chan)
         found = signal_ids(g, info)
         ids.append(found if found is not None else np.full(n_chan, -1, dtype=np.int64))
-    data = plan.array(signal, blocks, (tuple(chunks), (len(SUMMARIES),)))
-    stats = unit_result(
-        rs,
-        [g for g, _ in chosen],
-        data,
-        name=signal,
-        attrs={},
-        dim="channel",
-        sizes=sizes,
-        extra_dims={"statistic": list(SUMMARIES)},
-    )
-    ds = stats.to_dataset(dim="statistic")
-    ds = ds.assign_coords(channel_id=("channel", np.concatenate(ids).astype(np.int64)))
-    for name in SUMMARIES:
-        ds[name].attrs = {"long_name": f"{name} of {signal} over time", "units": units.pop()}
-        units.add(ds[name].attrs["units"])
-    return ds.assign_attrs(signal=signal)
+    return blocks, ids, sizes, chunks

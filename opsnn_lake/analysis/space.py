@@ -27,19 +27,17 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from opsnn_lake.analysis.binning import (
-    as_ms,
     bin_spikes,
     check_bin_size,
-    n_bins,
+    group_bins,
     time_axis,
     time_coord,
 )
 from opsnn_lake.analysis.groups import GroupInfo
 from opsnn_lake.analysis.plan import Plan
-from opsnn_lake.analysis.reading import Spikes
-from opsnn_lake.analysis.runset import RunSet, as_runset
+from opsnn_lake.analysis.reading import Spikes, read_spikes
+from opsnn_lake.analysis.selection import Selection, check_choice, select
 from opsnn_lake.errors import SchemaError
-from opsnn_lake.schema import SPIKE_COUNT, SPIKE_TIME
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -79,29 +77,25 @@ class Layout:
         return np.bincount(inside, minlength=ny * nx).reshape(ny, nx)
 
 
-def _store_meta(path: str, cache: dict[str, Any]) -> dict[str, Any]:
-    """A store's root ``zarr.json`` (its consolidated metadata), verified, once per call."""
-    if path not in cache:
-        from opsnn_lake import store
-
-        cache[path] = store.read_metadata(path)  # the storage module checks its manifest
-    return cache[path]
+def _metadata(g: GroupInfo, cache: dict[str, Any]) -> dict[str, Any]:
+    """The root ``zarr.json`` document of the group's run (verified for a store; built
+    from the tree for a DataTree), once per call."""
+    key = g.reader.token
+    if key not in cache:
+        cache[key] = g.reader.metadata()
+    return cache[key]
 
 
 def _array_meta(g: GroupInfo, cache: dict[str, Any]) -> dict[str, Any]:
-    """Consolidated metadata of the group's arrays, by name (empty for DataTrees)."""
-    if not isinstance(g.source, str):
-        return {}
-    nodes = _store_meta(g.source, cache).get("consolidated_metadata", {}).get("metadata", {})
+    """Metadata of the group's arrays, by name."""
+    nodes = _metadata(g, cache).get("consolidated_metadata", {}).get("metadata", {})
     prefix = g.path + "/"
     return {k[len(prefix) :]: v for k, v in nodes.items() if k.startswith(prefix)}
 
 
 def _has_positions(g: GroupInfo, cache: dict[str, Any]) -> bool:
-    if isinstance(g.source, str):
-        arrays = _array_meta(g, cache)
-        return "x" in arrays and "y" in arrays
-    return "x" in g.source.coords and "y" in g.source.coords
+    arrays = _array_meta(g, cache)
+    return "x" in arrays and "y" in arrays
 
 
 def _no_positions(g: GroupInfo) -> SchemaError:
@@ -113,10 +107,8 @@ def _no_positions(g: GroupInfo) -> SchemaError:
 
 def _structure(g: GroupInfo, cache: dict[str, Any]) -> dict[str, Any]:
     """The population's PyNN structure record (``extent``, ``periodic``…), if stored."""
-    if not isinstance(g.source, str):
-        return {}
     try:
-        annotations = _store_meta(g.source, cache)["attributes"]["block"]["annotations"]
+        annotations = _metadata(g, cache)["attributes"]["block"]["annotations"]
     except (KeyError, TypeError):
         return {}
     if not isinstance(annotations, dict):
@@ -185,32 +177,31 @@ def layout(
     units = "um" if pynn else "1"  # inputs: grid cells or pixels
     if grid is None:
         cx, cy = _regular(x, "x", where), _regular(y, "y", where)
+        ix, iy = np.searchsorted(cx, x), np.searchsorted(cy, y)
     else:
+        cx, cy, ix, iy = _binned_pixels(x, y, structure.get("extent"), grid)
+    inside = (ix >= 0) & (ix < cx.size) & (iy >= 0) & (iy < cy.size)
+    pixel = np.where(inside, iy * cx.size + ix, -1).astype(np.int64)
+    return Layout(pixel=pixel, x=cx, y=cy, periodic=periodic, units=units)
+
+
+def _binned_pixels(
+    x: np.ndarray, y: np.ndarray, extent: Any, grid: int | Sequence[int]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Pixel centres and each cell's pixel column and row, for ``grid`` equal pixels
+    over the sheet's extent (default: half a spacing beyond the outermost positions)."""
+    if extent is None:
         cx, cy = np.unique(x), np.unique(y)
-    extent = structure.get("extent")
-    if extent is None:  # half a spacing beyond the outermost positions
         hx, hy = _spacing(cx) / 2, _spacing(cy) / 2
         extent = [[cx[0] - hx, cx[-1] + hx], [cy[0] - hy, cy[-1] + hy]]
     (x0, x1), (y0, y1) = (map(float, extent[0]), map(float, extent[1]))
-    if grid is None:
-        ix = np.searchsorted(cx, x)
-        iy = np.searchsorted(cy, y)
-        centres_x, centres_y = cx, cy
-    else:
-        if isinstance(grid, Sequence):
-            ny, nx = int(grid[0]), int(grid[1])
-        else:
-            ny = nx = int(grid)
-        if ny < 1 or nx < 1:
-            raise SchemaError(f"grid={grid!r}: expected a positive number of pixels per side")
-        dx, dy = (x1 - x0) / nx, (y1 - y0) / ny
-        ix = np.floor((x - x0) / dx).astype(np.int64)
-        iy = np.floor((y - y0) / dy).astype(np.int64)
-        centres_x = x0 + (np.arange(nx) + 0.5) * dx
-        centres_y = y0 + (np.arange(ny) + 0.5) * dy
-    inside = (ix >= 0) & (ix < centres_x.size) & (iy >= 0) & (iy < centres_y.size)
-    pixel = np.where(inside, iy * centres_x.size + ix, -1).astype(np.int64)
-    return Layout(pixel=pixel, x=centres_x, y=centres_y, periodic=periodic, units=units)
+    ny, nx = (int(grid[0]), int(grid[1])) if isinstance(grid, Sequence) else (int(grid),) * 2
+    if ny < 1 or nx < 1:
+        raise SchemaError(f"grid={grid!r}: expected a positive number of pixels per side")
+    dx, dy = (x1 - x0) / nx, (y1 - y0) / ny
+    ix = np.floor((x - x0) / dx).astype(np.int64)
+    iy = np.floor((y - y0) / dy).astype(np.int64)
+    return x0 + (np.arange(nx) + 0.5) * dx, y0 + (np.arange(ny) + 0.5) * dy, ix, iy
 
 
 def group_layout(
@@ -226,17 +217,18 @@ def group_layout(
     cache = {} if cache is None else cache
     if not _has_positions(g, cache):
         raise _no_positions(g)
-    if isinstance(g.source, str):
-        from opsnn_lake import store
+    got = g.reader.read(g.path, {"x": Ellipsis, "y": Ellipsis})  # verified for a store
+    geometry = _geometry(g, grid, cache)
+    return layout(got["x"], got["y"], structure=geometry[0], pynn=geometry[1], grid=grid,
+                  where=g.where())  # fmt: skip
 
-        got = store.read_arrays(g.source, g.path, {"x": Ellipsis, "y": Ellipsis})  # verified
-        x, y = got["x"], got["y"]
-        arrays = store.read_metadata(g.source).get("consolidated_metadata", {}).get("metadata", {})
-        pynn = f"{g.path}/z" in arrays
-    else:
-        x, y = g.source["x"].values, g.source["y"].values
-        pynn = "z" in g.source.coords
-    return layout(x, y, structure=_structure(g, cache), pynn=pynn, grid=grid, where=g.where())
+
+def _geometry(
+    g: GroupInfo, grid: int | Sequence[int] | None, cache: dict[str, Any]
+) -> tuple[dict[str, Any], bool, Any, str]:
+    """What :func:`layout` needs besides the positions: the structure record, whether
+    the positions are PyNN's (they have ``z``), the grid asked for, the group's name."""
+    return _structure(g, cache), "z" in _array_meta(g, cache), grid, g.where()
 
 
 def _bin_map(
@@ -270,12 +262,7 @@ def _bin_map(
     return out
 
 
-def _map_task(spikes: Spikes, lay: Layout, *args: Any) -> np.ndarray:
-    """A map from spikes read by the plan and a layout known when the graph was built."""
-    return _bin_map(spikes, lay, *args)
-
-
-def _map_from_store(
+def _map_task(
     read: tuple[Any, ...],
     geometry: tuple[dict[str, Any], bool, Any, str],
     ref: tuple[np.ndarray, np.ndarray],
@@ -287,9 +274,7 @@ def _map_from_store(
     the graph of many runs then reads no array at all. A run whose grid differs from
     the first run's is refused here.
     """
-    from opsnn_lake.analysis.reading import read_spikes_zarr
-
-    spikes = read_spikes_zarr(*read)
+    spikes = read_spikes(*read)
     structure, pynn, grid, where = geometry
     lay = layout(
         spikes.coords["x"], spikes.coords["y"], structure=structure, pynn=pynn, grid=grid,
@@ -336,8 +321,8 @@ def activity_map(
     lake : Lake, optional
         The lake of a DataFrame or of run ids.
     population : str, optional
-        Population (group name or label); default the only one with positions, e.g.
-        ``"exc"`` of a ``v1_sheet`` run must be named since ``inh`` has positions too.
+        Population (group name or label); default the only one with positions (name
+        ``"exc"`` of a ``v1_sheet`` run: ``inh`` has positions too).
     segment : str, optional
         Segment; default the only one.
     bin : float or Quantity
@@ -345,8 +330,7 @@ def activity_map(
     grid : int or (ny, nx), optional
         Pixels per side of the sheet's extent; default one pixel per grid position.
     output : {"counts", "rate"}
-        Spikes per pixel and bin, or the rate per cell of the pixel (Hz; NaN in pixels
-        holding no cell).
+        Spikes per pixel and bin, or the rate per cell of the pixel (Hz; NaN without cells).
     t_start, t_stop : float or Quantity, optional
         Window (ms); default the trains' bounds.
     shuffle : int, optional
@@ -357,38 +341,94 @@ def activity_map(
     -------
     xarray.DataArray
         Dims ``(run, time, y, x)``: ``time`` the bin start (ms), ``x``/``y`` pixel
-        centres (µm for PyNN sheets); run parameters as coordinates on ``run``;
-        attrs ``bin_ms``, ``periodic`` (1 if every run's sheet wraps around),
-        ``extent`` and ``population``. Lazy: one dask task per run.
+        centres (µm for PyNN sheets); run parameters as coordinates on ``run``; attrs
+        ``bin_ms``, ``periodic`` (1 if every run's sheet wraps around), ``population``.
+        Lazy: one dask task per run (``maps.isel(run=0).sum("time").plot()``).
 
     Raises
     ------
     SchemaError
-        On an unknown population or segment, a population without positions, runs
-        with several matching groups, runs whose pixel centres differ, or a window
-        off the shared time grid.
-
-    Examples
-    --------
-    >>> maps = activity_map(lake.search(model="v1_sheet"), lake=lake,
-    ...                     population="exc", bin=5.0)                # doctest: +SKIP
-    >>> maps.isel(run=0).sum("time").plot()                            # doctest: +SKIP
+        On an unknown population or segment, a population without positions, several
+        matching groups, runs with other pixel centres, a window off the time grid.
     """
-    import xarray as xr
-
-    if output not in OUTPUTS:
-        raise SchemaError(f"output={output!r} is not valid; choose one of {', '.join(OUTPUTS)}")
+    check_choice("output", output, OUTPUTS)
     bin_ms = check_bin_size(bin, "bin")
-    rs: RunSet = as_runset(runs, lake)
-    groups = rs.select(segments=segment, populations=population if population is not None else None)
+    sel = select(runs, lake, populations=population, segments=segment,
+                 t_start=t_start, t_stop=t_stop)  # fmt: skip
     cache: dict[str, Any] = {}
+    chosen = _one_group_per_run(sel, population is None, cache)
+    spec = _MapSpec(bin_ms, grid, output, shuffle)
+    return _build_map(sel, chosen, spec, population or "", cache)
+
+
+@dataclass(frozen=True)
+class _MapSpec:
+    """The arguments of :func:`activity_map` that shape its tasks."""
+
+    bin_ms: float
+    grid: int | Sequence[int] | None
+    output: str
+    shuffle: int | None
+
+
+def _build_map(
+    sel: Selection,
+    chosen: Sequence[GroupInfo],
+    spec: _MapSpec,
+    population: str,
+    cache: dict[str, Any],
+) -> xr.DataArray:
+    """The graph of the maps (one task per run) and the lazy result."""
+    windows = [group_bins(g, spec.bin_ms, *sel.window) for g in chosen]
+    starts = [w[0] / g.native(1.0) for w, g in zip(windows, chosen, strict=True)]
+    where = [g.where() for g in chosen]
+    times, firsts = time_axis(starts, [w[3] for w in windows], spec.bin_ms, where=where)
+    # The first run's grid is the map's (read now, for the coordinates); every other
+    # run is laid out by its own task and must give the same pixel centres.
+    ref = group_layout(chosen[0], spec.grid, cache=cache) if chosen else None
+    ref_xy = (ref.x, ref.y) if ref is not None else (np.zeros(0), np.zeros(0))
+    plan = Plan(
+        "activity_map", (spec.bin_ms, spec.grid, spec.output, *sel.window, spec.shuffle), chosen
+    )
+    blocks = []
+    for i, g in enumerate(chosen):
+        read = (g.reader, g.path, 0, g.n_units, g.n_units, ["x", "y"], dict(g.spike_attrs))
+        shuffled = None if spec.shuffle is None else (int(spec.shuffle), i)
+        rest = (windows[i], firsts[i], times.size, (spec.output, spec.bin_ms), shuffled)
+        blocks.append((_map_task, read, _geometry(g, spec.grid, cache), ref_xy, *rest))
+    ny, nx = ref.shape if ref is not None else (0, 0)
+    data = plan.array("activity_map", blocks, ((1,) * len(blocks), (times.size,), (ny,), (nx,)))
+    periodic = [bool(_structure(g, cache).get("periodic", False)) for g in chosen]
+    attrs = {
+        "long_name": f"activity map ({spec.output})",
+        "units": "Hz" if spec.output == "rate" else "1",
+        "bin_ms": spec.bin_ms,
+        "output": spec.output,
+        "population": population or (chosen[0].population if chosen else ""),
+        "periodic": int(bool(periodic) and all(periodic)),
+        "shuffled": -1 if spec.shuffle is None else int(spec.shuffle),
+    }
+    return _map_result(sel, chosen, data, times, ref, attrs)
+
+
+def _one_group_per_run(
+    sel: Selection, need_positions: bool, cache: dict[str, Any]
+) -> list[GroupInfo]:
+    """The group each run maps: the only one selected (or, with no population named,
+    the only one with positions).
+
+    Raises
+    ------
+    SchemaError
+        If a run has no such group or several, or the group has no positions.
+    """
     by_run: dict[str, list[GroupInfo]] = {}
-    for g in groups:
+    for g in sel.groups:
         by_run.setdefault(g.run, []).append(g)
     chosen: list[GroupInfo] = []
-    for run in rs.run_ids:
+    for run in sel.runset.run_ids:
         found = by_run.get(run, [])
-        if population is None:
+        if need_positions:
             found = [g for g in found if _has_positions(g, cache)]
         if len(found) != 1:
             names = sorted({f"{g.segment}/{g.population}" for g in found})
@@ -396,63 +436,25 @@ def activity_map(
                 f"run {run!r}: {len(found)} groups match ({names or 'none with positions'}); "
                 "pass population= (and segment=) naming exactly one"
             )
+        if not _has_positions(found[0], cache):
+            raise _no_positions(found[0])
         chosen.append(found[0])
-    for g in chosen:
-        if not _has_positions(g, cache):
-            raise _no_positions(g)
-    lo, hi = as_ms(t_start, "t_start"), as_ms(t_stop, "t_stop")
-    windows, starts = [], []
-    for g in chosen:
-        a, b = g.common_bounds(lo, hi)
-        size = g.native(bin_ms)
-        nb = n_bins(a, b, size)
-        if nb <= 0:
-            raise SchemaError(f"{g.where()}: window [{a}, {b}] holds no whole bin of {bin_ms} ms")
-        windows.append((a, b, size, nb))
-        starts.append(a / g.native(1.0))
-    times, firsts = time_axis(
-        starts, [w[3] for w in windows], bin_ms, where=[g.where() for g in chosen]
-    )
-    total = times.size
-    # The first run's grid is the map's (read now, for the coordinates); every other
-    # run is laid out by its own task and must give the same pixel centres.
-    ref = group_layout(chosen[0], grid, cache=cache) if chosen else None
-    ref_xy = (ref.x, ref.y) if ref is not None else (np.zeros(0), np.zeros(0))
-    plan = Plan("activity_map", (bin_ms, grid, output, lo, hi, shuffle), chosen)
-    blocks: list[tuple[Any, ...]] = []
-    periodic = []
-    for i, g in enumerate(chosen):
-        structure = _structure(g, cache)
-        periodic.append(bool(structure.get("periodic", False)))
-        rest = (
-            windows[i],
-            firsts[i],
-            total,
-            (output, bin_ms),
-            None if shuffle is None else (int(shuffle), i),
-        )
-        arrays = _array_meta(g, cache)
-        wanted = (SPIKE_COUNT, SPIKE_TIME, "x", "y")
-        if isinstance(g.source, str) and all(n in arrays for n in wanted):
-            read = (
-                g.source, g.path, 0, g.n_units, g.n_units, ["x", "y"], dict(g.spike_attrs),
-                {n: arrays[n] for n in wanted},
-            )  # fmt: skip
-            geometry = (structure, "z" in arrays, grid, g.where())
-            blocks.append((_map_from_store, read, geometry, ref_xy, *rest))
-        else:  # a DataTree: positions from its (small) coordinates now
-            lay = ref if i == 0 else group_layout(g, grid, cache=cache)
-            assert lay is not None
-            _check_grid(lay, ref_xy, g.where())
-            blocks.append((_map_task, plan.spikes(g, 0, g.n_units), lay, *rest))
-    shape = ref.shape if ref is not None else (0, 0)
-    data = plan.array(
-        "activity_map",
-        blocks,
-        ((1,) * len(blocks), (total,), (shape[0],), (shape[1],)),
-    )
-    params = rs.parameter_coords([g.run for g in chosen])
+    return chosen
+
+
+def _map_result(
+    sel: Selection,
+    chosen: Sequence[GroupInfo],
+    data: Any,
+    times: np.ndarray,
+    ref: Layout | None,
+    attrs: dict[str, Any],
+) -> xr.DataArray:
+    """The maps with their coordinates: run (and its parameters), time, y, x."""
+    import xarray as xr
+
     units = ref.units if ref is not None else "1"
+    params = sel.runset.parameter_coords([g.run for g in chosen])
     coords: dict[str, Any] = {
         "run": [g.run for g in chosen],
         "time": time_coord(times),
@@ -461,18 +463,6 @@ def activity_map(
         **{k: ("run", v) for k, v in params.items()},
     }
     return xr.DataArray(
-        data,
-        dims=("run", "time", "y", "x"),
-        coords=coords,
-        name="activity",
-        attrs={
-            "long_name": f"activity map ({output})",
-            "units": "Hz" if output == "rate" else "1",
-            "bin_ms": bin_ms,
-            "output": output,
-            "population": population or (chosen[0].population if chosen else ""),
-            "periodic": int(bool(periodic) and all(periodic)),
-            "position_units": units,
-            "shuffled": -1 if shuffle is None else int(shuffle),
-        },
-    )
+        data, dims=("run", "time", "y", "x"), coords=coords, name="activity",
+        attrs={**attrs, "position_units": units},
+    )  # fmt: skip

@@ -19,15 +19,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from opsnn_lake.analysis.binning import (
-    as_ms,
     check_bin_size,
+    frequency_coord,
     histogram_tasks,
     hz_factor,
     normalise_histogram,
 )
 from opsnn_lake.analysis.plan import Plan
-from opsnn_lake.analysis.results import group_result
-from opsnn_lake.analysis.runset import RunSet, as_runset
+from opsnn_lake.analysis.selection import Selection, describe, select
 from opsnn_lake.errors import SchemaError
 
 if TYPE_CHECKING:
@@ -36,6 +35,12 @@ if TYPE_CHECKING:
     from opsnn_lake.lake import Lake
 
 __all__ = ["rate_psd", "welch_segment"]
+
+ATTRS = describe(
+    "power spectral density of the population rate",
+    "Hz**2/Hz",
+    "elephant.spectral.welch_psd(time_histogram(output='rate'))",
+)
 
 
 def welch_segment(
@@ -149,31 +154,37 @@ def rate_psd(
         On bad segment options, or groups whose spectra would have different frequency
         axes (pass ``len_segment`` or ``frequency_resolution``).
     """
-    import xarray as xr
-
     bin_ms = check_bin_size(bin_size)
-    rs: RunSet = as_runset(runs, lake)
-    groups = rs.select(segments=segments, populations=populations)
-    lo, hi = as_ms(t_start, "t_start"), as_ms(t_stop, "t_stop")
+    sel = select(runs, lake, populations=populations, segments=segments,
+                 t_start=t_start, t_stop=t_stop)  # fmt: skip
+    segment = {"n_segments": n_segments, "len_segment": len_segment,
+               "frequency_resolution": frequency_resolution, "overlap": overlap}  # fmt: skip
     options = {"overlap": overlap, "window": window, "nfft": nfft, "detrend": detrend}
-    plan = Plan(
-        "psd", (bin_ms, n_segments, len_segment, frequency_resolution, options, lo, hi), groups
-    )
-    tasks, nbins_list, windows = histogram_tasks(plan, groups, bin_ms, lo, hi)
+    params = (bin_ms, n_segments, len_segment, frequency_resolution, options, *sel.window)
+    plan = Plan("psd", params, sel.groups)
+    blocks, freqs = _psd_blocks(plan, sel, bin_ms, segment, options)
+    attrs = {**ATTRS, "bin_size_ms": bin_ms}
+    return sel.per_group(plan, blocks, attrs, {"frequency": frequency_coord(freqs)})
+
+
+def _psd_blocks(
+    plan: Plan, sel: Selection, bin_ms: float, segment: dict[str, Any], options: dict[str, Any]
+) -> tuple[list[tuple[Any, ...]], np.ndarray]:
+    """Per group, the task of its spectrum (from its population rate); the frequencies.
+
+    Raises
+    ------
+    SchemaError
+        On bad segment options, or groups whose spectra would differ in frequencies.
+    """
+    tasks, nbins_list, windows = histogram_tasks(plan, sel.groups, bin_ms, *sel.window)
     freqs: np.ndarray | None = None
     blocks = []
-    for i, g in enumerate(groups):
+    for i, g in enumerate(sel.groups):
         hz = hz_factor(g.time_units)
         fs = (1 / windows[i][2]) * hz  # elephant: AnalogSignal.sampling_rate in Hz
-        nperseg = welch_segment(
-            nbins_list[i],
-            fs,
-            n_segments=n_segments,
-            len_segment=len_segment,
-            frequency_resolution=frequency_resolution,
-            overlap=overlap,
-        )
-        f = np.fft.rfftfreq(nfft or nperseg, 1 / fs)
+        nperseg = welch_segment(nbins_list[i], fs, **segment)
+        f = np.fft.rfftfreq(options["nfft"] or nperseg, 1 / fs)
         if freqs is None:
             freqs = f
         elif f.shape != freqs.shape or not np.allclose(f, freqs, rtol=1e-12, atol=0):
@@ -182,32 +193,7 @@ def rate_psd(
                 f"others {freqs.size} up to {freqs[-1]} Hz (windows of different length); "
                 "pass len_segment= or frequency_resolution= for one frequency axis"
             )
-        rate = plan.task(
-            f"rate-{i}",
-            normalise_histogram,
-            tasks[i],
-            g.n_units,
-            windows[i][2],
-            hz,
-            "rate",
-            0,
-            nbins_list[i],
-        )
+        rate = plan.task(f"rate-{i}", normalise_histogram, tasks[i], g.n_units, windows[i][2],
+                         hz, "rate", 0, nbins_list[i])  # fmt: skip
         blocks.append((psd_block, rate, fs, nperseg, options))
-    freqs = np.zeros(0) if freqs is None else freqs
-    data = plan.array("psd", blocks, ((1,) * len(blocks), (freqs.size,)))
-    return group_result(
-        rs,
-        [(g.run, g.segment, g.population) for g in groups],
-        data,
-        name="psd",
-        attrs={
-            "long_name": "power spectral density of the population rate",
-            "units": "Hz**2/Hz",
-            "bin_size_ms": bin_ms,
-            "reference": "elephant.spectral.welch_psd(time_histogram(output='rate'))",
-        },
-        extra_dims={
-            "frequency": xr.Variable("frequency", freqs, {"units": "Hz", "long_name": "frequency"})
-        },
-    )
+    return blocks, np.zeros(0) if freqs is None else freqs

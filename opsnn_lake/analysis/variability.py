@@ -21,11 +21,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from opsnn_lake.analysis.binning import as_ms, bin_spikes, check_bin_size, n_bins
-from opsnn_lake.analysis.plan import Plan, per_unit
+from opsnn_lake.analysis.binning import bin_spikes, check_bin_size, n_bins
+from opsnn_lake.analysis.groups import GroupInfo
 from opsnn_lake.analysis.reading import Spikes
-from opsnn_lake.analysis.results import unit_result
-from opsnn_lake.analysis.runset import RunSet, as_runset
+from opsnn_lake.analysis.selection import describe, select, unit_slice
 from opsnn_lake.errors import SchemaError
 
 if TYPE_CHECKING:
@@ -34,6 +33,13 @@ if TYPE_CHECKING:
     from opsnn_lake.lake import Lake
 
 __all__ = ["fano_factor", "isi_cv"]
+
+CV_ATTRS = describe(
+    "ISI coefficient of variation", "1", "elephant.statistics.cv(elephant.statistics.isi(train))"
+)
+FANO_ATTRS = describe(
+    "Fano factor of spike counts", "1", "elephant.statistics.fanofactor of BinnedSpikeTrain counts"
+)
 
 
 def cv_block(spikes: Spikes) -> np.ndarray:
@@ -113,22 +119,8 @@ def isi_cv(
         :func:`opsnn_lake.analysis.firing_rate` for its coordinates); NaN for units with
         fewer than two spikes.
     """
-    rs: RunSet = as_runset(runs, lake)
-    groups = rs.select(segments=segments, populations=populations)
-    plan = Plan("cv", (), groups)
-    data, coords = per_unit(plan, groups, lambda g, a, b, key: (cv_block, key))
-    return unit_result(
-        rs,
-        groups,
-        data,
-        name="cv",
-        attrs={
-            "long_name": "ISI coefficient of variation",
-            "units": "1",
-            "reference": "elephant.statistics.cv(elephant.statistics.isi(train))",
-        },
-        coords=coords,
-    )
+    sel = select(runs, lake, populations=populations, segments=segments)
+    return sel.per_unit("cv", (), lambda g, a, b, key: (cv_block, key), CV_ATTRS)
 
 
 def fano_factor(
@@ -172,37 +164,27 @@ def fano_factor(
         ``t_stop`` reach outside a train's range (elephant refuses to bin there).
     """
     win_ms = check_bin_size(window, "window")
-    rs: RunSet = as_runset(runs, lake)
-    groups = rs.select(segments=segments, populations=populations)
-    lo_ms, hi_ms = as_ms(t_start, "t_start"), as_ms(t_stop, "t_stop")
-    for g in groups:
-        g.covered(lo_ms, hi_ms)
-        lo, hi = g.bounds(lo_ms, hi_ms)
-        if np.any(np.asarray(n_bins(lo, hi, g.native(win_ms))) <= 0):
-            raise SchemaError(
-                f"{g.where()}: a window of {win_ms} ms does not fit in the trains' range "
-                f"[{np.min(lo)}, {np.max(hi)}] {g.time_units}"
-            )
-    plan = Plan("fano", (win_ms, lo_ms, hi_ms), groups)
+    sel = select(runs, lake, populations=populations, segments=segments,
+                 t_start=t_start, t_stop=t_stop)  # fmt: skip
+    for g in sel.groups:
+        _check_windows(g, win_ms, sel.window)
 
-    def make(g: Any, a: int, b: int, key: str) -> tuple:
-        lo, hi = g.bounds(lo_ms, hi_ms)
+    def make(g: GroupInfo, a: int, b: int, key: str) -> tuple[Any, ...]:
+        lo, hi = g.bounds(*sel.window)
         size = g.native(win_ms)
-        nwin = n_bins(lo, hi, size)
-        cut = [v[a:b] if isinstance(v, np.ndarray) else v for v in (lo, hi, nwin)]
+        cut = [unit_slice(v, a, b) for v in (lo, hi, n_bins(lo, hi, size))]
         return (fano_block, key, cut[0], cut[1], size, cut[2])
 
-    data, coords = per_unit(plan, groups, make)
-    return unit_result(
-        rs,
-        groups,
-        data,
-        name="fano",
-        attrs={
-            "long_name": "Fano factor of spike counts",
-            "units": "1",
-            "window_ms": win_ms,
-            "reference": "elephant.statistics.fanofactor of BinnedSpikeTrain counts",
-        },
-        coords=coords,
-    )
+    params = (win_ms, *sel.window)
+    return sel.per_unit("fano", params, make, {**FANO_ATTRS, "window_ms": win_ms})
+
+
+def _check_windows(g: GroupInfo, win_ms: float, window: tuple[float | None, float | None]) -> None:
+    """Refuse a range outside a train's, or one too short for a window, as elephant does."""
+    g.covered(*window)
+    lo, hi = g.bounds(*window)
+    if np.any(np.asarray(n_bins(lo, hi, g.native(win_ms))) <= 0):
+        raise SchemaError(
+            f"{g.where()}: a window of {win_ms} ms does not fit in the trains' range "
+            f"[{np.min(lo)}, {np.max(hi)}] {g.time_units}"
+        )

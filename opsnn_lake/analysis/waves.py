@@ -30,11 +30,12 @@ every pair of pixels within a window, averaged over pairs in bins of distance
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from opsnn_lake.analysis.selection import check_choice
 from opsnn_lake.errors import SchemaError
 
 if TYPE_CHECKING:
@@ -218,17 +219,31 @@ def fit_velocity(
     # Baseline: the window's median activity (background); a per-pixel median would
     # cut the middle out of a slow bump that covers a pixel for most of the window.
     excess = np.clip(a - np.median(a), 0.0, None)
-    w = excess.sum(axis=0)  # (ny, nx)
-    active = w > 0
-    out[5] = n = int(active.sum())
+    out[5] = n = int((excess.sum(axis=0) > 0).sum())  # active pixels
     if n < max(min_pixels, 3):
         return out
     if method == "centroid":
         fit = _fit_centroid(excess, times, x, y, periodic, min_r2, min_concentration)
         fit[5] = n
         return fit
-    if method != "latency":
-        raise SchemaError(f"method={method!r} is not valid; choose one of {', '.join(METHODS)}")
+    check_choice("method", method, METHODS)
+    out[:5] = _fit_latency(excess, times, (x, y), periodic, min_r2)[:5]
+    return out
+
+
+def _fit_latency(
+    excess: np.ndarray,
+    times: np.ndarray,
+    centres: tuple[np.ndarray, np.ndarray],
+    periodic: bool,
+    min_r2: float,
+) -> np.ndarray:
+    """The latency-plane fit of :func:`fit_velocity` (``n_pixels`` left NaN); ``centres``
+    are the pixels' x and y."""
+    x, y = centres
+    out = np.full(len(VELOCITY_FIELDS), np.nan)
+    w = excess.sum(axis=0)  # (ny, nx)
+    active = w > 0
     latency = np.tensordot(times, excess, axes=(0, 0))[active] / w[active]
     xs, ys = (x, y)
     if periodic:
@@ -237,14 +252,13 @@ def fit_velocity(
     gx, gy = np.meshgrid(xs, ys)
     px, py, wt = gx[active], gy[active], w[active]
     px, py = px - np.average(px, weights=wt), py - np.average(py, weights=wt)
-    design = np.column_stack([np.ones(n), px, py])
+    design = np.column_stack([np.ones(px.size), px, py])
     sw = np.sqrt(wt)
     coef, *_ = np.linalg.lstsq(design * sw[:, None], latency * sw, rcond=None)
     mean = np.average(latency, weights=wt)
     total = np.sum(wt * (latency - mean) ** 2)
     resid = np.sum(wt * (latency - design @ coef) ** 2)
-    r2 = 1.0 - resid / total if total > 0 else 0.0
-    out[4] = r2
+    out[4] = r2 = 1.0 - resid / total if total > 0 else 0.0
     sx, sy = coef[1], coef[2]
     s2 = sx * sx + sy * sy
     if r2 < min_r2 or not s2 > 0:
@@ -269,10 +283,10 @@ def _windows(
 
 def _velocity_block(
     block: np.ndarray,
+    spans: Sequence[tuple[int, int]],
     centres: np.ndarray,
     x: np.ndarray,
     y: np.ndarray,
-    spans: Sequence[tuple[int, int]],
     periodic: bool,
     options: dict[str, Any],
 ) -> np.ndarray:
@@ -290,7 +304,8 @@ def _velocity_block(
     return out
 
 
-def _check_map(maps: Any) -> None:
+def _check_map(maps: Any, window: float | None = None) -> float:
+    """The bin (ms) of an activity map, checked to hold two bins per window."""
     import xarray as xr
 
     if not isinstance(maps, xr.DataArray) or maps.dims != ("run", "time", "y", "x"):
@@ -299,6 +314,10 @@ def _check_map(maps: Any) -> None:
             f"opsnn_lake.analysis.activity_map, got {type(maps).__name__} "
             f"{getattr(maps, 'dims', '')}"
         )
+    bin_ms = float(maps.attrs.get("bin_ms", 1.0))
+    if window is not None and window < 2 * bin_ms:
+        raise SchemaError(f"window={window} ms: expected at least two bins ({2 * bin_ms} ms)")
+    return bin_ms
 
 
 def _run_chunks(maps: xr.DataArray) -> Any:
@@ -355,8 +374,7 @@ def wave_velocity(
     min_r2 : float
         Smallest weighted R² of the fit for a wave (default 0.5).
     min_concentration : float
-        ``"centroid"``: least spatial concentration of activity along an axis for its
-        centre to be followed (default 0.5).
+        ``"centroid"``: least concentration of activity along an axis to follow it (0.5).
 
     Returns
     -------
@@ -373,41 +391,38 @@ def wave_velocity(
 
     Examples
     --------
-    >>> maps = activity_map(runs, lake=lake, population="exc", bin=5.0)  # doctest: +SKIP
-    >>> wave_velocity(maps, window=100.0).speed.compute()               # doctest: +SKIP
+    >>> wave_velocity(activity_map(runs, lake=lake, bin=5.0), window=100.0)  # doctest: +SKIP
     """
+    check_choice("method", method, METHODS)
+    bin_ms = _check_map(maps, window)
+    spans = _windows(maps["time"].values, bin_ms, window, step)
+    options = {"method": method, "min_pixels": int(min_pixels), "min_r2": float(min_r2),
+               "min_concentration": float(min_concentration)}  # fmt: skip
+    fields = _per_window(maps, _velocity_block, len(VELOCITY_FIELDS), spans,
+                         maps["time"].values + bin_ms / 2, maps["x"].values, maps["y"].values,
+                         bool(maps.attrs.get("periodic", 0)), options)  # fmt: skip
+    attrs = {"method": method, "window_ms": -1.0 if window is None else float(window),
+             "min_r2": float(min_r2), "min_pixels": int(min_pixels),
+             "population": maps.attrs.get("population", "")}  # fmt: skip
+    return _velocity_dataset(maps, fields, _window_coords(maps, spans, bin_ms), attrs)
+
+
+def _velocity_dataset(
+    maps: xr.DataArray, fields: Any, coords: dict[str, Any], attrs: dict[str, Any]
+) -> xr.Dataset:
+    """One variable per field of :data:`VELOCITY_FIELDS`, on ``(run, window)``."""
     import xarray as xr
 
-    _check_map(maps)
-    if method not in METHODS:
-        raise SchemaError(f"method={method!r} is not valid; choose one of {', '.join(METHODS)}")
-    bin_ms = float(maps.attrs.get("bin_ms", 1.0))
-    if window is not None and window < 2 * bin_ms:
-        raise SchemaError(f"window={window} ms: expected at least two bins ({2 * bin_ms} ms)")
-    times = maps["time"].values
-    centres = times + bin_ms / 2
-    spans = _windows(times, bin_ms, window, step)
-    data = _run_chunks(maps)
-    fields = data.map_blocks(
-        _velocity_block,
-        centres,
-        maps["x"].values,
-        maps["y"].values,
-        spans,
-        bool(maps.attrs.get("periodic", 0)),
-        {
-            "method": method,
-            "min_pixels": int(min_pixels),
-            "min_r2": float(min_r2),
-            "min_concentration": float(min_concentration),
-        },
-        drop_axis=[3],
-        chunks=(data.chunks[0], (len(spans),), (len(VELOCITY_FIELDS),)),
-        dtype=np.float64,
-    )
-    units = maps["x"].attrs.get("units", "1")
-    speed_units = f"{units}/ms"
-    field_attrs = {
+    field_attrs = _velocity_attrs(f"{maps['x'].attrs.get('units', '1')}/ms")
+    variables = {
+        name: xr.DataArray(fields[:, :, i], dims=("run", "window"), attrs=field_attrs[name])
+        for i, name in enumerate(VELOCITY_FIELDS)
+    }
+    return xr.Dataset(variables, coords=coords, attrs=attrs)
+
+
+def _velocity_attrs(speed_units: str) -> dict[str, dict[str, str]]:
+    return {
         "speed": {"units": speed_units, "long_name": "wave speed"},
         "direction": {"units": "degree", "long_name": "wave direction (0 = +x, 90 = +y)"},
         "vx": {"units": speed_units},
@@ -415,20 +430,24 @@ def wave_velocity(
         "r2": {"units": "1", "long_name": "weighted R² of the fit"},
         "n_pixels": {"units": "1", "long_name": "active pixels"},
     }
-    coords = _window_coords(maps, spans, bin_ms)
-    return xr.Dataset(
-        {
-            name: xr.DataArray(fields[:, :, i], dims=("run", "window"), attrs=field_attrs[name])
-            for i, name in enumerate(VELOCITY_FIELDS)
-        },
-        coords=coords,
-        attrs={
-            "method": method,
-            "window_ms": -1.0 if window is None else float(window),
-            "min_r2": float(min_r2),
-            "min_pixels": int(min_pixels),
-            "population": maps.attrs.get("population", ""),
-        },
+
+
+def _per_window(
+    maps: xr.DataArray,
+    block: Callable[..., np.ndarray],
+    n_values: int,
+    spans: Sequence[tuple[int, int]],
+    *args: Any,
+) -> Any:
+    """``block(run_maps, spans, *args)`` on each run's chunk: (run, window, n_values)."""
+    data = _run_chunks(maps)
+    return data.map_blocks(
+        block,
+        spans,
+        *args,
+        drop_axis=[3],
+        chunks=(data.chunks[0], (len(spans),), (n_values,)),
+        dtype=np.float64,
     )
 
 
@@ -505,34 +524,14 @@ def spatial_correlation(
     """
     import xarray as xr
 
-    _check_map(maps)
-    bin_ms = float(maps.attrs.get("bin_ms", 1.0))
-    x, y = maps["x"].values, maps["y"].values
+    bin_ms = _check_map(maps)
     periodic = bool(maps.attrs.get("periodic", 0))
-    dist = _distances(x, y, periodic)
-    if distances is None:
-        span = np.hypot(np.ptp(x) if x.size else 0.0, np.ptp(y) if y.size else 0.0)
-        edges = np.linspace(0.0, span / 2 if periodic else span, 11)
-    else:
-        edges = np.asarray(distances, dtype=np.float64)
-    if edges.ndim != 1 or edges.size < 2 or not (np.diff(edges) > 0).all():
-        raise SchemaError(f"distances={distances!r}: expected increasing bin edges")
-    pair_bin = np.searchsorted(edges, dist, side="right") - 1
-    pair_bin[(dist >= edges[-1]) | (pair_bin < 0)] = -1
-    n_d = edges.size - 1
+    edges, pair_bin = _distance_bins(maps["x"].values, maps["y"].values, periodic, distances)
     spans = _windows(maps["time"].values, bin_ms, window, step)
-    data = _run_chunks(maps)
-    values = data.map_blocks(
-        _correlation_block,
-        spans,
-        pair_bin,
-        n_d,
-        drop_axis=[3],
-        chunks=(data.chunks[0], (len(spans),), (n_d,)),
-        dtype=np.float64,
-    )
-    units = maps["x"].attrs.get("units", "1")
+    n_d = edges.size - 1
+    values = _per_window(maps, _correlation_block, n_d, spans, pair_bin, n_d)
     coords = _window_coords(maps, spans, bin_ms)
+    units = maps["x"].attrs.get("units", "1")
     coords["distance"] = ("distance", (edges[:-1] + edges[1:]) / 2, {"units": units})
     return xr.DataArray(
         values,
@@ -545,3 +544,26 @@ def spatial_correlation(
             "distance_edges": edges.tolist(),
         },
     )
+
+
+def _distance_bins(
+    x: np.ndarray, y: np.ndarray, periodic: bool, distances: Sequence[float] | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The distance bins' edges and the bin of every pixel pair (-1: none).
+
+    Raises
+    ------
+    SchemaError
+        If the edges given are not increasing.
+    """
+    dist = _distances(x, y, periodic)
+    if distances is None:
+        span = np.hypot(np.ptp(x) if x.size else 0.0, np.ptp(y) if y.size else 0.0)
+        edges = np.linspace(0.0, span / 2 if periodic else span, 11)
+    else:
+        edges = np.asarray(distances, dtype=np.float64)
+    if edges.ndim != 1 or edges.size < 2 or not (np.diff(edges) > 0).all():
+        raise SchemaError(f"distances={distances!r}: expected increasing bin edges")
+    pair_bin = np.searchsorted(edges, dist, side="right") - 1
+    pair_bin[(dist >= edges[-1]) | (pair_bin < 0)] = -1
+    return edges, pair_bin
