@@ -22,7 +22,7 @@ import quantities as pq
 
 from opsnn_lake.analysis.reading import RunSource
 from opsnn_lake.errors import SchemaError
-from opsnn_lake.schema import SPIKE_COUNT, SPIKE_TIME, check_root_attrs
+from opsnn_lake.schema import SPIKE_COUNT, SPIKE_TIME, SpikeLayout, check_root_attrs
 
 __all__ = [
     "CONFIG_KEY",
@@ -233,7 +233,7 @@ def read_groups(run: str, reader: RunSource, *, where: str) -> list[GroupInfo]:
 
 
 def _spike_fields(
-    trains: Mapping[str, Any] | None, arrays: Mapping[str, Mapping[str, Any]]
+    trains: SpikeLayout | None, arrays: Mapping[str, Mapping[str, Any]]
 ) -> dict[str, Any]:
     """The GroupInfo fields of a group's spike trains (none: a group of signals only)."""
     if trains is None or SPIKE_TIME not in arrays:
@@ -243,8 +243,8 @@ def _spike_fields(
     return {
         "n_units": int(arrays[SPIKE_COUNT]["shape"][0]),
         "n_spikes": int(arrays[SPIKE_TIME]["shape"][0]),
-        "t_start": trains.get("t_start"),
-        "t_stop": trains.get("t_stop"),
+        "t_start": trains.t_start,
+        "t_stop": trains.t_stop,
         "time_units": spike_attrs.get("units", "ms"),
         "unit_coords": tuple(
             name
@@ -270,6 +270,11 @@ def _signal_info(name: str, meta: Mapping[str, Any]) -> SignalInfo:
     )
 
 
+def _layout(gattrs: Mapping[str, Any], where: str) -> SpikeLayout | None:
+    raw = gattrs.get("spiketrains")
+    return None if raw is None else SpikeLayout.from_dict(raw, where=where)
+
+
 def _group_info(
     run: str,
     segment: str,
@@ -290,7 +295,7 @@ def _group_info(
         signals=signals,
         reader=reader,
         source=reader.handle(f"{segment}/{population}"),
-        **_spike_fields(gattrs.get("spiketrains"), arrays),
+        **_spike_fields(_layout(gattrs, f"run {run!r} group {segment}/{population}"), arrays),
     )
 
 
