@@ -172,6 +172,8 @@ class ObjectLake(Lake):
 
     def _absorb(self, run_id: str) -> bool:
         """Add one run committed by another process to the view (False: not committed)."""
+        if "/" in run_id or run_id in (".", ".."):  # never a run's record key
+            return False
         rows = self._rows_of_records([run_id])
         if rows:
             self.index.insert(rows.values(), replace=True)
@@ -473,7 +475,11 @@ class ObjectLake(Lake):
             except SchemaError as err:
                 report.bad_stores[str(location)] = str(err)
                 continue
-            differs = _row_differences(indexed.get(run_id) or {}, row)
+            # The record's row is what every fresh view starts from; this view's row may
+            # come from a snapshot that was rebuilt from the stores.
+            differs = _record_row_differences(records[run_id], row) or _row_differences(
+                indexed.get(run_id) or {}, row
+            )
             if differs:
                 report.bad_rows[run_id] = differs
                 fixed[run_id] = row
@@ -505,3 +511,19 @@ class ObjectLake(Lake):
         self.refresh()
         self._write_snapshot()
         report.repaired = True
+
+
+def _record_row_differences(record: Mapping[str, Any], derived: Mapping[str, Any]) -> str:
+    """How a commit record's row differs from the row its store gives ("" if it does not).
+
+    Both are rows as :func:`~opsnn_lake.index.row_from_attrs` makes them (parameters
+    not yet encoded for the index); sizes are left out (the record has the writer's).
+    """
+    recorded = {**(record.get("row") or {}), "path": record.get("store")}
+    keys = (set(recorded) | set(derived)) - {"bytes"}
+    diffs = [
+        f"{key}: commit record has {recorded.get(key)!r}, store says {derived.get(key)!r}"
+        for key in sorted(keys)
+        if recorded.get(key) != derived.get(key)
+    ]
+    return "; ".join(diffs)

@@ -156,3 +156,51 @@ def test_processes_doing_concurrent_io_exit_cleanly(s3_url):
     for proc in procs:
         _, err = proc.communicate(timeout=300)
         assert proc.returncode == 0, err.decode()[-2000:]
+
+
+def test_check_mends_a_commit_record_whose_row_differs_from_the_store(s3_url, nest_block):
+    lake = Lake(s3_url)
+    run_id = _add(lake, nest_block, 1.0)
+    key = ObjectLayout.record_key(run_id)
+    record = json.loads(objects.get(lake.root, key) or b"")
+    record["row"]["p.g"] = 99.0  # what every fresh view would then find under g
+    objects.put(lake.root, key, json.dumps(record).encode())
+    assert Lake(s3_url, mode="r").search(g=99.0).index.tolist() == [run_id]
+    lake.reindex()  # the view and the snapshot come from the stores: they agree
+    assert Lake(s3_url, mode="r").search(g=1.0).index.tolist() == [run_id]
+    report = lake.check()
+    assert "99.0" in report.bad_rows[run_id]
+    lake.check(repair=True)
+    objects.delete_many(lake.root, [ObjectLayout.SNAPSHOT])  # views from the records alone
+    assert Lake(s3_url, mode="r").search(g=1.0).index.tolist() == [run_id]
+    assert lake.check().ok
+
+
+def test_a_read_only_view_of_many_records_writes_no_snapshot(s3_url, nest_block):
+    lake = Lake(s3_url)
+    run_id = _add(lake, nest_block, 1.0)
+    layout = ObjectLayout(lake.root)
+    record = json.loads(objects.get(lake.root, ObjectLayout.record_key(run_id)) or b"")
+    records = {}
+    for i in range(520):  # more than a writable view compacts by itself
+        other = f"net-{i:020d}"
+        row = {**record["row"], "run_id": other, "p.g": float(i)}
+        attempt = layout.new_attempt(other)
+        records[ObjectLayout.record_key(other)] = layout.record(other, attempt, row, "0" * 64)
+    objects.put_many(lake.root, records)
+    before = objects.list_objects(lake.root)
+    reader = Lake(s3_url, mode="r")
+    assert len(reader) == 521 and reader.search(g=7.0).index.tolist() == ["net-" + "7".zfill(20)]
+    assert objects.list_objects(lake.root) == before  # mode "r" wrote nothing
+    assert len(Lake(s3_url)) == 521  # a writable view compacts them
+    assert ObjectLayout.SNAPSHOT in objects.list_objects(lake.root)
+
+
+@pytest.mark.parametrize("hostile", ["../x", "..", "a/../../b", "runs/x"])
+def test_hostile_run_ids_are_not_found(s3_url, hostile):
+    from opsnn_lake.errors import RunNotFoundError
+
+    lake = Lake(s3_url)
+    assert hostile not in lake and not lake.has_run(hostile)
+    with pytest.raises(RunNotFoundError):
+        lake.open(hostile)
