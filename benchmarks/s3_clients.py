@@ -4,10 +4,9 @@ Which client an S3 lake uses (issue 10: "choose the client for speed and say why
 Side by side in one run, on the same server and bucket:
 
 1. put of ``--objects`` small objects (``--size`` bytes each), one after another;
-2. the same puts concurrently (obstore: ``put_async`` gathered, 32 in flight as the lake
-   does; s3fs: ``pipe`` of a dict, which s3fs batches concurrently);
-3. get of those objects concurrently (obstore: ``get_async`` gathered, 32 in flight;
-   s3fs: ``cat`` of a list);
+2. the same puts concurrently (obstore: blocking puts from 32 threads, as the lake
+   makes them; s3fs: ``pipe`` of a dict, which s3fs batches concurrently);
+3. get of those objects concurrently (obstore: 32 threads; s3fs: ``cat`` of a list);
 4. listing of those keys (obstore: ``list``; s3fs: ``find`` with its cache dropped);
 5. a zarr v3 array of ``--chunks`` chunks written once, then read whole through
    ``zarr.storage.ObjectStore`` (obstore) and ``zarr.storage.FsspecStore`` (s3fs).
@@ -28,7 +27,6 @@ request, which favours whichever client keeps more requests in flight).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import socket
 import subprocess
@@ -36,6 +34,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -113,28 +112,12 @@ class ObstoreClient:
             obstore.put(self.store, key, data)
 
     def put_concurrent(self, files: dict[str, bytes]) -> None:
-        async def every() -> None:
-            limit = asyncio.Semaphore(CONCURRENCY)
-
-            async def one(key: str, data: bytes) -> None:
-                async with limit:
-                    await obstore.put_async(self.store, key, data)
-
-            await asyncio.gather(*(one(k, v) for k, v in files.items()))
-
-        asyncio.run(every())
+        with ThreadPoolExecutor(CONCURRENCY) as pool:
+            list(pool.map(lambda item: obstore.put(self.store, *item), files.items()))
 
     def get_concurrent(self, keys: list[str]) -> list[bytes]:
-        async def every() -> list[bytes]:
-            limit = asyncio.Semaphore(CONCURRENCY)
-
-            async def one(key: str) -> bytes:
-                async with limit:
-                    return bytes(await (await obstore.get_async(self.store, key)).bytes_async())
-
-            return list(await asyncio.gather(*(one(k) for k in keys)))
-
-        return asyncio.run(every())
+        with ThreadPoolExecutor(CONCURRENCY) as pool:
+            return list(pool.map(lambda k: bytes(obstore.get(self.store, k).bytes()), keys))
 
     def list_keys(self, prefix: str) -> list[str]:
         return [m["path"] for chunk in obstore.list(self.store, prefix) for m in chunk]
