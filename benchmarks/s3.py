@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -34,6 +33,8 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from s3_clients import start_moto  # benchmarks/ is on sys.path when run as a script
 
 from opsnn_lake import Lake
 from opsnn_lake import analysis as an
@@ -62,25 +63,6 @@ WRITER = textwrap.dedent(
         lake.add(b, model="bench", parameters={"i": i}, seed=i)
     """
 )
-
-
-def start_moto() -> tuple[subprocess.Popen[bytes], str]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    exe = Path(sys.executable).with_name("moto_server")
-    proc = subprocess.Popen(
-        [str(exe), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    for _ in range(600):
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return proc, f"http://127.0.0.1:{port}"
-        time.sleep(0.1)
-    proc.kill()
-    raise SystemExit("moto_server did not start")
 
 
 def timed(fn: Callable[[], Any], repeat: int = 1) -> tuple[float, Any]:

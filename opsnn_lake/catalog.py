@@ -319,8 +319,8 @@ class RunEntry(CatalogEntry):  # type: ignore[misc]  # intake is untyped: its ba
             "variables": cat.variables,
             "chunks": cat.chunks,
         }
-        if isinstance(cat.lake_dir, ObjectLocation) and cat.lake_dir.options:
-            args["storage_options"] = cat.lake_dir.storage_options
+        if isinstance(cat.lake_dir, ObjectLocation) and cat.lake_dir.shareable_options:
+            args["storage_options"] = cat.lake_dir.shareable_options
         return args
 
     def describe(self) -> dict[str, Any]:
@@ -851,8 +851,8 @@ def catalog_text(
 
     if isinstance(lake, ObjectLocation):
         args: dict[str, Any] = {"lake": lake.url}
-        if lake.options:
-            args["storage_options"] = lake.storage_options
+        if lake.shareable_options:
+            args["storage_options"] = lake.shareable_options
         rel = lake.url
     else:
         rel = os.path.relpath(Path(lake).absolute(), Path(catalog_dir).absolute())
@@ -874,6 +874,11 @@ def catalog_text(
         "# Written by opsnn_lake (`opsnn-lake catalog`); rewrite it with that command.\n"
         "# It lists no runs: the entry reads the lake's index, so it stays current.\n"
     )
+    if isinstance(lake, ObjectLocation):
+        header += (
+            "# Credentials are never written here: readers set AWS_ACCESS_KEY_ID and\n"
+            "# AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN) in their environment.\n"
+        )
     text: str = yaml.safe_dump(doc, sort_keys=False)
     return header + text
 

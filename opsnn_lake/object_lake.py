@@ -170,6 +170,8 @@ class ObjectLake(Lake):
 
     def _absorb(self, run_id: str) -> bool:
         """Add one run committed by another process to the view (False: not committed)."""
+        if "/" in run_id or run_id in (".", ".."):  # never a run's record key
+            return False
         rows = self._rows_of_records([run_id])
         if rows:
             self.index.insert(rows.values(), replace=True)
@@ -236,7 +238,6 @@ class ObjectLake(Lake):
             written = _store.write_store_info(attempt, nodes, attrs)
             row = row_from_attrs(written.attrs, path=self._key(attempt), nbytes=written.nbytes)
             record = self.bucket_layout.record(run_id, attempt, row, written.manifest_sha256)
-            stamp = self.bucket_layout.commit(run_id, record)
         except BaseException as err:
             self._discard(attempt)
             if isinstance(err, LakeError) or not isinstance(err, Exception):
@@ -246,6 +247,7 @@ class ObjectLake(Lake):
                 "committed. Check the bucket's endpoint, credentials and space, then add "
                 "the run again"
             ) from err
+        stamp = self._commit(run_id, attempt, record)
         if stamp is None:  # another writer committed this run first: keep theirs
             self._discard(attempt)
             self._absorb(run_id)
@@ -253,6 +255,32 @@ class ObjectLake(Lake):
         self.index.insert([row], replace=True)
         self.index.set_stamps({run_id: stamp})
         return run_id
+
+    def _commit(self, run_id: str, attempt: ObjectLocation, record: bytes) -> str | None:
+        """Create the commit record; its stamp if it names ``attempt``, None if another's.
+
+        A create whose reply was lost may have landed (and a retried one is then refused
+        as if another writer had won), so the record is read back before anything is
+        deleted: the attempt a record names is never discarded.
+        """
+        try:
+            stamp = self.bucket_layout.commit(run_id, record)
+        except BaseException as err:
+            with contextlib.suppress(Exception):
+                stamp = self.bucket_layout.own_record(run_id, self._key(attempt))
+                if stamp is not None and isinstance(err, Exception):
+                    return stamp
+            if not isinstance(err, Exception):
+                raise
+            raise LakeWriteError(
+                f"run {run_id!r}: committing {attempt} failed: {short(err)}; it may or may "
+                "not have been committed. Its objects are kept: add the run again (a "
+                "committed run is then found), and `opsnn-lake check --repair` removes "
+                "them if they were not committed"
+            ) from err
+        if stamp is None:
+            return self.bucket_layout.own_record(run_id, self._key(attempt))
+        return stamp
 
     def _key(self, location: ObjectLocation) -> str:
         return location.key[len(self.root.key) :].strip("/")
@@ -383,7 +411,14 @@ class ObjectLake(Lake):
         fixed = self._check_records(report, records, attempts, deep, progress)
         kept = {str(r["store"]) for r in records.values()}
         kept |= self.bucket_layout.quarantined_stores()
-        leftovers = [a for k, a in sorted(attempts.items()) if k not in kept and a.age() >= age]
+        # A record this version cannot read (a newer format, damage) may still name one
+        # of its run's attempts: those are never left-overs.
+        unread = {r for r, content in contents.items() if content is not None} - set(records)
+        leftovers = [
+            a
+            for k, a in sorted(attempts.items())
+            if k not in kept and a.run_id not in unread and a.age() >= age
+        ]
         report.staging_leftovers = [f"{self.root.url}/{a.key}" for a in leftovers]
         if repair:
             self._repair(report, contents, records, fixed, leftovers)
@@ -419,7 +454,8 @@ class ObjectLake(Lake):
         fixed = {}
         for run_id in runs:
             key = str(records[run_id]["store"])
-            if key not in attempts:
+            # Committed after ``attempts`` was listed, its objects are there all the same.
+            if key not in attempts and not objects.any_below(self.root.child(key)):
                 report.rows_without_store.append(run_id)
                 continue
             location = self.bucket_layout.store(run_id, key)
@@ -430,14 +466,19 @@ class ObjectLake(Lake):
                     report.damaged[run_id] = problems[0] + extra
                     continue
                 attrs = _store.read_root_attrs(location)
-                row = row_from_attrs(attrs, path=key, nbytes=attempts[key].nbytes)
+                nbytes = attempts[key].nbytes if key in attempts else _store.store_bytes(location)
+                row = row_from_attrs(attrs, path=key, nbytes=nbytes)
                 if row["run_id"] != run_id:
                     raise SchemaError(f"{location}: holds run {row['run_id']!r}, not {run_id!r}")
                 self.index.prepare(row)
             except SchemaError as err:
                 report.bad_stores[str(location)] = str(err)
                 continue
-            differs = _row_differences(indexed.get(run_id) or {}, row)
+            # The record's row is what every fresh view starts from; this view's row may
+            # come from a snapshot that was rebuilt from the stores.
+            differs = _record_row_differences(records[run_id], row) or _row_differences(
+                indexed.get(run_id) or {}, row
+            )
             if differs:
                 report.bad_rows[run_id] = differs
                 fixed[run_id] = row
@@ -452,7 +493,9 @@ class ObjectLake(Lake):
         leftovers: Iterable[Attempt],
     ) -> None:
         for attempt in leftovers:
-            self.bucket_layout.delete_attempt(attempt.key, attempt.keys)
+            # Read back: a writer may have committed it since the records were listed.
+            if self.bucket_layout.own_record(attempt.run_id, attempt.key) is None:
+                self.bucket_layout.delete_attempt(attempt.key, attempt.keys)
         for run_id in [*report.damaged, *report.rows_without_store]:
             content = contents[run_id]
             if content is not None:
@@ -467,3 +510,19 @@ class ObjectLake(Lake):
         self.refresh()
         self._write_snapshot()
         report.repaired = True
+
+
+def _record_row_differences(record: Mapping[str, Any], derived: Mapping[str, Any]) -> str:
+    """How a commit record's row differs from the row its store gives ("" if it does not).
+
+    Both are rows as :func:`~opsnn_lake.index.row_from_attrs` makes them (parameters
+    not yet encoded for the index); sizes are left out (the record has the writer's).
+    """
+    recorded = {**(record.get("row") or {}), "path": record.get("store")}
+    keys = (set(recorded) | set(derived)) - {"bytes"}
+    diffs = [
+        f"{key}: commit record has {recorded.get(key)!r}, store says {derived.get(key)!r}"
+        for key in sorted(keys)
+        if recorded.get(key) != derived.get(key)
+    ]
+    return "; ".join(diffs)

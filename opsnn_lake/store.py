@@ -44,6 +44,7 @@ from zarr.storage import LocalStore, ObjectStore
 from opsnn_lake.errors import CorruptStoreError, SchemaError
 from opsnn_lake.schema import Node, Variable, check_root_attrs
 from opsnn_lake.storage import objects as _objects
+from opsnn_lake.storage.layout import committed_manifest
 from opsnn_lake.storage.objects import ObjectLocation
 from opsnn_lake.storage.verify import (
     CHUNK_KEY as _CHUNK_KEY,
@@ -470,9 +471,19 @@ def read_manifest(path: Location) -> dict[str, str] | None:
     """
     root = _root(path)
     try:
-        content = _read_bytes(root, MANIFEST)
+        if isinstance(root, ObjectLocation):
+            content, committed = committed_manifest(root)
+        else:
+            content, committed = _read_bytes(root, MANIFEST), None
     except OSError as err:
         raise _corrupt(root, "/", f"its manifest ({MANIFEST}) is unreadable: {err}") from None
+    if committed and content is not None and hashlib.sha256(content).hexdigest() != committed:
+        raise _corrupt(
+            root,
+            "/",
+            f"its manifest ({MANIFEST}) is not the one the run was committed with (its "
+            "SHA-256 differs from the commit record's)",
+        )
     document = None
     if content is None:
         try:

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from opsnn_lake.catalog import write_catalog
+from opsnn_lake.storage import is_url
 
 __all__ = ["configure", "run"]
 
@@ -24,8 +25,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Write the catalog YAML for ``--lake``."""
     path = write_catalog(args.lake, args.output, name=args.name)
-    print(f"{path}: catalog entry {args.name!r} -> lake {Path(args.lake).absolute()}")
-    if not Path(args.lake).exists():
-        print(f"note: {args.lake} is not created yet; the catalog opens once it exists")
+    if is_url(args.lake):  # the lake's URL as given (a bucket is checked when opened)
+        print(f"{path}: catalog entry {args.name!r} -> lake {args.lake}")
+    else:
+        print(f"{path}: catalog entry {args.name!r} -> lake {Path(args.lake).absolute()}")
+        if not Path(args.lake).exists():
+            print(f"note: {args.lake} is not created yet; the catalog opens once it exists")
     print(f'open it with: intake.open_catalog("{args.output}")["{args.name}"]')
     return 0

@@ -39,7 +39,7 @@ from opsnn_lake.errors import SchemaError
 from opsnn_lake.storage import objects
 from opsnn_lake.storage.objects import ObjectInfo, ObjectLocation
 
-__all__ = ["COMMIT_FORMAT", "Attempt", "LocalLayout", "ObjectLayout"]
+__all__ = ["COMMIT_FORMAT", "Attempt", "LocalLayout", "ObjectLayout", "committed_manifest"]
 
 MARKER = "lake.json"
 COMMIT_FORMAT = "opsnn-lake-commit"
@@ -134,6 +134,32 @@ class Attempt:
 
 
 _ATTEMPT = re.compile(r"^data/(?P<run>[^/]+)/(?P<attempt>[0-9a-f]{32})$")
+# The same, as the whole key of a store location: "<lake prefix>/data/<id>/<attempt>".
+_ATTEMPT_AT = re.compile(r"^(?:(?P<lake>.*)/)?(?P<attempt>data/(?P<run>[^/]+)/[0-9a-f]{32})$")
+
+
+def committed_manifest(store: ObjectLocation) -> tuple[bytes | None, str | None]:
+    """A store's manifest bytes and the SHA-256 its commit record names for them.
+
+    Both are read at once (one round trip). The digest is None where no record names
+    this store: not a write attempt of a lake, not (or no longer) committed, or a record
+    this version cannot read; the lake, not the store, decides what is visible.
+    """
+    from opsnn_lake.storage.verify import MANIFEST
+
+    match = _ATTEMPT_AT.match(store.key)
+    if match is None:
+        return objects.get(store, MANIFEST), None
+    lake = ObjectLocation(store.bucket, match["lake"] or "", store.options)
+    manifest_key = f"{match['attempt']}/{MANIFEST}"
+    got = objects.get_many(lake, [manifest_key, ObjectLayout.record_key(match["run"])])
+    try:
+        record = json.loads(got[ObjectLayout.record_key(match["run"])] or b"")
+        named = record.get("store") == match["attempt"] and record.get("run_id") == match["run"]
+        digest = record.get("manifest_sha256") if named else None
+    except (ValueError, AttributeError):
+        digest = None
+    return got[manifest_key], digest if isinstance(digest, str) and digest else None
 
 
 class ObjectLayout:
@@ -188,6 +214,19 @@ class ObjectLayout:
         Returns its stamp (ETag) if this call created it, None if another writer had.
         """
         return objects.create(self.root, self.record_key(run_id), record)
+
+    def own_record(self, run_id: str, attempt: str) -> str | None:
+        """The stamp of the commit record of ``run_id`` if it names ``attempt``, else None."""
+        key = self.record_key(run_id)
+        info = objects.get_info(self.root, key)
+        content = objects.get(self.root, key)
+        try:
+            named = json.loads(content or b"").get("store")
+        except (ValueError, AttributeError):
+            return None
+        if info is None or named != attempt:
+            return None
+        return info.etag or str(info.modified)
 
     def parse_record(self, run_id: str, content: bytes | None) -> dict[str, Any]:
         """A commit record's content, checked.

@@ -5,19 +5,18 @@ An :class:`ObjectLocation` names a prefix in a bucket plus the options of the cl
 is a frozen, picklable value: dask tasks and child processes carry it and open their
 own client (one per process and prefix, cached).
 
-Writes are concurrent (``put_async`` gathered: one round trip's latency for a whole
-store rather than one per object); :func:`create` is S3's conditional create
+Reads and writes of many objects are concurrent (threads: one round trip's latency for
+a whole store rather than one per object); :func:`create` is S3's conditional create
 (``If-None-Match: *``), the one atomic step that commits a run.
 """
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
 import functools
 import os
 import re
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -40,12 +39,15 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+U = TypeVar("U")
 
 SCHEMES = ("s3",)
 # "<scheme>:" of more than one letter: a URL (or a typo of one), never a local path.
 _SCHEME = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]+):")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 # Client settings among storage options (the others configure the S3 store itself).
+# Credentials among storage options: never written to a file (catalogs take AWS_*).
+_SECRETS = frozenset({"access_key_id", "secret_access_key", "session_token", "token"})
 _CLIENT_KEYS = frozenset(
     {"allow_http", "allow_invalid_certificates", "timeout", "connect_timeout", "proxy_url"}
 )
@@ -53,6 +55,12 @@ _CLIENT_KEYS = frozenset(
 # retries for 3 minutes); transient errors are still retried.
 _RETRY = {"max_retries": 4, "retry_timeout": timedelta(seconds=20)}
 _CONCURRENCY = 32  # puts and gets in flight at once
+# Opening a lake asks for one short listing: a stalled endpoint fails in about 10 s
+# rather than after the 30 s request timeout, retried (storage option "timeout" wins).
+_PROBE: dict[str, Any] = {
+    "timeout": "5s",
+    "retry": {"max_retries": 1, "retry_timeout": timedelta(seconds=10)},
+}
 
 
 def is_url(value: object) -> bool:
@@ -137,8 +145,13 @@ class ObjectLocation:
 
     @property
     def storage_options(self) -> dict[str, str]:
-        """The options as a dict (what a catalog entry records)."""
+        """The options as a dict."""
         return dict(self.options)
+
+    @property
+    def shareable_options(self) -> dict[str, str]:
+        """The options without credentials (what a catalog, a file others read, records)."""
+        return {k: v for k, v in self.options if k.lower().removeprefix("aws_") not in _SECRETS}
 
     def __str__(self) -> str:
         return self.url
@@ -165,11 +178,11 @@ class ObjectLocation:
         """The location one level up."""
         return ObjectLocation(self.bucket, self.key.rpartition("/")[0], self.options)
 
-    def store(self) -> Any:
+    def store(self, *, probe: bool = False) -> Any:
         """The obstore ``S3Store`` rooted at this prefix (cached per process and
-        ``AWS_*`` environment)."""
+        ``AWS_*`` environment); ``probe``: one that gives up within seconds."""
         env = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("AWS_")))
-        return _s3_store(self.bucket, self.key, self.options, env)
+        return _s3_store(self.bucket, self.key, self.options, env, probe)
 
 
 def _first(stream: Any) -> list[Any]:
@@ -184,6 +197,7 @@ def _s3_store(
     prefix: str,
     options: tuple[tuple[str, str], ...],
     aws_env: tuple[tuple[str, str], ...],
+    probe: bool = False,
 ) -> Any:
     from obstore.store import S3Store
 
@@ -197,27 +211,30 @@ def _s3_store(
         config["region"] = env["AWS_DEFAULT_REGION"]
     if "allow_http" not in client and env.get("AWS_ALLOW_HTTP"):
         client["allow_http"] = env["AWS_ALLOW_HTTP"]
+    if probe:  # a stalled endpoint (accepts, never answers) fails in seconds
+        client.setdefault("timeout", _PROBE["timeout"])
     return S3Store(
         bucket,
         prefix=prefix or None,
         config=config or None,  # type: ignore[arg-type]  # keys checked by obstore
         client_options=client or None,  # type: ignore[arg-type]
-        retry_config=_RETRY,  # type: ignore[arg-type]
+        retry_config=_PROBE["retry"] if probe else _RETRY,  # type: ignore[arg-type]
     )
 
 
-def _run(factory: Callable[[], Awaitable[T]]) -> T:
-    """Run a coroutine to completion, also from code called inside an event loop."""
+def _each(call: Callable[[T], U], items: Iterable[T]) -> list[U]:
+    """``call`` on every item, up to ``_CONCURRENCY`` at once, results in order.
 
-    async def main() -> T:
-        return await factory()
-
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(main())
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:  # a notebook's loop is running
-        return pool.submit(asyncio.run, main()).result()
+    obstore's blocking calls release the GIL while they wait, so threads overlap the
+    requests as well as its async API does; and unlike the async API, no tokio thread
+    ever calls back into Python, which at interpreter exit can abort the process
+    (a completion scheduled on an event loop while Python finalizes).
+    """
+    items = list(items)
+    if len(items) <= 1:
+        return [call(item) for item in items]
+    with concurrent.futures.ThreadPoolExecutor(min(_CONCURRENCY, len(items))) as pool:
+        return list(pool.map(call, items))
 
 
 def short(err: BaseException) -> str:
@@ -237,43 +254,13 @@ def get(loc: ObjectLocation, key: str) -> bytes | None:
 
 def get_many(loc: ObjectLocation, keys: Iterable[str]) -> dict[str, bytes | None]:
     """The bytes of several objects at once (None for those missing)."""
-    import obstore
-
     keys = list(keys)
-    store = loc.store()
-    limit = asyncio.Semaphore(_CONCURRENCY) if keys else None
-
-    async def one(key: str) -> bytes | None:
-        assert limit is not None
-        async with limit:
-            try:
-                response = await obstore.get_async(store, key)
-                return bytes(await response.bytes_async())
-            except FileNotFoundError:
-                return None
-
-    async def every() -> list[bytes | None]:
-        return list(await asyncio.gather(*(one(k) for k in keys)))
-
-    return dict(zip(keys, _run(every), strict=True)) if keys else {}
+    return dict(zip(keys, _each(functools.partial(get, loc), keys), strict=True))
 
 
 def put_many(loc: ObjectLocation, files: Mapping[str, bytes]) -> None:
     """Write several objects below ``loc`` concurrently (overwriting)."""
-    import obstore
-
-    store = loc.store()
-
-    async def every() -> None:
-        limit = asyncio.Semaphore(_CONCURRENCY)
-
-        async def one(key: str, data: bytes) -> None:
-            async with limit:
-                await obstore.put_async(store, key, data)
-
-        await asyncio.gather(*(one(k, v) for k, v in files.items()))
-
-    _run(every)
+    _each(lambda item: put(loc, *item), files.items())
 
 
 def put(loc: ObjectLocation, key: str, data: bytes) -> None:
@@ -373,7 +360,7 @@ def check_bucket(loc: ObjectLocation) -> None:
     import obstore
 
     try:
-        obstore.list_with_delimiter(loc.store(), None)
+        obstore.list_with_delimiter(loc.store(probe=True), None)
     except Exception as err:  # obstore raises several types; all mean "cannot use it"
         text = str(err)
         if "NoSuchBucket" in text:
