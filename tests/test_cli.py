@@ -72,3 +72,14 @@ def test_only_the_chosen_command_module_is_imported():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "['opsnn_lake.cli._where', 'opsnn_lake.cli.ls']"
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_plot_takes_lake_before_or_after_the_kind(lake, nest_block, tmp_path, where):
+    run_id = lake.add(nest_block, model="net", parameters={"g_inh": 51.0}, seed=3)
+    png = tmp_path / "raster.png"
+    args = ["raster", run_id[:12], "-o", str(png)]
+    lake_args = ["--lake", str(lake.path)]
+    argv = ["plot", *lake_args, *args] if where == "before" else ["plot", *args, *lake_args]
+    assert main(argv) == 0
+    assert png.stat().st_size > 0

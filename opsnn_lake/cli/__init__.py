@@ -56,14 +56,15 @@ examples:
 DEFAULT_LAKE = "lake"
 
 
-def _lake_option(parser: argparse.ArgumentParser, *, default: str | None) -> None:
+def lake_option(parser: argparse.ArgumentParser, *, default: str | None = None) -> None:
+    """Give ``parser`` the ``--lake`` option (a command's sub-commands call it too)."""
     parser.add_argument(
         "--lake",
         # The sub-command's option has no default of its own, so a --lake given before
         # the command name is not overwritten by it.
         default=argparse.SUPPRESS if default is None else default,
-        metavar="DIR",
-        help="lake directory (default: ./lake); before or after the command",
+        metavar="DIR|URL",
+        help="lake directory or s3://bucket/prefix (default: ./lake); before or after the command",
     )
 
 
@@ -79,11 +80,11 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    _lake_option(parser, default=DEFAULT_LAKE)
+    lake_option(parser, default=DEFAULT_LAKE)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (module_name, help_text) in COMMANDS.items():
         cmd = sub.add_parser(name, help=help_text, description=help_text)
-        _lake_option(cmd, default=None)
+        lake_option(cmd, default=None)
         cmd.set_defaults(_module=None)
         if name != command:
             continue

@@ -14,6 +14,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from opsnn_lake.cli import lake_option
 from opsnn_lake.cli._args import keywords
 from opsnn_lake.cli._stats import add_options, add_selection, selected_runs, stat_options
 from opsnn_lake.errors import SchemaError
@@ -49,6 +50,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     stat.add_argument("--bin", type=float, help="wave statistics: activity-map bin in ms")
     stat.add_argument("-o", "--output", help="PNG file (default: <stat>-vs-<x>.png)")
     _movie_parser(sub)
+    for kind in sub.choices.values():  # `plot raster RUN --lake X` as well as `plot --lake X …`
+        lake_option(kind)
 
 
 def _movie_parser(sub: Any) -> None:
