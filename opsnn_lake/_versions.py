@@ -9,8 +9,10 @@ Three places use what a package does not promise to keep:
 * ``neo`` — :class:`opsnn_lake.neo_convert.LazySpikeTrains` overrides
   ``SpikeTrainList`` methods over its private attributes (``_items``,
   ``_spike_time_array``, ``_channel_id_array``, ``_spiketrain_metadata``…);
-* ``zarr`` — the run-store reader (``opsnn_lake.analysis.runs``) calls zarr's internal
-  async layer and metadata classes (its check belongs with them, in the storage module).
+* ``zarr`` — the verifying stores of :mod:`opsnn_lake.store` (``VerifiedStore``,
+  ``VerifiedObjectStore``) override the store's ``get`` and ``get_partial_values`` and
+  rely on zarr reading every key through them (:func:`opsnn_lake.store.verified_store`
+  checks the version).
 
 :data:`VERIFIED` holds the versions these were checked against (the same ranges pin
 them in ``pyproject.toml``; a test keeps both in step and fails when the installed

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from opsnn_lake.index import FIXED_COLUMNS
+from opsnn_lake.storage.layout import peek_node_document
 from opsnn_lake.storage.objects import ObjectLocation, is_url, parse_url
 
 if TYPE_CHECKING:
@@ -136,21 +137,9 @@ def _store_ref(where: str | os.PathLike[str] | ObjectLocation) -> Path | ObjectL
     return Path(where)
 
 
-def _node_json(node: Path | ObjectLocation) -> Any:
-    """A node's ``zarr.json`` as JSON, unverified (None if unreadable: a repr never raises)."""
-    try:
-        if isinstance(node, ObjectLocation):
-            from opsnn_lake.storage import objects
-
-            return json.loads(objects.get(node, "zarr.json") or b"")
-        return json.loads((node / "zarr.json").read_text(encoding="utf-8"))
-    except Exception:  # OSError, bad JSON, or any error of an object store's client
-        return None
-
-
 def _root_attrs_json(store: Path | ObjectLocation) -> dict[str, Any]:
-    # The root zarr.json holds the attributes inline; json is all a repr needs (no zarr).
-    meta = _node_json(store)
+    # The node's zarr.json holds the attributes inline; json is all a repr needs (no zarr).
+    meta = peek_node_document(store)
     attrs = meta.get("attributes") if isinstance(meta, dict) else None
     return attrs if isinstance(attrs, dict) else {}
 
@@ -446,7 +435,7 @@ class RunSummary:
 
 
 def _shape(array_dir: Path | ObjectLocation) -> tuple[int, ...] | None:
-    meta = _node_json(array_dir)
+    meta = peek_node_document(array_dir)
     shape = meta.get("shape") if isinstance(meta, dict) else None
     return tuple(int(n) for n in shape) if isinstance(shape, list) else None
 

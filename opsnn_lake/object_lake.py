@@ -193,7 +193,7 @@ class ObjectLake(Lake):
     @property
     def quarantine_location(self) -> str:
         """Where ``check --repair`` puts the records of damaged runs."""
-        return f"{self.root.url}/quarantine"
+        return f"{self.root.url}/{ObjectLayout.QUARANTINE}"
 
     def discard_unfinished(self, run_id: str, pid: int) -> list[str]:
         """Nothing to do at once: a dead writer's attempt is uncommitted, so never read.

@@ -41,6 +41,7 @@ import numpy as np
 import zarr
 from zarr.storage import LocalStore, ObjectStore
 
+from opsnn_lake import _versions
 from opsnn_lake.errors import CorruptStoreError, SchemaError
 from opsnn_lake.schema import Node, Variable, check_root_attrs
 from opsnn_lake.storage import objects as _objects
@@ -636,6 +637,8 @@ def verified_store(path: Location) -> Any:
     CorruptStoreError
         If its manifest is unreadable, or missing from a schema-2 store.
     """
+    if _VERIFY:  # the verifying stores rely on zarr routing every read through get()
+        _versions.require_verified("zarr", "verified reads (opsnn_lake.store.VerifiedStore)")
     root = _root(path)
     if isinstance(root, ObjectLocation):
         manifest = read_manifest(root) if _VERIFY else None

@@ -171,11 +171,12 @@ def test_version_ranges(dist, version, ok):
     assert _versions.VERIFIED[dist].contains(version) is ok
 
 
-def test_fake_versions_stop_the_internals_loudly(monkeypatch):
+def test_fake_versions_stop_the_internals_loudly(monkeypatch, tmp_path):
     import pyNN.nest as sim
 
     from opsnn_lake.fastpath import nest_nodes
     from opsnn_lake.neo_convert import LazySpikeTrains
+    from opsnn_lake.store import verified_store
 
     fake = {"PyNN": "0.14.0", "neo": "0.15.2", "zarr": "3.2.0"}
     monkeypatch.setattr(_versions, "installed_version", fake.__getitem__)
@@ -191,6 +192,8 @@ def test_fake_versions_stop_the_internals_loudly(monkeypatch):
         nest_nodes({}, sim)
     with pytest.raises(_versions.UnverifiedVersionError, match=r"LazySpikeTrains.*neo 0\.15\.2"):
         LazySpikeTrains.from_factory(list, n_trains=0, multiplexed=None, t_start=None, t_stop=None)
+    with pytest.raises(_versions.UnverifiedVersionError, match=r"verified reads.*zarr 3\.2\.0"):
+        verified_store(tmp_path)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the real versions pass silently
         monkeypatch.undo()

@@ -285,9 +285,8 @@ def _from_catalog(obj: Any, lake: Any) -> RunSet | None:
 def _source_lake(store: Path | ObjectLocation, run_id: str) -> Path | ObjectLocation:
     """The lake of a catalog source's store (``runs/<id>.zarr``, ``data/<id>/<attempt>``)."""
     if isinstance(store, ObjectLocation):
-        prefix = "/".join(store.key.split("/")[:-3])
-        return ObjectLocation(store.bucket, prefix, store.options)
-    return store.parent.parent
+        return ObjectLayout.lake_of(store)
+    return LocalLayout.lake_of(store)
 
 
 def _is_tree(obj: Any) -> bool:
@@ -304,7 +303,8 @@ def _from_lake(runs: Any, lake: Any) -> RunSet | None:
     if isinstance(runs, str) and lake is None and is_url(runs):
         found = Lake(runs, mode="r")
         return _from_frame(found.search(), found)
-    if isinstance(runs, str | os.PathLike) and lake is None and Path(runs, "lake.json").is_file():
+    local = isinstance(runs, str | os.PathLike) and lake is None
+    if local and LocalLayout(Path(runs)).marker.is_file():
         found = Lake(runs, mode="r")
         return _from_frame(found.search(), found)
     return None

@@ -39,7 +39,14 @@ from opsnn_lake.errors import SchemaError
 from opsnn_lake.storage import objects
 from opsnn_lake.storage.objects import ObjectInfo, ObjectLocation
 
-__all__ = ["COMMIT_FORMAT", "Attempt", "LocalLayout", "ObjectLayout", "committed_manifest"]
+__all__ = [
+    "COMMIT_FORMAT",
+    "Attempt",
+    "LocalLayout",
+    "ObjectLayout",
+    "committed_manifest",
+    "peek_node_document",
+]
 
 MARKER = "lake.json"
 COMMIT_FORMAT = "opsnn-lake-commit"
@@ -60,6 +67,11 @@ class LocalLayout:
     def store(self, run_id: str) -> Path:
         """Where the published store of ``run_id`` lives."""
         return self.runs_dir / f"{run_id}.zarr"
+
+    @staticmethod
+    def lake_of(store: Path) -> Path:
+        """The lake folder of a published store (``<lake>/runs/<id>.zarr``)."""
+        return store.parent.parent
 
     def run_of(self, store: Path) -> str:
         """The run id a published store's name gives."""
@@ -162,10 +174,25 @@ def committed_manifest(store: ObjectLocation) -> tuple[bytes | None, str | None]
     return got[manifest_key], digest if isinstance(digest, str) and digest else None
 
 
+def peek_node_document(node: Path | ObjectLocation) -> Any:
+    """A store node's ``zarr.json`` as JSON, unverified; None if it cannot be read.
+
+    For summaries and reprs only (they must never raise, nor import zarr); reads that
+    matter go through :func:`opsnn_lake.store.read_metadata`, which verifies.
+    """
+    try:
+        if isinstance(node, ObjectLocation):
+            return json.loads(objects.get(node, "zarr.json") or b"")
+        return json.loads((node / "zarr.json").read_text(encoding="utf-8"))
+    except Exception:  # OSError, bad JSON, or any error of an object store's client
+        return None
+
+
 class ObjectLayout:
     """The objects of a lake in a bucket (see the module docstring)."""
 
     SNAPSHOT = "index/snapshot.sqlite"
+    QUARANTINE = "quarantine"
 
     def __init__(self, root: ObjectLocation) -> None:
         self.root = root
@@ -186,6 +213,12 @@ class ObjectLayout:
     def absent(self, run_id: str) -> ObjectLocation:
         """A location of ``run_id`` that holds nothing (a run not committed)."""
         return self.root.child(f"data/{run_id}/-", run_id=run_id)
+
+    @staticmethod
+    def lake_of(store: ObjectLocation) -> ObjectLocation:
+        """The lake prefix of a committed store (``<prefix>/data/<id>/<attempt>``)."""
+        prefix = "/".join(store.key.split("/")[:-3])
+        return ObjectLocation(store.bucket, prefix, store.options)
 
     @staticmethod
     def holds(run_id: str, rel: str) -> bool:
@@ -294,7 +327,7 @@ class ObjectLayout:
 
     def quarantined_stores(self) -> set[str]:
         """The attempt keys that quarantine records point to (kept, never leftovers)."""
-        keys = list(objects.list_objects(self.root, "quarantine"))
+        keys = list(objects.list_objects(self.root, self.QUARANTINE))
         stores = set()
         for content in objects.get_many(self.root, keys).values():
             try:
@@ -310,7 +343,7 @@ class ObjectLayout:
     def quarantine(self, run_id: str, record: bytes) -> str:
         """Move a run's commit record to ``quarantine/`` (its data stays, referenced)."""
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
-        key = f"quarantine/{run_id}.{stamp}.{uuid.uuid4().hex[:6]}.json"
+        key = f"{self.QUARANTINE}/{run_id}.{stamp}.{uuid.uuid4().hex[:6]}.json"
         objects.put(self.root, key, record)
         objects.delete_many(self.root, [self.record_key(run_id)])
         return f"{self.root.url}/{key}"
