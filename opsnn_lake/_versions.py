@@ -57,7 +57,10 @@ def _release(version: str) -> tuple[int, ...]:
     """The release numbers of a version string (``"3.1.6rc1"`` → ``(3, 1, 6)``)."""
     match = _RELEASE.match(version)
     if match is None:
-        raise UnverifiedVersionError(f"cannot read version string {version!r}")
+        raise UnverifiedVersionError(
+            f"cannot read version string {version!r}: expected release numbers such as "
+            "'3.1.6'; reinstall the package from a release"
+        )
     return tuple(int(part) for part in match[1].split("."))
 
 

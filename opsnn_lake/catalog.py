@@ -659,7 +659,11 @@ class LakeCatalog(Catalog):  # type: ignore[misc]  # intake is untyped: its base
 
             criteria = dict(criteria)
             if isinstance(self._lake_dir, ObjectLocation):
-                raise SchemaError(f"{self._lake_dir}: explore studies live in local lakes only")
+                raise SchemaError(
+                    f"{self._lake_dir}: expected a local lake for study=, got a bucket "
+                    "(explore studies live in local lakes only); select the runs by "
+                    "run_id instead"
+                )
             criteria["run_id"] = studies.run_ids(self._lake_dir, criteria.pop("study"))
         terms = self._index.terms(_plain_criteria(criteria))
         if text:

@@ -180,7 +180,8 @@ class Node:
                 if sizes.setdefault(dim, size) != size:
                     raise SchemaError(
                         f"variable {name!r}: dimension {dim!r} has length {size}, "
-                        f"but another variable gives it length {sizes[dim]}"
+                        f"but another variable gives it length {sizes[dim]}; give every "
+                        "variable of a node the same length along a shared dimension"
                     )
         return sizes
 

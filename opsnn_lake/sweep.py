@@ -152,7 +152,9 @@ def parse_seeds(value: Any, where: str) -> list[int | None]:
         )
     for seed in seeds:
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-            raise SpecError(f"{where}: seeds: {seed!r} is not an integer")
+            raise SpecError(
+                f"{where}: seeds: {seed!r} is not an integer; write e.g. seeds: [1, 2, 3]"
+            )
     return list(seeds)
 
 

@@ -21,7 +21,7 @@ from opsnn_lake.analysis.groups import GroupInfo
 from opsnn_lake.analysis.plan import Plan
 from opsnn_lake.analysis.reading import Spikes
 from opsnn_lake.analysis.selection import describe, select
-from opsnn_lake.errors import SchemaError
+from opsnn_lake.errors import InvalidArgumentError, SchemaError
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -101,7 +101,10 @@ def _units(units: int | Sequence[int]) -> np.ndarray:
     if wanted.ndim != 1 or wanted.size == 0 or (wanted < 0).any():
         raise SchemaError(f"units={units!r}: expected unit positions (non-negative integers)")
     if np.unique(wanted).size != wanted.size:
-        raise SchemaError(f"units={units!r}: a unit is listed twice")
+        raise InvalidArgumentError(
+            f"units={units!r}: expected distinct unit positions, got a unit listed twice; "
+            "list each unit once"
+        )
     return wanted
 
 

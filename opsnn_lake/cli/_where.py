@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from opsnn_lake.errors import SchemaError
+from opsnn_lake.errors import InvalidArgumentError
 
 __all__ = ["add_where", "parse_where"]
 
@@ -30,7 +30,10 @@ def parse_where(items: list[str] | None) -> dict[str, object]:
     for item in items or []:
         key, sep, text = item.partition("=")
         if not sep or not key:
-            raise SchemaError(f"--where {item!r}: expected key=value")
+            raise InvalidArgumentError(
+                f"--where {item!r}: expected key=value (or key=low..high); "
+                "write e.g. --where g_inh=30 or --where g_inh=20..50"
+            )
         if ".." in text:
             lo, _, hi = text.partition("..")
             criteria[key] = (_value(lo) if lo else None, _value(hi) if hi else None)

@@ -484,9 +484,15 @@ def _resolve_inputs(
         run_id = params.get(key)
         where = f"model {model.name!r}, input parameter {key!r} ({description})"
         if not isinstance(run_id, str) or not run_id:
-            raise SchemaError(f"{where}: give the run id of an input run in the lake")
+            raise SchemaError(
+                f"{where}: expected the run id of an input run in the lake, got {run_id!r}; "
+                "give the run id of an input run in the lake (see lake.search())"
+            )
         if lake is None:
-            raise SchemaError(f"{where}: a lake is needed to find input {run_id!r}")
+            raise SchemaError(
+                f"{where}: a lake is needed to find input {run_id!r}, got none; "
+                "pass the lake that holds it (lake=Lake(...), or --lake)"
+            )
         if run_id not in lake:
             raise SchemaError(f"{where}: no run {run_id!r} in {lake.location}; see lake.search()")
         ids.append(run_id)
