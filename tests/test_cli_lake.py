@@ -73,7 +73,8 @@ def test_ls_filters_and_shows_sizes(lake4, capsys):
     assert main(["ls", "--lake", str(lake.path), "--where", "g_exc=1"]) == 2
     assert "no column or parameter 'g_exc'" in capsys.readouterr().err
     assert main(["ls", "--lake", str(lake.path), "--where", "oops"]) == 2
-    assert "expected key=value" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "expected key=value" in err and "--where g_inh=30" in err  # says the fix
 
 
 def test_check_reports_and_repair_mends(lake4, capsys):

@@ -174,3 +174,19 @@ def test_spike_time_uses_core_codecs_only(stored):
         meta = json.loads(array_path.read_text())
         if meta["node_type"] == "array":
             assert [c["name"] for c in meta["codecs"]] == ["bytes", "blosc", "crc32c"]
+
+
+def test_layout_finds_a_stores_lake_and_peeks_without_raising(stored, tmp_path):
+    from opsnn_lake.storage.layout import LocalLayout, ObjectLayout, peek_node_document
+    from opsnn_lake.storage.objects import parse_url
+
+    _, store = stored
+    lake = LocalLayout(store.parent.parent)
+    assert lake.marker.is_file() and LocalLayout.lake_of(store) == lake.path
+    attempt = parse_url("s3://bucket/some/lake/data/va-1/" + "0" * 32)
+    assert ObjectLayout.lake_of(attempt).key == "some/lake"
+    root = peek_node_document(store)
+    assert root["zarr_format"] == 3 and "provenance" in root["attributes"]
+    assert peek_node_document(tmp_path) is None  # no zarr.json: None, never an error
+    (tmp_path / "zarr.json").write_text("{not json")
+    assert peek_node_document(tmp_path) is None
