@@ -31,6 +31,12 @@ What it does, side by side in one process:
    the workers), a CPU-time based efficiency that leaves out the machine's other load,
    the load average and a control (how much of a second core a GIL-free numpy job gets
    right now). ``--scaling-only`` measures just this, to re-run on a quiet machine.
+   Measured first on the default workload, 100 runs of 5 s (``--scaling-tstop``; 4 real
+   simulations, ``--scaling-real``, in ``DIR/source-long``, replicated into
+   ``DIR/lake-long``: seconds of work per worker, as a user's cross-run analysis), then
+   on the lake of 1 s runs above, where fixed costs weigh most; both printed in full.
+   ``--wait-load L`` waits for a load average below ``L``; ``--untuned-allocator``
+   measures the workers without :func:`opsnn_lake.analysis.plan.tune_allocator`.
 6. The cost of verified reads: the same lake analysis with the store module's checks
    (manifest digests, chunk presence and CRC-32C, :mod:`opsnn_lake.store`) and with
    plain zarr stores, alternated; prints the ratio (target <= 1.1x).
