@@ -31,6 +31,12 @@ What it does, side by side in one process:
    the workers), a CPU-time based efficiency that leaves out the machine's other load,
    the load average and a control (how much of a second core a GIL-free numpy job gets
    right now). ``--scaling-only`` measures just this, to re-run on a quiet machine.
+   Measured first on the default workload, 100 runs of 5 s (``--scaling-tstop``; 4 real
+   simulations, ``--scaling-real``, in ``DIR/source-long``, replicated into
+   ``DIR/lake-long``: seconds of work per worker, as a user's cross-run analysis), then
+   on the lake of 1 s runs above, where fixed costs weigh most; both printed in full.
+   ``--wait-load L`` waits for a load average below ``L``; ``--untuned-allocator``
+   measures the workers without :func:`opsnn_lake.analysis.plan.tune_allocator`.
 6. The cost of verified reads: the same lake analysis with the store module's checks
    (manifest digests, chunk presence and CRC-32C, :mod:`opsnn_lake.store`) and with
    plain zarr stores, alternated; prints the ratio (target <= 1.1x).
@@ -68,8 +74,8 @@ OPTIONS = {
 STATS = ["rate", "cv", "fano", "correlation", "psd"]
 
 
-def simulate(source: Path, n_real: int) -> list[str]:
-    """Run the real VA simulations (two at a time, one process each)."""
+def simulate(source: Path, n_real: int, tstop: float = 1000.0) -> list[str]:
+    """Run the real VA simulations of ``tstop`` ms (two at a time, one process each)."""
     from opsnn_lake import Lake
     from opsnn_lake.simulators.runner import RunRequest, RunResult, run_in_subprocess
 
@@ -80,7 +86,7 @@ def simulate(source: Path, n_real: int) -> list[str]:
             parameters={
                 "n_pop": N_POP[i % len(N_POP)],
                 "g_inh": G_INH[i % len(G_INH)],
-                "tstop": 1000.0,
+                "tstop": tstop,
             },
             seed=100 + i,
         )
@@ -109,15 +115,20 @@ def plain_block(block):
     return block
 
 
-def build_lake(data: Path, real: list[str], n_runs: int) -> tuple[object, dict[str, Path]]:
+def build_lake(
+    data: Path, real: list[str], n_runs: int, *, name: str = "", pickles: bool = True
+) -> tuple[object, dict[str, Path]]:
+    """The lake ``DATA/lake<name>`` of ``n_runs`` replicas of the runs ``real`` of
+    ``DATA/source<name>``, and (``pickles``) each run's neo pickle."""
     from neo.io import PickleIO
 
     from opsnn_lake import Lake
 
-    source = Lake(data / "source")
-    lake = Lake(data / "lake")
-    pickles = data / "pickles"
-    pickles.mkdir(exist_ok=True)
+    source = Lake(data / f"source{name}")
+    lake = Lake(data / f"lake{name}")
+    folder = data / f"pickles{name}"
+    if pickles:
+        folder.mkdir(exist_ok=True)
     files: dict[str, Path] = {}
     blocks: dict[str, object] = {}
     for k in range(n_runs):
@@ -128,8 +139,8 @@ def build_lake(data: Path, real: list[str], n_runs: int) -> tuple[object, dict[s
         if src not in blocks:
             blocks[src] = plain_block(source.to_neo(src))
         run_id = lake.add(blocks[src], model="va", parameters=params, seed=k, simulator="nest")
-        files[run_id] = pickles / f"{run_id}.pkl"
-        if not files[run_id].exists():
+        files[run_id] = folder / f"{run_id}.pkl"
+        if pickles and not files[run_id].exists():
             tmp = files[run_id].with_suffix(".tmp")
             PickleIO(str(tmp)).write_block(blocks[src])
             tmp.rename(files[run_id])
@@ -198,14 +209,15 @@ def lake_analysis(lake, n_runs: int, workers: int | None, client=None):
     return time.perf_counter() - start, tree, runs
 
 
-def worker_cpu(client) -> dict[str, float]:
-    """CPU seconds (user + system) each worker process has used so far."""
+def worker_cpu(client) -> dict[str, tuple[float, float, int]]:
+    """CPU seconds (user + system), system CPU seconds and page faults each worker
+    process has used so far."""
 
-    def cpu() -> float:
-        import psutil
+    def cpu() -> tuple[float, float, int]:
+        import resource
 
-        times = psutil.Process().cpu_times()
-        return times.user + times.system
+        use = resource.getrusage(resource.RUSAGE_SELF)
+        return use.ru_utime + use.ru_stime, use.ru_stime, use.ru_minflt + use.ru_majflt
 
     return client.run(cpu)
 
@@ -218,7 +230,8 @@ def profiled_analysis(lake, n_runs: int, client) -> dict[str, float]:
     graph, sending it). ``tail``: from the last task ending to the numbers (gathering,
     unpickling, assembling the results). ``busy``: task seconds on the workers, the
     busiest worker's ``busiest``; ``cpu``: the workers' CPU seconds (``cpu_max``: of the
-    worker that used most); ``client_cpu``: this
+    worker that used most; ``sys``: in the kernel; ``faults``: their page faults, in
+    thousands); ``client_cpu``: this
     process's (which also runs the scheduler of a ``LocalCluster``).
     """
     import dask
@@ -257,8 +270,10 @@ def profiled_analysis(lake, n_runs: int, client) -> dict[str, float]:
         "tail": wall_end - last,
         "busy": sum(busy.values()),
         "busiest": max(busy.values(), default=0.0),
-        "cpu": sum(cpu_after[w] - cpu_before[w] for w in cpu_after),
-        "cpu_max": max(cpu_after[w] - cpu_before[w] for w in cpu_after),
+        "cpu": sum(cpu_after[w][0] - cpu_before[w][0] for w in cpu_after),
+        "cpu_max": max(cpu_after[w][0] - cpu_before[w][0] for w in cpu_after),
+        "sys": sum(cpu_after[w][1] - cpu_before[w][1] for w in cpu_after),
+        "faults": sum(cpu_after[w][2] - cpu_before[w][2] for w in cpu_after) / 1000,
         "client_cpu": client_cpu,
         "tasks": len(spans),
     }
@@ -306,6 +321,8 @@ ROWS = (
     ("task seconds, busiest worker", "busiest"),
     ("worker CPU seconds (sum)", "cpu"),
     ("worker CPU seconds, busiest worker", "cpu_max"),
+    ("worker system CPU seconds (sum)", "sys"),
+    ("worker page faults (thousands, sum)", "faults"),
     ("CPU seconds of this process", "client_cpu"),
     ("tasks", "tasks"),
 )
@@ -361,10 +378,21 @@ def _breakdown(times: dict[int, list[dict[str, float]]]) -> list[str]:
     return lines
 
 
-def scaling_report(lake, n_runs: int, repeat: int) -> str:
+def wait_for_load(limit: float | None, patience: float = 900.0) -> None:
+    """Wait until the 1-minute load average is below ``limit`` (at most ``patience`` s)."""
+    start = time.monotonic()
+    while limit is not None and os.getloadavg()[0] >= limit:
+        if time.monotonic() - start > patience:
+            print(f"  load average still {os.getloadavg()[0]:.1f}: measuring anyway")
+            return
+        time.sleep(10)
+
+
+def scaling_report(lake, n_runs: int, repeat: int, wait_load: float | None = None) -> str:
     """1 vs 2 worker processes side by side: every round, the ratio and efficiency by
     wall time, where the time went, and a CPU-time based efficiency that leaves out the
     time the machine's other load took from the workers."""
+    wait_for_load(wait_load)
     load_before = os.getloadavg()
     control = free_cores()
     times = process_timings(lake, n_runs, repeat)
@@ -377,6 +405,35 @@ def scaling_report(lake, n_runs: int, repeat: int) -> str:
         "faster on 2 threads than on 1 right now, 2.0 on an idle machine)",
     ]
     return "\n".join(lines)
+
+
+def scaling_workloads(args: argparse.Namespace, small, n_runs: int) -> str:
+    """1 vs 2 worker processes on the default workload, then on the small one.
+
+    The default: ``n_runs`` runs of ``--scaling-tstop`` ms (replicas of
+    ``--scaling-real`` real simulations, ``DATA/lake-long``), seconds of work per worker
+    as in a user's cross-run analysis. The small one: the benchmark's lake (1 s runs),
+    where fixed costs (search, metadata, graph, gathering) weigh most; both printed.
+    """
+    data = Path(args.data)
+    tstop = args.scaling_tstop
+    print(f"simulating {args.scaling_real} VA runs of {tstop / 1000:g} s into "
+          f"{data / 'source-long'}", flush=True)  # fmt: skip
+    real = simulate(data / "source-long", args.scaling_real, tstop)
+    long, _ = build_lake(data, real, n_runs, name="-long", pickles=False)
+    runs = long.search()
+    repeat = max(5, args.repeat)
+    allocator = "left alone" if args.untuned_allocator else "tuned"
+    return "\n".join(
+        [
+            f"workers' allocator {allocator}; default workload: {n_runs} runs of "
+            f"{tstop / 1000:g} s ({int(runs.n_spikes.sum())} spikes, "
+            f"{runs.bytes.sum() / 1e6:.0f} MB of stores)",
+            scaling_report(long, n_runs, repeat, args.wait_load),
+            "small workload: the benchmark's lake, 1 s runs",
+            scaling_report(small, n_runs, repeat, args.wait_load),
+        ]
+    )
 
 
 def verification_cost(lake, n_runs: int, repeat: int) -> dict[bool, list[float]]:
@@ -514,12 +571,33 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--verification-only", action="store_true", help="only the cost of verified reads"
     )
     parser.add_argument("--scaling-only", action="store_true", help="only 1 vs 2 worker processes")
+    parser.add_argument(
+        "--scaling-tstop", type=float, default=5000.0,
+        help="ms of biological time of the runs of the default scaling workload",
+    )  # fmt: skip
+    parser.add_argument(
+        "--scaling-real", type=int, default=4, help="real simulations of that workload"
+    )
+    parser.add_argument(
+        "--wait-load", type=float,
+        help="before each scaling measurement wait (up to 15 min) for a lower load average",
+    )  # fmt: skip
+    parser.add_argument(
+        "--untuned-allocator", action="store_true",
+        help="leave glibc's allocator of the workers alone (as before; for comparison)",
+    )  # fmt: skip
     parser.add_argument("--fresh", action="store_true", help="delete DATA first")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.untuned_allocator:
+        import dask
+
+        from opsnn_lake.analysis.plan import TUNE_KEY
+
+        dask.config.set({TUNE_KEY: False})  # the workers started later inherit it
     logging.disable(logging.WARNING)
     warnings.simplefilter("ignore")
     data = Path(args.data)
@@ -547,7 +625,7 @@ def main(argv: list[str] | None = None) -> int:
 
     full = min(100, args.runs)
     if args.scaling_only:
-        print(scaling_report(lake, full, max(4, args.repeat)), flush=True)
+        print(scaling_workloads(args, lake, full), flush=True)
         return 0
     verification = verification_report(lake, full, max(6, 2 * args.repeat))
     print(verification, flush=True)
@@ -562,7 +640,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  {t_classic:.1f} s ({per_run:.2f} s per run)")
 
     timings, compared = lake_timings(lake, args.runs, args.repeat, reference)
-    scaling = scaling_report(lake, full, max(4, args.repeat))
+    scaling = scaling_workloads(args, lake, full)
     print_lake_results(timings, full, per_run * full, n_classic, compared)
     print(scaling)
     print(verification)

@@ -4,13 +4,23 @@ and DataTrees are read the same way."""
 
 from __future__ import annotations
 
+import platform
+import subprocess
+import sys
+
 import dask
 import numpy as np
 import pytest
 
 from opsnn_lake import Lake
 from opsnn_lake import analysis as an
-from opsnn_lake.analysis.plan import DASHBOARD_KEY, batch_graph, load_spikes
+from opsnn_lake.analysis.plan import (
+    DASHBOARD_KEY,
+    TUNE_KEY,
+    batch_graph,
+    load_spikes,
+    tune_allocator,
+)
 from opsnn_lake.analysis.reading import StoreSource, TreeSource
 from opsnn_lake.cluster import dask_client
 
@@ -87,6 +97,8 @@ def test_worker_processes_give_the_same_numbers(lake, capsys):
     with dask_client(workers=2, announce=lambda line: None) as client:
         assert len(client.nthreads()) == 2
         _assert_same(an.compute(tree), local)
+        # The workers that ran batches reuse freed memory (glibc's allocator tuned).
+        assert set(client.run(tune_allocator).values()) == {GLIBC}
         assert "dashboard" not in capsys.readouterr().err  # quick work: no announcement
         with dask.config.set({DASHBOARD_KEY: 0.0}):  # everything counts as long work
             _assert_same(an.compute(tree), local)
@@ -94,6 +106,23 @@ def test_worker_processes_give_the_same_numbers(lake, capsys):
         lines = [ln for ln in capsys.readouterr().err.splitlines() if "dashboard" in ln]
         assert lines == [f"analysis running on {client.scheduler.address}; dashboard: "
                          f"{client.dashboard_link}"]  # fmt: skip
+
+
+GLIBC = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
+
+
+def test_allocator_tuning_can_be_switched_off():
+    code = (
+        "import dask\n"
+        "from opsnn_lake.analysis.plan import TUNE_KEY, tune_allocator\n"
+        "with dask.config.set({TUNE_KEY: %s}):\n"
+        "    print(tune_allocator(), tune_allocator())\n"
+    )
+    for setting, expected in (("False", "False False"), ("True", f"{GLIBC} {GLIBC}")):
+        done = subprocess.run(
+            [sys.executable, "-c", code % setting], capture_output=True, text=True, check=True
+        )
+        assert done.stdout.split() == expected.split(), (TUNE_KEY, setting, done.stderr)
 
 
 def test_stores_and_trees_take_one_read_path(lake):

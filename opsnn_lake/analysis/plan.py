@@ -37,16 +37,19 @@ from opsnn_lake.analysis.reading import Spikes, read_signal, read_spikes
 __all__ = [
     "BATCHES_KEY",
     "DASHBOARD_KEY",
+    "TUNE_KEY",
     "Plan",
     "batch_graph",
     "compute",
     "load_spikes",
     "per_unit",
+    "tune_allocator",
     "unit_coord",
 ]
 
 BATCHES_KEY = "opsnn_lake.analysis.batches-per-worker"
 DASHBOARD_KEY = "opsnn_lake.analysis.dashboard-after"
+TUNE_KEY = "opsnn_lake.analysis.tune-allocator"
 DEFAULT_BATCHES_PER_WORKER = 4
 _READERS = (read_spikes, read_signal)
 
@@ -195,10 +198,52 @@ class _Batch:
         return (_Batch, (self.graph, self.outputs))
 
 
+# glibc's mallopt parameters (malloc.h) and the values set for batches (bytes).
+_M_TOP_PAD, _M_MMAP_THRESHOLD = -2, -3
+_MMAP_THRESHOLD = 32 << 20  # glibc's largest: arrays below it come from the heap
+_TOP_PAD = 64 << 20  # the heap grows, and is kept, in steps of this much
+_TUNED: list[bool] = []
+_TUNE_LOCK = threading.Lock()
+
+
+def tune_allocator() -> bool:
+    """Let this process reuse freed memory for the arrays of the next batch (glibc, once).
+
+    A batch allocates and frees arrays of a few MB per spike-sized step. glibc serves
+    each one over 128 kB (its threshold once ``MALLOC_TRIM_THRESHOLD_`` is set, as
+    ``distributed`` sets it for its workers) with a fresh ``mmap``, so every page of it
+    is faulted in and zeroed again: half a worker's time went to the kernel, and two
+    workers faulting at once scaled poorly. From the heap (threshold 32 MB, 64 MB of
+    pad kept) the pages are reused: the process keeps up to about its largest batch's
+    memory plus 64 MB. ``opsnn_lake.analysis.tune-allocator: false`` (dask config)
+    leaves the allocator alone. Returns whether it is tuned (False off glibc).
+    """
+    with _TUNE_LOCK:
+        if not _TUNED:
+            _TUNED.append(bool(dask.config.get(TUNE_KEY, True)) and _mallopt())
+        return _TUNED[0]
+
+
+def _mallopt() -> bool:
+    import ctypes
+
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        set_option = libc.mallopt
+    except (OSError, AttributeError):  # another C library (musl)
+        return False
+    return bool(set_option(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)) and bool(
+        set_option(_M_TOP_PAD, _TOP_PAD)
+    )
+
+
 def run_batch(batch: _Batch) -> tuple[Any, ...]:
     """Run a batch's tasks here, one after the other (the task of a batch)."""
     from dask.local import get_sync
 
+    tune_allocator()
     outputs: list[Any] = list(batch.outputs)  # dask types its keys narrower than Hashable
     return tuple(get_sync(batch.graph, outputs))
 
