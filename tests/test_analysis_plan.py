@@ -4,6 +4,7 @@ and DataTrees are read the same way."""
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 import sys
@@ -118,10 +119,18 @@ def test_allocator_tuning_can_be_switched_off():
         "with dask.config.set({TUNE_KEY: %s}):\n"
         "    print(tune_allocator(), tune_allocator())\n"
     )
-    for setting, expected in (("False", "False False"), ("True", f"{GLIBC} {GLIBC}")):
+    worker = {**os.environ, "MALLOC_TRIM_THRESHOLD_": "65536"}  # as a dask nanny sets it
+    user = {k: v for k, v in os.environ.items() if k != "MALLOC_TRIM_THRESHOLD_"}
+    cases = (
+        ("False", worker, "False False"),
+        ("True", worker, f"{GLIBC} {GLIBC}"),
+        ("True", user, "False False"),  # a user's own process keeps glibc's defaults
+    )
+    for setting, env, expected in cases:
         done = subprocess.run(
-            [sys.executable, "-c", code % setting], capture_output=True, text=True, check=True
-        )
+            [sys.executable, "-c", code % setting],
+            capture_output=True, text=True, check=True, env=env,
+        )  # fmt: skip
         assert done.stdout.split() == expected.split(), (TUNE_KEY, setting, done.stderr)
 
 

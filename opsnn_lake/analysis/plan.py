@@ -203,6 +203,7 @@ _M_TOP_PAD, _M_MMAP_THRESHOLD = -2, -3
 _MMAP_THRESHOLD = 32 << 20  # glibc's largest: arrays below it come from the heap
 _TOP_PAD = 64 << 20  # the heap grows, and is kept, in steps of this much
 _TUNED: list[bool] = []
+_TRIM_VARIABLE = "MALLOC_TRIM_THRESHOLD_"  # set by distributed's nannies for their workers
 _TUNE_LOCK = threading.Lock()
 
 
@@ -216,11 +217,14 @@ def tune_allocator() -> bool:
     workers faulting at once scaled poorly. From the heap (threshold 32 MB, 64 MB of
     pad kept) the pages are reused: the process keeps up to about its largest batch's
     memory plus 64 MB. ``opsnn_lake.analysis.tune-allocator: false`` (dask config)
-    leaves the allocator alone. Returns whether it is tuned (False off glibc).
+    leaves the allocator alone. Only processes where that variable is set (dask's
+    worker processes) are tuned: a notebook computing in its own threads keeps glibc's
+    defaults. Returns whether it is tuned (False off glibc).
     """
     with _TUNE_LOCK:
         if not _TUNED:
-            _TUNED.append(bool(dask.config.get(TUNE_KEY, True)) and _mallopt())
+            wanted = bool(dask.config.get(TUNE_KEY, True)) and _TRIM_VARIABLE in os.environ
+            _TUNED.append(wanted and _mallopt())
         return _TUNED[0]
 
 
