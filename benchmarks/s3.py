@@ -113,9 +113,10 @@ def writers(url: str, n_each: int) -> float:
     return 4 * n_each / (time.perf_counter() - t0)
 
 
-def analyse(lake: Lake) -> tuple[float, float]:
+def analyse(lake: Lake, folder: Path) -> tuple[float, float]:
     frame = lake.search(model="bench")
-    cat = lake.write_catalog(Path(tempfile.mkdtemp()) / "lake.yaml")
+    folder.mkdir(parents=True, exist_ok=True)
+    cat = lake.write_catalog(folder / "lake.yaml")
     import intake
 
     entry = intake.open_catalog(str(cat))["lake"].search(model="bench")
@@ -150,8 +151,13 @@ def main() -> None:
 
 
 def run(args: argparse.Namespace, s3: Any) -> dict[str, tuple[float, float, str]]:
+    # Everything local goes into one folder, removed at the end (several 100 MB).
+    with tempfile.TemporaryDirectory(prefix="opsnn-s3-bench-") as folder:
+        return _run(args, s3, Path(folder))
+
+
+def _run(args: argparse.Namespace, s3: Any, tmp: Path) -> dict[str, tuple[float, float, str]]:
     results: dict[str, tuple[float, float, str]] = {}
-    tmp = Path(tempfile.mkdtemp(prefix="opsnn-s3-bench-"))
     buckets = [f"bench-{uuid.uuid4().hex[:10]}" for _ in range(3)]
     for bucket in buckets:
         s3.create_bucket(Bucket=bucket)
@@ -164,7 +170,7 @@ def run(args: argparse.Namespace, s3: Any) -> dict[str, tuple[float, float, str]
         "s",
     )
     print("analysing them …", flush=True)
-    (ds_l, an_l), (ds_r, an_r) = analyse(local), analyse(remote)
+    (ds_l, an_l), (ds_r, an_r) = analyse(local, tmp / "cat-local"), analyse(remote, tmp / "cat-s3")
     results[f"to_dataset of {args.writes} runs (s)"] = (ds_l, ds_r, "s")
     results[f"rate + CV of {args.writes} runs (s)"] = (an_l, an_r, "s")
     template = dict(local.index.rows().__next__())
